@@ -1,0 +1,123 @@
+//! Audit of one parcel: its whole ancestry back to each mine, every event on it with its verdict, and its origin shares.
+
+use std::collections::{BTreeSet, HashSet, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::bytes::{EventId, ParcelId};
+use crate::event::Kind;
+use crate::ledger::Ledger;
+use crate::origin::OriginShare;
+use crate::rules::{ParcelState, Verdict};
+use crate::types::{Country, MemberId};
+
+/// Most parcels one audit walks; a larger ancestry is reported as truncated.
+pub const MAX_AUDIT_PARCELS: usize = 100_000;
+
+/// One parcel in an ancestry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AncestorParcel {
+    pub parcel: ParcelId,
+    pub carats: u64,
+    pub stones: u32,
+    pub created_by: EventId,
+    /// The parcels it was made from (empty for a registration at a mine).
+    pub parents: Vec<ParcelId>,
+    pub state: ParcelState,
+}
+
+/// One event in a parcel's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub event: EventId,
+    pub kind: Kind,
+    pub author: MemberId,
+    pub seq: u64,
+    pub time_ms: u64,
+    pub verdict: Verdict,
+}
+
+/// The audit of one parcel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Audit {
+    pub parcel: ParcelId,
+    pub state: ParcelState,
+    /// The member responsible now: the holder, or the sender while in transit.
+    pub custodian: Option<MemberId>,
+    pub carats: u64,
+    /// Origin shares by site, in parts per billion.
+    pub origin: Vec<OriginShare>,
+    /// Origin shares by country, in parts per billion.
+    pub origin_countries: Vec<(Country, u64)>,
+    /// The parcel and all its ancestors, the audited parcel first, then breadth-first.
+    pub ancestry: Vec<AncestorParcel>,
+    /// Every event that created, moved or cited any parcel of the ancestry, applied or void,
+    /// ordered by claimed time, then author and seq.
+    pub history: Vec<HistoryEntry>,
+    /// The ancestry was larger than [`MAX_AUDIT_PARCELS`] and was cut.
+    pub truncated: bool,
+}
+
+/// Audits `parcel` from the ledger's state, or `None` if no such parcel exists.
+pub fn audit_parcel(ledger: &Ledger, parcel: &ParcelId) -> Option<Audit> {
+    let root = ledger.parcel(parcel)?;
+    let mut ancestry = Vec::new();
+    let mut seen: HashSet<ParcelId> = HashSet::new();
+    let mut queue: VecDeque<ParcelId> = VecDeque::from([*parcel]);
+    let mut events: BTreeSet<EventId> = BTreeSet::new();
+    let mut truncated = false;
+    seen.insert(*parcel);
+    while let Some(id) = queue.pop_front() {
+        if ancestry.len() == MAX_AUDIT_PARCELS {
+            truncated = true;
+            break;
+        }
+        let Some(p) = ledger.parcel(&id) else {
+            continue;
+        };
+        let created_by = p.transitions.first().map_or(p.head, |t| t.event);
+        events.insert(created_by);
+        events.extend(p.transitions.iter().map(|t| t.event));
+        events.extend(p.events.iter().copied());
+        ancestry.push(AncestorParcel {
+            parcel: id,
+            carats: p.carats,
+            stones: p.stones,
+            created_by,
+            parents: p.parents.clone(),
+            state: p.state.clone(),
+        });
+        for parent in &p.parents {
+            if seen.insert(*parent) {
+                queue.push_back(*parent);
+            }
+        }
+    }
+    let mut history: Vec<HistoryEntry> = events
+        .into_iter()
+        .filter_map(|id| {
+            ledger.event(&id).map(|m| HistoryEntry {
+                event: id,
+                kind: m.kind,
+                author: m.author.clone(),
+                seq: m.seq,
+                time_ms: m.time_ms,
+                verdict: m.verdict,
+            })
+        })
+        .collect();
+    history.sort_by(|a, b| {
+        (a.time_ms, &a.author, a.seq, a.event).cmp(&(b.time_ms, &b.author, b.seq, b.event))
+    });
+    Some(Audit {
+        parcel: *parcel,
+        state: root.state.clone(),
+        custodian: root.state.custodian().cloned(),
+        carats: root.carats,
+        origin: root.origin.shares().to_vec(),
+        origin_countries: root.origin.by_country(),
+        ancestry,
+        history,
+        truncated,
+    })
+}

@@ -1,0 +1,241 @@
+//! Domain-separated ed25519 signing and verification: strict single checks for admission, batches on both cores for replay.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use sha2::{Digest as _, Sha256};
+
+use crate::bytes::{Digest, NetworkId, PublicKeyBytes, SignatureBytes};
+
+/// Prefix of every event id hash.
+pub const EVENT_ID_CONTEXT: &[u8] = b"custody/event-id/v1\0";
+/// Prefix of every event signature message (followed by the network id).
+pub const EVENT_SIG_CONTEXT: &[u8] = b"custody/event-signature/v1\0";
+/// Prefix of every parcel id hash.
+pub const PARCEL_ID_CONTEXT: &[u8] = b"custody/parcel-id/v1\0";
+/// Prefix of every network id hash.
+pub const NETWORK_ID_CONTEXT: &[u8] = b"custody/network-id/v1\0";
+/// Signatures checked together in one batch during replay.
+pub const VERIFY_BATCH: usize = 256;
+/// Verifying keys kept decompressed (there is one per member key, so this is generous).
+pub const MAX_CACHED_KEYS: usize = 65_536;
+
+/// SHA-256 over several parts.
+pub fn sha256(parts: &[&[u8]]) -> Digest {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    Digest(h.finalize().into())
+}
+
+/// A member's secret signing key.
+pub struct SecretKey(SigningKey);
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "SecretKey(public {})", self.public().short())
+    }
+}
+
+impl SecretKey {
+    /// A fresh key from the operating system's randomness.
+    pub fn generate() -> SecretKey {
+        SecretKey(SigningKey::generate(&mut rand_core::OsRng))
+    }
+    /// A key from its 32 secret bytes.
+    pub fn from_bytes(bytes: &[u8; 32]) -> SecretKey {
+        SecretKey(SigningKey::from_bytes(bytes))
+    }
+    /// The 32 secret bytes.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+    /// The public key.
+    pub fn public(&self) -> PublicKeyBytes {
+        PublicKeyBytes(self.0.verifying_key().to_bytes())
+    }
+    /// Signs an event's payload bytes for `network`.
+    pub fn sign_event(&self, network: &NetworkId, payload: &[u8]) -> SignatureBytes {
+        let msg = event_message(network, payload);
+        SignatureBytes(self.0.sign(&msg).to_bytes())
+    }
+}
+
+/// The exact message an event signature covers.
+pub fn event_message(network: &NetworkId, payload: &[u8]) -> Vec<u8> {
+    let mut msg = Vec::with_capacity(EVENT_SIG_CONTEXT.len() + 32 + payload.len());
+    msg.extend_from_slice(EVENT_SIG_CONTEXT);
+    msg.extend_from_slice(network.as_bytes());
+    msg.extend_from_slice(payload);
+    msg
+}
+
+/// Why a key or signature was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("the public key is not a valid, prime-order ed25519 point")]
+    BadKey,
+    #[error("the signature does not verify")]
+    BadSignature,
+}
+
+/// Decompresses a public key, refusing weak (small-order) keys and keys with a torsion component,
+/// so that strict and batch verification accept exactly the same signatures for them.
+pub fn verifying_key(key: &PublicKeyBytes) -> Result<VerifyingKey, SignatureError> {
+    let vk = VerifyingKey::from_bytes(key.as_bytes()).map_err(|_| SignatureError::BadKey)?;
+    if vk.is_weak() || !vk.to_edwards().is_torsion_free() {
+        return Err(SignatureError::BadKey);
+    }
+    Ok(vk)
+}
+
+/// A cache of decompressed verifying keys (decompression is a noticeable share of a verify).
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    keys: Mutex<HashMap<PublicKeyBytes, VerifyingKey>>,
+}
+
+impl KeyCache {
+    /// The decompressed key, from the cache when possible.
+    pub fn get(&self, key: &PublicKeyBytes) -> Result<VerifyingKey, SignatureError> {
+        let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(vk) = keys.get(key) {
+            return Ok(*vk);
+        }
+        let vk = verifying_key(key)?;
+        if keys.len() >= MAX_CACHED_KEYS {
+            keys.clear();
+        }
+        keys.insert(*key, vk);
+        Ok(vk)
+    }
+}
+
+/// Strict verification of one event signature (`verify_strict`).
+pub fn verify_event(
+    vk: &VerifyingKey,
+    network: &NetworkId,
+    payload: &[u8],
+    signature: &SignatureBytes,
+) -> Result<(), SignatureError> {
+    let msg = event_message(network, payload);
+    vk.verify_strict(&msg, &Signature::from_bytes(&signature.0))
+        .map_err(|_| SignatureError::BadSignature)
+}
+
+/// One signature to check in a batch.
+#[derive(Debug)]
+pub struct SignatureItem<'a> {
+    pub key: VerifyingKey,
+    pub message: &'a [u8],
+    pub signature: SignatureBytes,
+}
+
+/// Checks many signatures with `verify_batch` in chunks of [`VERIFY_BATCH`] on all available cores.
+/// Returns, for each item, whether it verified. A failed chunk is re-checked one by one with
+/// `verify_strict`, so the answer names exactly the bad signatures.
+pub fn verify_many(items: &[SignatureItem<'_>]) -> Vec<bool> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 16);
+    let per_thread = items.len().div_ceil(threads).max(1);
+    let mut ok = Vec::with_capacity(items.len());
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(per_thread)
+            .map(|c| scope.spawn(move || verify_many_local(c)))
+            .collect();
+        for h in handles {
+            match h.join() {
+                Ok(part) => ok.extend(part),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+    });
+    ok
+}
+
+/// [`verify_many`] on the calling thread only.
+pub fn verify_many_local(items: &[SignatureItem<'_>]) -> Vec<bool> {
+    let mut ok = vec![false; items.len()];
+    for (batch, slots) in items.chunks(VERIFY_BATCH).zip(ok.chunks_mut(VERIFY_BATCH)) {
+        verify_batch_into(batch, slots);
+    }
+    ok
+}
+
+fn verify_batch_into(batch: &[SignatureItem<'_>], ok: &mut [bool]) {
+    let messages: Vec<&[u8]> = batch.iter().map(|i| i.message).collect();
+    let signatures: Vec<Signature> = batch
+        .iter()
+        .map(|i| Signature::from_bytes(&i.signature.0))
+        .collect();
+    let keys: Vec<VerifyingKey> = batch.iter().map(|i| i.key).collect();
+    // verify_batch does not refuse small-order R; verify_strict does. Check R cheaply first so a
+    // batch never accepts what strict verification refuses on that ground.
+    let r_ok = batch.iter().all(|i| r_is_not_small_order(&i.signature));
+    if r_ok && ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
+        ok.fill(true);
+        return;
+    }
+    for ((item, sig), slot) in batch.iter().zip(&signatures).zip(ok.iter_mut()) {
+        *slot = item.key.verify_strict(item.message, sig).is_ok();
+    }
+}
+
+fn r_is_not_small_order(sig: &SignatureBytes) -> bool {
+    let mut r = [0u8; 32];
+    r.copy_from_slice(&sig.0[..32]);
+    curve25519_dalek::edwards::CompressedEdwardsY(r)
+        .decompress()
+        .is_some_and(|p| !p.is_small_order())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_and_batch_agree_on_good_and_bad_signatures() {
+        let key = SecretKey::from_bytes(&[7; 32]);
+        let vk = verifying_key(&key.public()).expect("valid key");
+        let net = Digest([1; 32]);
+        let payloads: Vec<Vec<u8>> = (0..600u32).map(|i| i.to_le_bytes().to_vec()).collect();
+        let mut sigs: Vec<SignatureBytes> =
+            payloads.iter().map(|p| key.sign_event(&net, p)).collect();
+        sigs[3].0[5] ^= 1;
+        sigs[300].0[40] ^= 1;
+        let messages: Vec<Vec<u8>> = payloads.iter().map(|p| event_message(&net, p)).collect();
+        let items: Vec<SignatureItem> = messages
+            .iter()
+            .zip(&sigs)
+            .map(|(m, s)| SignatureItem {
+                key: vk,
+                message: m,
+                signature: *s,
+            })
+            .collect();
+        let ok = verify_many(&items);
+        for (i, (p, s)) in payloads.iter().zip(&sigs).enumerate() {
+            let strict = verify_event(&vk, &net, p, s).is_ok();
+            assert_eq!(ok[i], strict, "item {i}");
+            assert_eq!(strict, i != 3 && i != 300);
+        }
+        // Another network's id makes every signature fail.
+        assert!(verify_event(&vk, &Digest([2; 32]), &payloads[0], &sigs[0]).is_err());
+    }
+
+    #[test]
+    fn weak_keys_are_refused() {
+        // The identity point (small order).
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert_eq!(
+            verifying_key(&PublicKeyBytes(identity)),
+            Err(SignatureError::BadKey)
+        );
+        assert!(verifying_key(&SecretKey::generate().public()).is_ok());
+    }
+}

@@ -1,0 +1,607 @@
+//! The signed event envelope, every body kind, and the field-shape checks that admission applies to them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::bytes::{Digest, EventId, NetworkId, ParcelId, PublicKeyBytes, SignatureBytes};
+use crate::types::{check_text, Country, Date, Member, MemberId, Policy, SiteId};
+
+/// Most parcels one transform may consume or create.
+pub const MAX_TRANSFORM_PARCELS: usize = 256;
+/// Most parcels one certificate may cover.
+pub const MAX_CERTIFICATE_PARCELS: usize = 1024;
+/// Most origin countries one certificate may name.
+pub const MAX_CERTIFICATE_ORIGINS: usize = 64;
+/// Most endorsements or cosignatures one governance record or checkpoint may carry.
+pub const MAX_ENDORSEMENTS: usize = 256;
+/// Largest carat amount (hundredths of a carat) accepted in one field: 10^13 ct, far beyond any parcel.
+pub const MAX_CARATS: u64 = 1_000_000_000_000_000;
+
+/// The signed header of every event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    /// The network (hash of its genesis) this event belongs to.
+    pub network: NetworkId,
+    /// The member whose feed this event extends.
+    pub author: MemberId,
+    /// The key that signed this event; must be the member's key for `seq`.
+    pub key: PublicKeyBytes,
+    /// Position in the author's feed, from 1.
+    pub seq: u64,
+    /// Id of the author's event `seq - 1`; all zero for `seq == 1`.
+    pub prev: EventId,
+    /// RFC 6962 root of the author's feed before this event (ids of `1..seq` as leaves).
+    pub feed_root: Digest,
+    /// Governance version this event acts under; never lower than the previous event's.
+    pub gov: u64,
+    /// Claimed wall time in milliseconds since the UNIX epoch; non-decreasing in a feed.
+    pub time_ms: u64,
+}
+
+/// A parcel and the event its author believes is the parcel's current head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParcelRef {
+    pub parcel: ParcelId,
+    pub head: EventId,
+}
+
+/// A new parcel registered at one of the author's mine sites.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Register {
+    pub site: SiteId,
+    /// Hundredths of a carat.
+    pub carats: u64,
+    pub stones: u32,
+    /// US cents.
+    pub value_cents: Option<u64>,
+    pub seal: String,
+    pub extracted_on: Date,
+}
+
+/// One output of a transform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewParcel {
+    /// Hundredths of a carat.
+    pub carats: u64,
+    pub stones: u32,
+    /// US cents.
+    pub value_cents: Option<u64>,
+    pub seal: String,
+}
+
+/// A split, merge or sort: consumes parcels the author holds and creates new ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transform {
+    pub inputs: Vec<ParcelRef>,
+    pub outputs: Vec<NewParcel>,
+}
+
+/// A parcel sent to another member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dispatch {
+    pub parcel: ParcelRef,
+    pub to: MemberId,
+    /// The `Certify` event covering this shipment; required across borders.
+    pub certificate: Option<EventId>,
+    pub seal: String,
+    /// When the recipient must have received it (UNIX ms); the policy default when absent.
+    pub deadline_ms: Option<u64>,
+}
+
+/// The named recipient takes the parcel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receive {
+    /// `head` is the dispatch.
+    pub parcel: ParcelRef,
+    /// Hundredths of a carat, as weighed on receipt.
+    pub measured_carats: u64,
+    pub seal_intact: bool,
+    pub note: String,
+}
+
+/// The named recipient refuses the parcel; it returns to the sender.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reject {
+    pub parcel: ParcelRef,
+    pub reason: String,
+}
+
+/// A Kimberley Process certificate issued by the exporter's national authority.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Certify {
+    pub number: String,
+    pub exporter: MemberId,
+    pub importer: MemberId,
+    pub destination: Country,
+    pub parcels: Vec<ParcelId>,
+    /// Hundredths of a carat.
+    pub total_carats: u64,
+    /// US cents.
+    pub value_cents: u64,
+    pub origins: Vec<Country>,
+    pub issued_on: Date,
+    pub expires_on: Date,
+}
+
+/// The importer's authority confirms receipt of a certified shipment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfirmImport {
+    pub certificate: EventId,
+    pub note: String,
+}
+
+/// Why a parcel leaves the rough trade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RetireCause {
+    Cut,
+    Lost,
+    Destroyed,
+}
+
+/// The custodian takes a parcel out of the rough trade.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retire {
+    pub parcel: ParcelRef,
+    pub cause: RetireCause,
+    pub note: String,
+}
+
+/// What a flag is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FlagTarget {
+    Site { member: MemberId, site: SiteId },
+    Member(MemberId),
+    Parcel(ParcelId),
+    Event(EventId),
+}
+
+/// The reason code of a flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FlagCode {
+    Smuggling,
+    Laundering,
+    ForgedCertificate,
+    HumanRights,
+    Embargo,
+    MassDiscrepancy,
+    Other,
+}
+
+/// A signed observation by a monitor or authority; no one can remove it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flag {
+    pub target: FlagTarget,
+    pub code: FlagCode,
+    pub text: String,
+}
+
+/// What an embargo covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EmbargoTarget {
+    Country(Country),
+    Site { member: MemberId, site: SiteId },
+}
+
+/// One governance action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GovAction {
+    Admit(Member),
+    Update(Member),
+    Suspend {
+        member: MemberId,
+        reason: String,
+    },
+    AddKey {
+        member: MemberId,
+        key: PublicKeyBytes,
+        from_seq: u64,
+    },
+    RevokeKey {
+        member: MemberId,
+        key: PublicKeyBytes,
+        last_valid_seq: u64,
+    },
+    SetEmbargo {
+        target: EmbargoTarget,
+        reason: String,
+    },
+    LiftEmbargo {
+        target: EmbargoTarget,
+    },
+    SetPolicy(Policy),
+}
+
+/// A member key's signature over (network, version, prev, action) of a proposed governance record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endorsement {
+    pub member: MemberId,
+    pub key: PublicKeyBytes,
+    pub signature: SignatureBytes,
+}
+
+/// Signs a proposed governance record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endorse {
+    pub version: u64,
+    pub prev: Digest,
+    pub action: GovAction,
+    pub endorsement: Endorsement,
+}
+
+/// Objects to a proposed governance record, identified by the digest of its action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Object {
+    pub version: u64,
+    pub prev: Digest,
+    pub action_digest: Digest,
+    pub reason: String,
+}
+
+/// The next governance record, carrying its endorsements.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Govern {
+    pub version: u64,
+    pub prev: Digest,
+    pub action: GovAction,
+    pub endorsements: Vec<Endorsement>,
+}
+
+/// A statement of every feed head at one time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub network: NetworkId,
+    pub time_ms: u64,
+    pub gov: u64,
+    /// RFC 6962 root over the sorted feed heads (author, seq, head id).
+    pub feeds_root: Digest,
+    pub feeds: u64,
+}
+
+/// A cosignature of a checkpoint by another witness.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cosignature {
+    pub member: MemberId,
+    pub key: PublicKeyBytes,
+    pub signature: SignatureBytes,
+}
+
+/// A checkpoint cosigned by the author (the event's own signature) and any further witnesses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Witness {
+    pub checkpoint: Checkpoint,
+    pub cosignatures: Vec<Cosignature>,
+}
+
+/// Every kind of event body. The variant order is the encoding's tag order and must never change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Body {
+    Register(Register),
+    Transform(Transform),
+    Dispatch(Dispatch),
+    Receive(Receive),
+    Reject(Reject),
+    Certify(Certify),
+    ConfirmImport(ConfirmImport),
+    Retire(Retire),
+    Flag(Flag),
+    Endorse(Endorse),
+    Object(Object),
+    Govern(Govern),
+    Witness(Witness),
+}
+
+/// The kind of a body, for counters and reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Register,
+    Transform,
+    Dispatch,
+    Receive,
+    Reject,
+    Certify,
+    ConfirmImport,
+    Retire,
+    Flag,
+    Endorse,
+    Object,
+    Govern,
+    Witness,
+}
+
+impl Kind {
+    /// The kebab-case name used in JSON and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Register => "register",
+            Kind::Transform => "transform",
+            Kind::Dispatch => "dispatch",
+            Kind::Receive => "receive",
+            Kind::Reject => "reject",
+            Kind::Certify => "certify",
+            Kind::ConfirmImport => "confirm-import",
+            Kind::Retire => "retire",
+            Kind::Flag => "flag",
+            Kind::Endorse => "endorse",
+            Kind::Object => "object",
+            Kind::Govern => "govern",
+            Kind::Witness => "witness",
+        }
+    }
+}
+
+/// Why an event's fields have an impossible shape (an admission failure: such an event is never stored).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShapeError {
+    #[error("{0} is not a valid slug")]
+    Slug(&'static str),
+    #[error("{0} is not a valid country code")]
+    Country(&'static str),
+    #[error("{0} is not a valid date")]
+    Date(&'static str),
+    #[error("{0} is longer than the text limit")]
+    Text(&'static str),
+    #[error("{field} has {len} items, more than {max}")]
+    TooMany {
+        field: &'static str,
+        len: usize,
+        max: usize,
+    },
+    #[error("{0} must not be empty")]
+    Empty(&'static str),
+    #[error("{0} must be between 1 and the carat limit")]
+    Carats(&'static str),
+    #[error("the same parcel appears twice in {0}")]
+    DuplicateParcel(&'static str),
+    #[error("seq must start at 1, and prev must be zero exactly for seq 1")]
+    FirstLink,
+}
+
+fn text(s: &str, field: &'static str) -> Result<(), ShapeError> {
+    check_text(s).map_err(|_| ShapeError::Text(field))
+}
+
+fn slug_ok(ok: bool, field: &'static str) -> Result<(), ShapeError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ShapeError::Slug(field))
+    }
+}
+
+fn count(len: usize, max: usize, field: &'static str) -> Result<(), ShapeError> {
+    if len == 0 {
+        return Err(ShapeError::Empty(field));
+    }
+    if len > max {
+        return Err(ShapeError::TooMany { field, len, max });
+    }
+    Ok(())
+}
+
+fn carats(c: u64, field: &'static str) -> Result<(), ShapeError> {
+    if c == 0 || c > MAX_CARATS {
+        return Err(ShapeError::Carats(field));
+    }
+    Ok(())
+}
+
+fn date(d: Date, field: &'static str) -> Result<(), ShapeError> {
+    if d.is_valid() {
+        Ok(())
+    } else {
+        Err(ShapeError::Date(field))
+    }
+}
+
+fn member_shape(m: &Member) -> Result<(), ShapeError> {
+    slug_ok(m.id.is_valid(), "member.id")?;
+    text(&m.name, "member.name")?;
+    if !m.country.is_valid() {
+        return Err(ShapeError::Country("member.country"));
+    }
+    for s in &m.sites {
+        slug_ok(s.id.is_valid(), "site.id")?;
+        text(&s.name, "site.name")?;
+        text(&s.region, "site.region")?;
+        if !s.country.is_valid() {
+            return Err(ShapeError::Country("site.country"));
+        }
+    }
+    Ok(())
+}
+
+impl Header {
+    /// Checks the header fields that need no other event.
+    pub fn check_shape(&self) -> Result<(), ShapeError> {
+        slug_ok(self.author.is_valid(), "author")?;
+        if self.seq == 0 || ((self.seq == 1) != (self.prev == Digest::default())) {
+            return Err(ShapeError::FirstLink);
+        }
+        Ok(())
+    }
+}
+
+impl Body {
+    /// The kind of this body.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Body::Register(_) => Kind::Register,
+            Body::Transform(_) => Kind::Transform,
+            Body::Dispatch(_) => Kind::Dispatch,
+            Body::Receive(_) => Kind::Receive,
+            Body::Reject(_) => Kind::Reject,
+            Body::Certify(_) => Kind::Certify,
+            Body::ConfirmImport(_) => Kind::ConfirmImport,
+            Body::Retire(_) => Kind::Retire,
+            Body::Flag(_) => Kind::Flag,
+            Body::Endorse(_) => Kind::Endorse,
+            Body::Object(_) => Kind::Object,
+            Body::Govern(_) => Kind::Govern,
+            Body::Witness(_) => Kind::Witness,
+        }
+    }
+
+    /// The parcels and heads this body cites, in body order.
+    pub fn parcel_refs(&self) -> Vec<ParcelRef> {
+        match self {
+            Body::Transform(t) => t.inputs.clone(),
+            Body::Dispatch(Dispatch { parcel, .. })
+            | Body::Receive(Receive { parcel, .. })
+            | Body::Reject(Reject { parcel, .. })
+            | Body::Retire(Retire { parcel, .. }) => vec![*parcel],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Events that must be known before this body's verdict can be computed (beyond the feed's `prev`).
+    pub fn dependencies(&self) -> Vec<EventId> {
+        let mut deps: Vec<EventId> = self.parcel_refs().iter().map(|r| r.head).collect();
+        match self {
+            Body::Dispatch(Dispatch {
+                certificate: Some(c),
+                ..
+            }) => deps.push(*c),
+            Body::ConfirmImport(c) => deps.push(c.certificate),
+            _ => {}
+        }
+        deps.sort();
+        deps.dedup();
+        deps
+    }
+
+    /// Checks the field shapes that need no other event: lengths, slugs, dates, amounts.
+    pub fn check_shape(&self) -> Result<(), ShapeError> {
+        match self {
+            Body::Register(r) => {
+                slug_ok(r.site.is_valid(), "site")?;
+                carats(r.carats, "carats")?;
+                text(&r.seal, "seal")?;
+                date(r.extracted_on, "extracted_on")
+            }
+            Body::Transform(t) => {
+                count(t.inputs.len(), MAX_TRANSFORM_PARCELS, "inputs")?;
+                count(t.outputs.len(), MAX_TRANSFORM_PARCELS, "outputs")?;
+                let mut seen: Vec<&ParcelId> = t.inputs.iter().map(|r| &r.parcel).collect();
+                seen.sort();
+                if seen.windows(2).any(|w| w[0] == w[1]) {
+                    return Err(ShapeError::DuplicateParcel("inputs"));
+                }
+                for o in &t.outputs {
+                    carats(o.carats, "outputs.carats")?;
+                    text(&o.seal, "outputs.seal")?;
+                }
+                Ok(())
+            }
+            Body::Dispatch(d) => {
+                slug_ok(d.to.is_valid(), "to")?;
+                text(&d.seal, "seal")
+            }
+            Body::Receive(r) => {
+                if r.measured_carats > MAX_CARATS {
+                    return Err(ShapeError::Carats("measured_carats"));
+                }
+                text(&r.note, "note")
+            }
+            Body::Reject(r) => text(&r.reason, "reason"),
+            Body::Certify(c) => {
+                text(&c.number, "number")?;
+                if c.number.is_empty() {
+                    return Err(ShapeError::Empty("number"));
+                }
+                slug_ok(c.exporter.is_valid(), "exporter")?;
+                slug_ok(c.importer.is_valid(), "importer")?;
+                if !c.destination.is_valid() {
+                    return Err(ShapeError::Country("destination"));
+                }
+                count(c.parcels.len(), MAX_CERTIFICATE_PARCELS, "parcels")?;
+                count(c.origins.len(), MAX_CERTIFICATE_ORIGINS, "origins")?;
+                if c.origins.iter().any(|o| !o.is_valid()) {
+                    return Err(ShapeError::Country("origins"));
+                }
+                let mut seen = c.parcels.clone();
+                seen.sort();
+                if seen.windows(2).any(|w| w[0] == w[1]) {
+                    return Err(ShapeError::DuplicateParcel("parcels"));
+                }
+                carats(c.total_carats, "total_carats")?;
+                date(c.issued_on, "issued_on")?;
+                date(c.expires_on, "expires_on")
+            }
+            Body::ConfirmImport(c) => text(&c.note, "note"),
+            Body::Retire(r) => text(&r.note, "note"),
+            Body::Flag(f) => {
+                match &f.target {
+                    FlagTarget::Site { member, site } => {
+                        slug_ok(member.is_valid(), "target.member")?;
+                        slug_ok(site.is_valid(), "target.site")?;
+                    }
+                    FlagTarget::Member(m) => slug_ok(m.is_valid(), "target.member")?,
+                    FlagTarget::Parcel(_) | FlagTarget::Event(_) => {}
+                }
+                text(&f.text, "text")
+            }
+            Body::Endorse(e) => {
+                gov_action_shape(&e.action)?;
+                slug_ok(e.endorsement.member.is_valid(), "endorsement.member")
+            }
+            Body::Object(o) => text(&o.reason, "reason"),
+            Body::Govern(g) => {
+                gov_action_shape(&g.action)?;
+                if g.endorsements.len() > MAX_ENDORSEMENTS {
+                    return Err(ShapeError::TooMany {
+                        field: "endorsements",
+                        len: g.endorsements.len(),
+                        max: MAX_ENDORSEMENTS,
+                    });
+                }
+                Ok(())
+            }
+            Body::Witness(w) => {
+                if w.cosignatures.len() > MAX_ENDORSEMENTS {
+                    return Err(ShapeError::TooMany {
+                        field: "cosignatures",
+                        len: w.cosignatures.len(),
+                        max: MAX_ENDORSEMENTS,
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+fn gov_action_shape(a: &GovAction) -> Result<(), ShapeError> {
+    match a {
+        GovAction::Admit(m) | GovAction::Update(m) => member_shape(m),
+        GovAction::Suspend { member, reason } => {
+            slug_ok(member.is_valid(), "member")?;
+            text(reason, "reason")
+        }
+        GovAction::AddKey { member, .. } | GovAction::RevokeKey { member, .. } => {
+            slug_ok(member.is_valid(), "member")
+        }
+        GovAction::SetEmbargo { reason, .. } => text(reason, "reason"),
+        GovAction::LiftEmbargo { .. } | GovAction::SetPolicy(_) => Ok(()),
+    }
+}
+
+/// The signed part of an event, in encoding order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payload {
+    pub header: Header,
+    pub body: Body,
+}
+
+/// The event as it travels: its encoding is the payload's encoding followed by the 64 signature bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedEvent {
+    pub header: Header,
+    pub body: Body,
+    pub signature: SignatureBytes,
+}

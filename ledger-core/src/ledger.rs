@@ -1,0 +1,715 @@
+//! The ledger state machine: feeds, parcels, verdicts, forks and the pending set, fed one verified event at a time.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::admission::{AdmissionError, VerifiedEvent};
+use crate::bytes::{Digest, EventId, NetworkId, ParcelId};
+use crate::codec;
+use crate::event::{Body, Certify, Kind};
+use crate::governance::{network_id, GenesisError, Governance};
+use crate::merkle::{self, Frontier};
+use crate::origin::Origin;
+use crate::rules::{self, Creation, Effect, ParcelState, Verdict, VoidReason};
+use crate::types::{Genesis, MemberId};
+
+/// Default most events waiting for a dependency.
+pub const MAX_PENDING_EVENTS: usize = 65_536;
+/// Default most bytes of events waiting for a dependency.
+pub const MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
+
+/// Bounds of the pending set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_pending_events: usize,
+    pub max_pending_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_pending_events: MAX_PENDING_EVENTS,
+            max_pending_bytes: MAX_PENDING_BYTES,
+        }
+    }
+}
+
+/// What an event waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Missing {
+    Event(EventId),
+    Gov(u64),
+}
+
+/// The pending set is full; the event was not kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("pending set is full ({events} events, {bytes} bytes); the event was not kept")]
+pub struct PendingFull {
+    pub events: usize,
+    pub bytes: usize,
+}
+
+/// Two different events by one author at one seq: portable evidence of equivocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fork {
+    pub author: MemberId,
+    pub seq: u64,
+    /// The smaller of the two event ids (so the proof does not depend on arrival order).
+    pub first: EventId,
+    /// The larger of the two event ids.
+    pub second: EventId,
+}
+
+/// What became of one offered (or woken) event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Stored with a verdict. `fork` is set when this event proved a fork; `recompute` when that
+    /// fork voids events that were already applied, so the state must be rebuilt with it known.
+    Stored {
+        verdict: Verdict,
+        parcels: Vec<ParcelId>,
+        fork: Option<Fork>,
+        recompute: bool,
+    },
+    /// Already known.
+    Duplicate,
+    /// Waiting in the pending set.
+    Pending(Vec<Missing>),
+}
+
+/// One processed event and its outcome.
+#[derive(Debug, Clone)]
+pub struct Processed {
+    pub event: VerifiedEvent,
+    pub outcome: Result<Step, AdmissionError>,
+}
+
+/// What the ledger keeps of every stored event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMeta {
+    pub author: MemberId,
+    pub seq: u64,
+    pub kind: Kind,
+    pub time_ms: u64,
+    pub gov: u64,
+    pub verdict: Verdict,
+}
+
+/// One member's feed.
+#[derive(Debug, Clone, Default)]
+pub struct Feed {
+    /// Ids by seq - 1: the events holding the feed's slots.
+    pub ids: Vec<EventId>,
+    frontier: Frontier,
+    /// The feed is void from this seq on (a proven fork).
+    pub forked_at: Option<u64>,
+}
+
+impl Feed {
+    /// The head: (seq, id) of the last slot.
+    pub fn head(&self) -> Option<(u64, EventId)> {
+        self.ids.last().map(|id| (self.ids.len() as u64, *id))
+    }
+    /// The RFC 6962 root of the feed's slots.
+    pub fn root(&self) -> Digest {
+        self.frontier.root()
+    }
+}
+
+/// An applied state change of a parcel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    pub event: EventId,
+    pub state: ParcelState,
+}
+
+/// A parcel and everything the ledger knows of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parcel {
+    pub id: ParcelId,
+    pub carats: u64,
+    pub stones: u32,
+    pub value_cents: Option<u64>,
+    pub seal: String,
+    /// Parcels consumed by the transform that made this one (empty for a registration).
+    pub parents: Vec<ParcelId>,
+    pub origin: Origin,
+    pub state: ParcelState,
+    /// The last applied event on this parcel.
+    pub head: EventId,
+    /// Every applied change, the creation first.
+    pub transitions: Vec<Transition>,
+    /// Every stored event that cites this parcel at a head, applied or void, sorted by id.
+    /// Not encoded: the store keeps it as a separate index, and it follows from the events.
+    #[serde(skip)]
+    pub events: Vec<EventId>,
+    /// The last weight measured on receipt.
+    pub measured_carats: Option<u64>,
+}
+
+impl Parcel {
+    /// The state right after applied event `event`, if that event changed this parcel.
+    pub fn state_at(&self, event: &EventId) -> Option<&ParcelState> {
+        self.transitions
+            .iter()
+            .rev()
+            .find(|t| &t.event == event)
+            .map(|t| &t.state)
+    }
+}
+
+/// Carat totals for the mass-balance invariant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MassTotals {
+    pub registered: u64,
+    pub transform_loss: u64,
+    pub retired: u64,
+}
+
+#[derive(Debug, Default)]
+struct PendingSet {
+    events: HashMap<EventId, VerifiedEvent>,
+    waiting: HashMap<Missing, Vec<EventId>>,
+    bytes: usize,
+}
+
+/// The in-memory ledger: a pure function of the set of events offered to it.
+#[derive(Debug)]
+pub struct Ledger {
+    genesis: Genesis,
+    network: NetworkId,
+    gov: Governance,
+    limits: Limits,
+    events: HashMap<EventId, EventMeta>,
+    feeds: BTreeMap<MemberId, Feed>,
+    parcels: HashMap<ParcelId, Parcel>,
+    certificates: HashMap<EventId, Certify>,
+    forks: BTreeMap<(MemberId, u64), Fork>,
+    pending: PendingSet,
+    totals: MassTotals,
+    stale: bool,
+}
+
+impl Ledger {
+    /// An empty ledger for the network founded by `genesis`.
+    pub fn new(genesis: Genesis, limits: Limits) -> Result<Ledger, GenesisError> {
+        let gov = Governance::from_genesis(&genesis)?;
+        Ok(Ledger {
+            network: network_id(&genesis),
+            genesis,
+            gov,
+            limits,
+            events: HashMap::new(),
+            feeds: BTreeMap::new(),
+            parcels: HashMap::new(),
+            certificates: HashMap::new(),
+            forks: BTreeMap::new(),
+            pending: PendingSet::default(),
+            totals: MassTotals::default(),
+            stale: false,
+        })
+    }
+
+    /// An empty ledger that already knows of these forks (from an earlier pass over the same events),
+    /// so feeds are void from their fork on from the start.
+    pub fn with_known_forks(
+        genesis: Genesis,
+        limits: Limits,
+        forks: &[Fork],
+    ) -> Result<Ledger, GenesisError> {
+        let mut ledger = Ledger::new(genesis, limits)?;
+        for f in forks {
+            let feed = ledger.feeds.entry(f.author.clone()).or_default();
+            feed.forked_at = Some(feed.forked_at.map_or(f.seq, |s| s.min(f.seq)));
+        }
+        Ok(ledger)
+    }
+
+    /// True once a fork was found that voids events this ledger already applied: its state is then
+    /// out of date until it is rebuilt with [`Ledger::with_known_forks`] (the store and replay do this).
+    pub fn needs_recompute(&self) -> bool {
+        self.stale
+    }
+
+    /// Changes the pending-set bounds (for events offered from now on).
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
+    /// The network id.
+    pub fn network(&self) -> &NetworkId {
+        &self.network
+    }
+    /// The genesis.
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+    /// The governance chain.
+    pub fn governance(&self) -> &Governance {
+        &self.gov
+    }
+    /// A stored event's metadata and verdict.
+    pub fn event(&self, id: &EventId) -> Option<&EventMeta> {
+        self.events.get(id)
+    }
+    /// All stored events.
+    pub fn events(&self) -> &HashMap<EventId, EventMeta> {
+        &self.events
+    }
+    /// A feed.
+    pub fn feed(&self, author: &MemberId) -> Option<&Feed> {
+        self.feeds.get(author)
+    }
+    /// All feeds, by author.
+    pub fn feeds(&self) -> &BTreeMap<MemberId, Feed> {
+        &self.feeds
+    }
+    /// A parcel.
+    pub fn parcel(&self, id: &ParcelId) -> Option<&Parcel> {
+        self.parcels.get(id)
+    }
+    /// All parcels.
+    pub fn parcels(&self) -> &HashMap<ParcelId, Parcel> {
+        &self.parcels
+    }
+    /// An applied certificate.
+    pub fn certificate(&self, id: &EventId) -> Option<&Certify> {
+        self.certificates.get(id)
+    }
+    /// Proven forks.
+    pub fn forks(&self) -> impl Iterator<Item = &Fork> {
+        self.forks.values()
+    }
+    /// Carat totals.
+    pub fn totals(&self) -> MassTotals {
+        self.totals
+    }
+    /// Events waiting for a dependency.
+    pub fn pending(&self) -> impl Iterator<Item = &VerifiedEvent> {
+        self.pending.events.values()
+    }
+    /// Number of events waiting for a dependency.
+    pub fn pending_len(&self) -> usize {
+        self.pending.events.len()
+    }
+    /// True when `author`'s feed is void at `seq`.
+    pub fn is_forked_at(&self, author: &MemberId, seq: u64) -> bool {
+        self.feeds
+            .get(author)
+            .and_then(|f| f.forked_at)
+            .is_some_and(|f| seq >= f)
+    }
+    /// What a pending event still waits for.
+    pub fn missing_of(&self, ev: &VerifiedEvent) -> Vec<Missing> {
+        match self.locate(ev) {
+            Ok(Place::Wait(m)) => m,
+            _ => Vec::new(),
+        }
+    }
+
+    /// Offers one verified event. Returns the outcome for it, followed by the outcomes of any
+    /// pending events it unblocked, in the order they were processed.
+    pub fn offer(&mut self, ev: VerifiedEvent) -> Result<Vec<Processed>, PendingFull> {
+        let mut out = Vec::new();
+        let first = self.process(ev, false)?;
+        let mut queue: VecDeque<EventId> = VecDeque::new();
+        if let Ok(Step::Stored { .. }) = &first.outcome {
+            queue.push_back(*first.event.id());
+        }
+        out.push(first);
+        while let Some(done) = queue.pop_front() {
+            for id in self
+                .pending
+                .waiting
+                .remove(&Missing::Event(done))
+                .unwrap_or_default()
+            {
+                let Some(ev) = self.pending.take(&id) else {
+                    continue;
+                };
+                let p = self.process(ev, true)?;
+                if let Ok(Step::Stored { .. }) = &p.outcome {
+                    queue.push_back(*p.event.id());
+                }
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `woken` events were in the pending set already, so keeping them again cannot overflow it.
+    fn process(&mut self, ev: VerifiedEvent, woken: bool) -> Result<Processed, PendingFull> {
+        let outcome = match self.locate(&ev) {
+            Err(e) => Err(e),
+            Ok(Place::Duplicate) => Ok(Step::Duplicate),
+            Ok(Place::Wait(missing)) => {
+                let limits = if woken {
+                    Limits {
+                        max_pending_events: usize::MAX,
+                        max_pending_bytes: usize::MAX,
+                    }
+                } else {
+                    self.limits
+                };
+                self.pending.put(ev.clone(), &missing, limits)?;
+                Ok(Step::Pending(missing))
+            }
+            Ok(Place::Next) => Ok(self.store(&ev, true, None)),
+            Ok(Place::Fork { first }) => {
+                let h = ev.header();
+                let (a, b) = (first.min(*ev.id()), first.max(*ev.id()));
+                let fork = Fork {
+                    author: h.author.clone(),
+                    seq: h.seq,
+                    first: a,
+                    second: b,
+                };
+                let feed = self.feeds.entry(h.author.clone()).or_default();
+                let recompute = feed.forked_at.is_none_or(|f| h.seq < f);
+                if recompute {
+                    feed.forked_at = Some(h.seq);
+                    self.stale = true;
+                }
+                self.forks
+                    .entry((h.author.clone(), h.seq))
+                    .or_insert_with(|| fork.clone());
+                match self.store(&ev, false, Some(fork)) {
+                    Step::Stored {
+                        verdict,
+                        parcels,
+                        fork,
+                        ..
+                    } => Ok(Step::Stored {
+                        verdict,
+                        parcels,
+                        fork,
+                        recompute,
+                    }),
+                    other => Ok(other),
+                }
+            }
+            Ok(Place::Branch) => Ok(self.store(&ev, false, None)),
+        };
+        Ok(Processed { event: ev, outcome })
+    }
+
+    /// Where an event goes: admission checks that need the ledger (membership, key, feed links,
+    /// time, governance version, feed root) and dependencies.
+    fn locate(&self, ev: &VerifiedEvent) -> Result<Place, AdmissionError> {
+        let id = ev.id();
+        let h = ev.header();
+        if self.events.contains_key(id) {
+            return Ok(Place::Duplicate);
+        }
+        if h.gov > self.gov.latest() {
+            return Ok(Place::Wait(vec![Missing::Gov(h.gov)]));
+        }
+        let gov = self.gov.at(h.gov).ok_or(AdmissionError::GovBackwards)?;
+        let member = gov
+            .members
+            .get(&h.author)
+            .ok_or_else(|| AdmissionError::NotAMember(h.author.to_string()))?;
+        if member.key_for_seq(h.seq) != Some(&h.key) {
+            return Err(AdmissionError::WrongKey);
+        }
+        let empty = Feed::default();
+        let feed = self.feeds.get(&h.author).unwrap_or(&empty);
+        let len = feed.ids.len() as u64;
+        // The previous event, if it is known where it must be.
+        let prev_meta = if h.seq == 1 {
+            None
+        } else {
+            match self.events.get(&h.prev) {
+                Some(m) if m.author == h.author && m.seq == h.seq - 1 => Some(m),
+                Some(_) => return Err(AdmissionError::BrokenPrev),
+                None => return Ok(Place::Wait(vec![Missing::Event(h.prev)])),
+            }
+        };
+        if let Some(p) = prev_meta {
+            if h.time_ms < p.time_ms {
+                return Err(AdmissionError::TimeBackwards);
+            }
+            if h.gov < p.gov {
+                return Err(AdmissionError::GovBackwards);
+            }
+        }
+        let on_main_branch = h.seq == 1 || feed.ids.get((h.seq - 2) as usize) == Some(&h.prev);
+        let place = if !on_main_branch {
+            // prev is a stored event of this author at seq - 1 that holds no slot: it is on a
+            // void branch after a proven fork, and so is this event.
+            Place::Branch
+        } else if h.seq <= len {
+            Place::Fork {
+                first: feed.ids[(h.seq - 1) as usize],
+            }
+        } else {
+            Place::Next
+        };
+        if matches!(place, Place::Next | Place::Fork { .. }) {
+            let root = if h.seq - 1 == len {
+                feed.frontier.root()
+            } else {
+                let leaves: Vec<Digest> = feed.ids[..(h.seq - 1) as usize]
+                    .iter()
+                    .map(merkle::feed_leaf)
+                    .collect();
+                merkle::root(&leaves)
+            };
+            if h.feed_root != root {
+                return Err(AdmissionError::BadFeedRoot);
+            }
+        }
+        let missing: Vec<Missing> = ev
+            .body()
+            .dependencies()
+            .into_iter()
+            .filter(|d| !self.events.contains_key(d))
+            .map(Missing::Event)
+            .collect();
+        if !missing.is_empty() {
+            return Ok(Place::Wait(missing));
+        }
+        Ok(place)
+    }
+
+    /// Stores an admitted event: judges it, applies its effect and records it in its feed.
+    fn store(&mut self, ev: &VerifiedEvent, holds_slot: bool, fork: Option<Fork>) -> Step {
+        let h = ev.header();
+        let verdict = if !holds_slot {
+            Err(VoidReason::AuthorForked)
+        } else {
+            match self.gov.at(h.gov) {
+                Some(gov) => rules::judge(self, gov, ev),
+                None => Err(VoidReason::UnknownMember),
+            }
+        };
+        let mut touched: Vec<ParcelId> = ev.body().parcel_refs().iter().map(|r| r.parcel).collect();
+        let verdict = match verdict {
+            Ok(effect) => {
+                touched.extend(self.apply(ev, effect));
+                Verdict::Applied
+            }
+            Err(reason) => Verdict::Void(reason),
+        };
+        touched.sort();
+        touched.dedup();
+        for p in &ev.body().parcel_refs() {
+            if let Some(parcel) = self.parcels.get_mut(&p.parcel) {
+                // Kept sorted by id so the state does not depend on delivery order.
+                if let Err(at) = parcel.events.binary_search(ev.id()) {
+                    parcel.events.insert(at, *ev.id());
+                }
+            }
+        }
+        if holds_slot {
+            let feed = self.feeds.entry(h.author.clone()).or_default();
+            feed.ids.push(*ev.id());
+            feed.frontier.push(merkle::feed_leaf(ev.id()));
+        }
+        self.events.insert(
+            *ev.id(),
+            EventMeta {
+                author: h.author.clone(),
+                seq: h.seq,
+                kind: ev.body().kind(),
+                time_ms: h.time_ms,
+                gov: h.gov,
+                verdict,
+            },
+        );
+        Step::Stored {
+            verdict,
+            parcels: touched,
+            fork,
+            recompute: false,
+        }
+    }
+
+    fn apply(&mut self, ev: &VerifiedEvent, effect: Effect) -> Vec<ParcelId> {
+        let id = *ev.id();
+        let author = ev.header().author.clone();
+        match effect {
+            Effect::Record => Vec::new(),
+            Effect::Certificate => {
+                if let Body::Certify(c) = ev.body() {
+                    self.certificates.insert(id, c.clone());
+                }
+                Vec::new()
+            }
+            Effect::Create(created) => {
+                self.totals.registered += created.iter().map(|c| c.carats).sum::<u64>();
+                created
+                    .into_iter()
+                    .map(|c| self.create(id, &author, c))
+                    .collect()
+            }
+            Effect::Transform {
+                consumed,
+                created,
+                loss,
+            } => {
+                self.totals.transform_loss += loss;
+                for p in &consumed {
+                    self.move_parcel(p, id, ParcelState::Consumed { by: id }, None);
+                }
+                created
+                    .into_iter()
+                    .map(|c| self.create(id, &author, c))
+                    .collect()
+            }
+            Effect::Move {
+                parcel,
+                state,
+                measured_carats,
+            } => {
+                if let ParcelState::Retired { .. } = state {
+                    self.totals.retired += self.parcels.get(&parcel).map_or(0, |p| p.carats);
+                }
+                self.move_parcel(&parcel, id, state, measured_carats);
+                Vec::new()
+            }
+        }
+    }
+
+    fn create(&mut self, event: EventId, author: &MemberId, c: Creation) -> ParcelId {
+        let state = ParcelState::Held { by: author.clone() };
+        let parcel = Parcel {
+            id: c.id,
+            carats: c.carats,
+            stones: c.stones,
+            value_cents: c.value_cents,
+            seal: c.seal,
+            parents: c.parents,
+            origin: c.origin,
+            state: state.clone(),
+            head: event,
+            transitions: vec![Transition { event, state }],
+            events: Vec::new(),
+            measured_carats: None,
+        };
+        self.parcels.insert(c.id, parcel);
+        c.id
+    }
+
+    fn move_parcel(
+        &mut self,
+        parcel: &ParcelId,
+        event: EventId,
+        state: ParcelState,
+        measured: Option<u64>,
+    ) {
+        if let Some(p) = self.parcels.get_mut(parcel) {
+            p.state = state.clone();
+            p.head = event;
+            p.transitions.push(Transition { event, state });
+            if measured.is_some() {
+                p.measured_carats = measured;
+            }
+        }
+    }
+
+    /// A digest of the whole state: every event's metadata and verdict, every parcel, certificate
+    /// and fork, each feed up to its fork, and the carat totals. Two ledgers with equal state roots
+    /// hold the same state; this is what replays compare.
+    pub fn state_root(&self) -> Digest {
+        let mut h = Sha256::new();
+        let mut events: Vec<(&EventId, &EventMeta)> = self.events.iter().collect();
+        events.sort_by_key(|(id, _)| **id);
+        for (id, meta) in events {
+            h.update(id.as_bytes());
+            h.update(codec::encode(meta));
+        }
+        let mut parcels: Vec<&Parcel> = self.parcels.values().collect();
+        parcels.sort_by_key(|p| p.id);
+        for p in parcels {
+            h.update(codec::encode(p));
+        }
+        let mut certs: Vec<&EventId> = self.certificates.keys().collect();
+        certs.sort();
+        for c in certs {
+            h.update(c.as_bytes());
+        }
+        for (author, feed) in &self.feeds {
+            h.update(author.as_str().as_bytes());
+            // Beyond a fork, which branch holds the slots depends on arrival; all of it is void.
+            let upto = feed
+                .forked_at
+                .map_or(feed.ids.len(), |f| feed.ids.len().min((f - 1) as usize));
+            h.update((upto as u64).to_le_bytes());
+            for id in &feed.ids[..upto] {
+                h.update(id.as_bytes());
+            }
+            h.update(codec::encode(&feed.forked_at));
+        }
+        for fork in self.forks.values() {
+            h.update(codec::encode(fork));
+        }
+        h.update(codec::encode(&self.totals));
+        Digest(h.finalize().into())
+    }
+
+    /// Every event id waiting in the pending set and what it waits for, for reports.
+    pub fn pending_report(&self) -> Vec<(EventId, Vec<Missing>)> {
+        let mut out: Vec<(EventId, Vec<Missing>)> = self
+            .pending
+            .events
+            .values()
+            .map(|e| (*e.id(), self.missing_of(e)))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// The set of authors with a proven fork.
+    pub fn forked_authors(&self) -> HashSet<&MemberId> {
+        self.forks.keys().map(|(a, _)| a).collect()
+    }
+}
+
+enum Place {
+    Duplicate,
+    Wait(Vec<Missing>),
+    Next,
+    Fork { first: EventId },
+    Branch,
+}
+
+impl PendingSet {
+    fn put(
+        &mut self,
+        ev: VerifiedEvent,
+        missing: &[Missing],
+        limits: Limits,
+    ) -> Result<(), PendingFull> {
+        let id = *ev.id();
+        if !self.events.contains_key(&id) {
+            let size = ev.bytes().len();
+            if self.events.len() >= limits.max_pending_events
+                || self.bytes + size > limits.max_pending_bytes
+            {
+                return Err(PendingFull {
+                    events: self.events.len(),
+                    bytes: self.bytes,
+                });
+            }
+            self.bytes += size;
+            self.events.insert(id, ev);
+        }
+        for m in missing {
+            let list = self.waiting.entry(*m).or_default();
+            if !list.contains(&id) {
+                list.push(id);
+            }
+        }
+        Ok(())
+    }
+
+    fn take(&mut self, id: &EventId) -> Option<VerifiedEvent> {
+        let ev = self.events.remove(id)?;
+        self.bytes -= ev.bytes().len();
+        Some(ev)
+    }
+}

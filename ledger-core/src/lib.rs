@@ -1,0 +1,21 @@
+//! custody's core: signed custody events, feeds, parcel rules, a sled store and deterministic replay.
+//!
+//! No async and no network here: the node and the CLI build on these types.
+
+pub mod admission;
+pub mod audit;
+pub mod bytes;
+pub mod codec;
+pub mod crypto;
+pub mod dev;
+pub mod event;
+pub mod export;
+pub mod governance;
+pub mod ledger;
+pub mod merkle;
+pub mod origin;
+pub mod replay;
+pub mod rules;
+pub mod store;
+pub mod types;
+pub mod writer;

@@ -1,0 +1,365 @@
+//! Replay: verify and apply a set of events given in any order, or an export stream, and report on it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::admission::{self, VerifiedEvent};
+use crate::bytes::{Digest, EventId};
+use crate::crypto::KeyCache;
+use crate::export::{ExportError, Record};
+use crate::governance::GenesisError;
+use crate::ledger::{Fork, Ledger, Limits, Processed, Step};
+use crate::rules::Verdict;
+use crate::types::Genesis;
+
+/// Events verified together (and so held in memory at once) during replay.
+pub const REPLAY_CHUNK: usize = 8192;
+/// Default pending bounds during replay: a log may arrive in any order, so they are larger than a node's.
+pub const REPLAY_LIMITS: Limits = Limits {
+    max_pending_events: 1 << 20,
+    max_pending_bytes: 512 * 1024 * 1024,
+};
+
+/// How signatures are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignatureCheck {
+    /// `verify_batch` in batches on all cores (a failing batch is re-checked one by one with `verify_strict`).
+    Batch,
+    /// `verify_strict` on every signature, on all cores.
+    Strict,
+}
+
+/// Replay settings.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplayOptions {
+    pub signatures: SignatureCheck,
+    pub limits: Limits,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        ReplayOptions {
+            signatures: SignatureCheck::Batch,
+            limits: REPLAY_LIMITS,
+        }
+    }
+}
+
+/// The first event that failed an integrity check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// Position of the record in the input (0-based).
+    pub index: u64,
+    /// Byte offset of the record in an export stream, when read from one.
+    pub offset: Option<u64>,
+    /// The event id, when the bytes decoded far enough to have one.
+    pub event: Option<EventId>,
+    /// Stable reason name (`bad-signature`, `truncated`, `missing-dependency`, ...).
+    pub reason: String,
+    /// Human-readable detail.
+    pub detail: String,
+}
+
+/// What a replay found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// Records read.
+    pub events: u64,
+    /// Distinct events stored.
+    pub stored: u64,
+    /// Records that repeated an event already seen.
+    pub duplicates: u64,
+    /// Authors with at least one stored event.
+    pub authors: u64,
+    pub applied: u64,
+    /// Void events by reason name.
+    pub void: BTreeMap<String, u64>,
+    pub forks: Vec<Fork>,
+    /// Records refused at admission, by reason name (including events whose dependencies never came).
+    pub admission_failures: BTreeMap<String, u64>,
+    /// The first record that failed, in input order.
+    pub first_failure: Option<Failure>,
+    /// The stream could not be read to its end.
+    pub stream_error: Option<String>,
+    /// Digest of the resulting state (verdicts, parcels, feeds, forks): equal digests, equal states.
+    pub state_root: Digest,
+}
+
+impl Report {
+    /// True when every record was admitted, every dependency was found and the stream was whole.
+    pub fn intact(&self) -> bool {
+        self.admission_failures.is_empty() && self.stream_error.is_none()
+    }
+}
+
+/// The state and report of a replay.
+#[derive(Debug)]
+pub struct Replayed {
+    pub ledger: Ledger,
+    pub report: Report,
+}
+
+/// A fault that stops a replay (as opposed to a bad event, which is reported).
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("invalid genesis: {0}")]
+    Genesis(#[from] GenesisError),
+    #[error("cannot open the event source: {0}")]
+    Source(String),
+}
+
+struct Pass {
+    ledger: Ledger,
+    duplicates: u64,
+    failures: BTreeMap<String, u64>,
+    first_failure: Option<Failure>,
+    stream_error: Option<String>,
+    records: u64,
+    /// Where each pending event came from, to locate it if it never resolves or fails later.
+    positions: HashMap<EventId, (u64, Option<u64>)>,
+    recompute: bool,
+    keys: KeyCache,
+    options: ReplayOptions,
+}
+
+impl Pass {
+    fn new(genesis: &Genesis, forks: &[Fork], options: ReplayOptions) -> Result<Pass, ReplayError> {
+        Ok(Pass {
+            ledger: Ledger::with_known_forks(genesis.clone(), options.limits, forks)?,
+            duplicates: 0,
+            failures: BTreeMap::new(),
+            first_failure: None,
+            stream_error: None,
+            records: 0,
+            positions: HashMap::new(),
+            recompute: false,
+            keys: KeyCache::default(),
+            options,
+        })
+    }
+
+    fn fail(
+        &mut self,
+        at: (u64, Option<u64>),
+        event: Option<EventId>,
+        reason: &str,
+        detail: String,
+    ) {
+        *self.failures.entry(reason.to_owned()).or_default() += 1;
+        let candidate = Failure {
+            index: at.0,
+            offset: at.1,
+            event,
+            reason: reason.to_owned(),
+            detail,
+        };
+        if self
+            .first_failure
+            .as_ref()
+            .is_none_or(|f| candidate.index < f.index)
+        {
+            self.first_failure = Some(candidate);
+        }
+    }
+
+    fn chunk(&mut self, records: Vec<Record>, offsets: bool) {
+        self.records += records.len() as u64;
+        let bytes: Vec<Vec<u8>> = records.iter().map(|r| r.bytes.clone()).collect();
+        let network = *self.ledger.network();
+        let verified = match self.options.signatures {
+            SignatureCheck::Batch => admission::verify_events(&bytes, &network, &self.keys),
+            SignatureCheck::Strict => admission::verify_events_strict(&bytes, &network, &self.keys),
+        };
+        drop(bytes);
+        for (record, result) in records.into_iter().zip(verified) {
+            let at = (record.index, offsets.then_some(record.offset));
+            match result {
+                Err(e) => self.fail(at, None, e.reason(), e.to_string()),
+                Ok(ev) => self.offer(ev, at),
+            }
+        }
+    }
+
+    fn offer(&mut self, ev: VerifiedEvent, at: (u64, Option<u64>)) {
+        let id = *ev.id();
+        match self.ledger.offer(ev) {
+            Err(full) => self.fail(at, Some(id), "pending-full", full.to_string()),
+            Ok(processed) => {
+                for (i, p) in processed.into_iter().enumerate() {
+                    let pos = if i == 0 {
+                        at
+                    } else {
+                        self.positions.get(p.event.id()).copied().unwrap_or(at)
+                    };
+                    self.outcome(p, pos);
+                }
+            }
+        }
+    }
+
+    fn outcome(&mut self, p: Processed, at: (u64, Option<u64>)) {
+        let id = *p.event.id();
+        match p.outcome {
+            Err(e) => {
+                self.positions.remove(&id);
+                self.fail(at, Some(id), e.reason(), e.to_string());
+            }
+            Ok(Step::Duplicate) => self.duplicates += 1,
+            Ok(Step::Pending(_)) => {
+                self.positions.entry(id).or_insert(at);
+            }
+            Ok(Step::Stored { recompute, .. }) => {
+                self.positions.remove(&id);
+                self.recompute |= recompute;
+            }
+        }
+    }
+
+    fn finish(mut self) -> Replayed {
+        for (id, missing) in self.ledger.pending_report() {
+            let at = self.positions.get(&id).copied().unwrap_or((u64::MAX, None));
+            self.fail(
+                at,
+                Some(id),
+                "missing-dependency",
+                format!("never received: {missing:?}"),
+            );
+        }
+        let ledger = self.ledger;
+        let mut report = Report {
+            events: self.records,
+            duplicates: self.duplicates,
+            admission_failures: self.failures,
+            first_failure: self.first_failure,
+            stream_error: self.stream_error,
+            ..Report::default()
+        };
+        for meta in ledger.events().values() {
+            report.stored += 1;
+            match meta.verdict {
+                Verdict::Applied => report.applied += 1,
+                Verdict::Void(r) => *report.void.entry(r.name().to_owned()).or_default() += 1,
+            }
+        }
+        report.authors = ledger
+            .feeds()
+            .values()
+            .filter(|f| !f.ids.is_empty())
+            .count() as u64;
+        report.forks = ledger.forks().cloned().collect();
+        report.state_root = ledger.state_root();
+        Replayed { ledger, report }
+    }
+}
+
+fn run<I>(
+    genesis: &Genesis,
+    options: ReplayOptions,
+    offsets: bool,
+    mut open: impl FnMut() -> Result<I, ReplayError>,
+) -> Result<Replayed, ReplayError>
+where
+    I: Iterator<Item = Result<Record, ExportError>>,
+{
+    let mut forks: Vec<Fork> = Vec::new();
+    loop {
+        let mut pass = Pass::new(genesis, &forks, options)?;
+        let mut chunk = Vec::with_capacity(REPLAY_CHUNK);
+        for record in open()? {
+            match record {
+                Ok(r) => {
+                    chunk.push(r);
+                    if chunk.len() == REPLAY_CHUNK {
+                        pass.chunk(std::mem::take(&mut chunk), offsets);
+                    }
+                }
+                Err(e) => {
+                    let (reason, at) = match &e {
+                        ExportError::Oversized { index, offset, .. } => {
+                            ("oversized", (*index, Some(*offset)))
+                        }
+                        ExportError::Truncated { index, offset } => {
+                            ("truncated", (*index, Some(*offset)))
+                        }
+                        ExportError::Io(_) => ("io", (pass.records + chunk.len() as u64, None)),
+                    };
+                    pass.stream_error = Some(e.to_string());
+                    pass.fail(at, None, reason, e.to_string());
+                    break;
+                }
+            }
+        }
+        pass.chunk(chunk, offsets);
+        if !pass.recompute {
+            return Ok(pass.finish());
+        }
+        // A fork voided events already applied: replay again with every fork known from the start.
+        forks = pass.ledger.forks().cloned().collect();
+    }
+}
+
+/// Replays a set of events given in any order.
+pub fn replay_events(
+    genesis: &Genesis,
+    events: &[Vec<u8>],
+    options: ReplayOptions,
+) -> Result<Replayed, ReplayError> {
+    run(genesis, options, false, || {
+        Ok(events.iter().zip(0u64..).map(|(b, index)| {
+            Ok(Record {
+                index,
+                offset: 0,
+                bytes: b.clone(),
+            })
+        }))
+    })
+}
+
+/// Replays an export stream. `open` is called once per pass (a log with a fork found late is read twice).
+pub fn replay_stream<I>(
+    genesis: &Genesis,
+    options: ReplayOptions,
+    open: impl FnMut() -> Result<I, ReplayError>,
+) -> Result<Replayed, ReplayError>
+where
+    I: Iterator<Item = Result<Record, ExportError>>,
+{
+    run(genesis, options, true, open)
+}
+
+/// Feeds already-verified events, in any order, to a fresh ledger with an unbounded pending set
+/// (two passes when a fork is found late). Returns the ledger and every outcome in processing order.
+pub fn rebuild_ledger(
+    genesis: &Genesis,
+    known_forks: &[Fork],
+    mut events: impl FnMut() -> Vec<VerifiedEvent>,
+) -> Result<(Ledger, Vec<Processed>), GenesisError> {
+    let unbounded = Limits {
+        max_pending_events: usize::MAX,
+        max_pending_bytes: usize::MAX,
+    };
+    let mut forks = known_forks.to_vec();
+    loop {
+        let mut ledger = Ledger::with_known_forks(genesis.clone(), unbounded, &forks)?;
+        let mut order = Vec::new();
+        let mut recompute = false;
+        for ev in events() {
+            // The pending set is unbounded here, so `offer` cannot refuse.
+            let Ok(processed) = ledger.offer(ev) else {
+                continue;
+            };
+            for p in processed {
+                if let Ok(Step::Stored { recompute: r, .. }) = &p.outcome {
+                    recompute |= *r;
+                }
+                order.push(p);
+            }
+        }
+        if !recompute {
+            return Ok((ledger, order));
+        }
+        forks = ledger.forks().cloned().collect();
+    }
+}

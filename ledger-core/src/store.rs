@@ -1,0 +1,747 @@
+//! The durable log on sled 0.34: exact event bytes plus derived indexes, committed atomically, fsynced before acknowledgement.
+//!
+//! One sled tree holds every keyspace under a one-byte prefix, so one event's append and all its
+//! index updates go into one `apply_batch`, which sled applies atomically. Keyspaces:
+//!
+//! | prefix | keyspace        | key                    | value                         | derived? |
+//! |--------|-----------------|------------------------|-------------------------------|----------|
+//! | `m`    | meta            | name                   | network id, genesis, schema   | no       |
+//! | `e`    | events          | event id               | exact event bytes             | no       |
+//! | `q`    | pending         | event id               | exact event bytes             | no       |
+//! | `j`    | journal         | u64 position (BE)      | event id, in storing order    | yes      |
+//! | `f`    | feeds           | author 0x00 seq (BE)   | event id holding the slot     | yes      |
+//! | `v`    | verdicts        | event id               | `EventMeta` (author, seq, kind, time, gov, verdict) | yes |
+//! | `p`    | parcels         | parcel id              | `Parcel`                      | yes      |
+//! | `x`    | parcel_events   | parcel id, event id    | empty                         | yes      |
+//! | `k`    | evidence        | author 0x00 seq (BE)   | `Fork`                        | yes      |
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::admission::{self, AdmissionError, VerifiedEvent};
+use crate::bytes::{Digest, EventId, NetworkId, ParcelId};
+use crate::codec;
+use crate::crypto::KeyCache;
+use crate::export::write_record;
+use crate::governance::{decode_genesis, network_id, GenesisError};
+use crate::ledger::{EventMeta, Fork, Ledger, Limits, Missing, PendingFull, Processed, Step};
+use crate::replay::rebuild_ledger;
+use crate::rules::Verdict;
+use crate::types::{Genesis, MemberId};
+
+/// Version of the on-disk layout.
+pub const SCHEMA_VERSION: u32 = 1;
+/// Most events committed in one group (one durable point).
+pub const MAX_GROUP: usize = 4096;
+
+const META: u8 = b'm';
+const EVENTS: u8 = b'e';
+const PENDING: u8 = b'q';
+const JOURNAL: u8 = b'j';
+const FEEDS: u8 = b'f';
+const VERDICTS: u8 = b'v';
+const PARCELS: u8 = b'p';
+const PARCEL_EVENTS: u8 = b'x';
+const EVIDENCE: u8 = b'k';
+/// Keyspaces that can be rebuilt from `events` (and `pending`) alone.
+const DERIVED: [u8; 6] = [JOURNAL, FEEDS, VERDICTS, PARCELS, PARCEL_EVENTS, EVIDENCE];
+
+/// A fault of the store itself (I/O, corruption); not a judgement on an event.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sled: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("I/O: {0}")]
+    Io(#[from] io::Error),
+    #[error("store is corrupt: {0}")]
+    Corrupt(String),
+    #[error("store at {path} belongs to network {found}, not {expected}")]
+    WrongNetwork {
+        path: PathBuf,
+        expected: NetworkId,
+        found: NetworkId,
+    },
+    #[error("invalid genesis: {0}")]
+    Genesis(#[from] GenesisError),
+    #[error("no custody store at {0} (create one first)")]
+    Missing(PathBuf),
+    #[error("a write failed earlier; reopen the store to recover from disk")]
+    Poisoned,
+    #[error("group of {0} events is larger than {MAX_GROUP}")]
+    GroupTooLarge(usize),
+}
+
+/// Why an event was not taken (an expected refusal, not a fault).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error(transparent)]
+    Admission(#[from] AdmissionError),
+    #[error(transparent)]
+    PendingFull(#[from] PendingFull),
+}
+
+/// What became of an event handed to the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Durable, with this verdict.
+    Stored(Verdict),
+    /// Already known.
+    Duplicate,
+    /// Durable in the pending set, waiting for these.
+    Pending(Vec<Missing>),
+}
+
+/// The outcome for one event handed to the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub id: EventId,
+    pub status: Status,
+    /// Pending events that this one unblocked and that are now stored too.
+    pub unblocked: Vec<EventId>,
+    /// A fork this event proved.
+    pub fork: Option<Fork>,
+}
+
+/// How far a commit goes before it is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// sled `flush()` and then `fdatasync` of sled's data file and new blob files: survives power loss.
+    Fsync,
+    /// sled `flush()` only: survives a process crash, not necessarily power loss (benchmarks compare).
+    FlushOnly,
+}
+
+/// The durable custody log of one node.
+#[derive(Debug)]
+pub struct Store {
+    path: PathBuf,
+    db: sled::Db,
+    log: sled::Tree,
+    data_file: File,
+    synced_blobs: HashSet<std::ffi::OsString>,
+    ledger: Ledger,
+    keys: KeyCache,
+    journal_next: u64,
+    durability: Durability,
+    limits: Limits,
+    poisoned: bool,
+}
+
+fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
+    k.push(prefix);
+    for p in parts {
+        k.extend_from_slice(p);
+    }
+    k
+}
+
+fn slot_key(prefix: u8, author: &MemberId, seq: u64) -> Vec<u8> {
+    key(
+        prefix,
+        &[author.as_str().as_bytes(), &[0], &seq.to_be_bytes()],
+    )
+}
+
+fn corrupt(what: impl Into<String>) -> StoreError {
+    StoreError::Corrupt(what.into())
+}
+
+impl Store {
+    /// Creates a store for the network of `genesis` at `path`, or opens the one there (which must
+    /// belong to the same network).
+    pub fn open_or_create(
+        path: &Path,
+        genesis: &Genesis,
+        limits: Limits,
+    ) -> Result<Store, StoreError> {
+        let db = sled::open(path)?;
+        let log = db.open_tree("log")?;
+        let network = network_id(genesis);
+        match log.get(key(META, &[b"network"]))? {
+            Some(found) => {
+                let found = Digest(
+                    found
+                        .as_ref()
+                        .try_into()
+                        .map_err(|_| corrupt("meta network is not 32 bytes"))?,
+                );
+                if found != network {
+                    return Err(StoreError::WrongNetwork {
+                        path: path.to_owned(),
+                        expected: network,
+                        found,
+                    });
+                }
+            }
+            None => {
+                let mut b = sled::Batch::default();
+                b.insert(key(META, &[b"network"]), network.as_bytes().to_vec());
+                b.insert(key(META, &[b"genesis"]), codec::encode(genesis));
+                b.insert(
+                    key(META, &[b"schema"]),
+                    SCHEMA_VERSION.to_le_bytes().to_vec(),
+                );
+                log.apply_batch(b)?;
+                db.flush()?;
+                File::open(path)?.sync_all()?;
+            }
+        }
+        drop(log);
+        drop(db);
+        Store::open(path, limits)
+    }
+
+    /// Opens an existing store, checks every stored chain and rebuilds the in-memory state from it.
+    pub fn open(path: &Path, limits: Limits) -> Result<Store, StoreError> {
+        if !path.join("db").exists() {
+            return Err(StoreError::Missing(path.to_owned()));
+        }
+        let db = sled::open(path)?;
+        let log = db.open_tree("log")?;
+        let genesis_bytes = log
+            .get(key(META, &[b"genesis"]))?
+            .ok_or_else(|| StoreError::Missing(path.to_owned()))?;
+        let genesis = decode_genesis(&genesis_bytes)?;
+        let schema = log
+            .get(key(META, &[b"schema"]))?
+            .ok_or_else(|| corrupt("no schema version"))?;
+        if schema.as_ref() != SCHEMA_VERSION.to_le_bytes() {
+            return Err(corrupt(format!(
+                "schema {:?} is not {SCHEMA_VERSION}",
+                schema.as_ref()
+            )));
+        }
+        let data_file = File::open(path.join("db"))?;
+        let forks = read_forks(&log)?;
+        let ledger = Ledger::with_known_forks(genesis, limits, &forks)?;
+        let mut store = Store {
+            path: path.to_owned(),
+            db,
+            log,
+            data_file,
+            synced_blobs: HashSet::new(),
+            ledger,
+            keys: KeyCache::default(),
+            journal_next: 0,
+            durability: Durability::Fsync,
+            limits,
+            poisoned: false,
+        };
+        store.load()?;
+        Ok(store)
+    }
+
+    /// Sets how far commits go before they are acknowledged.
+    pub fn set_durability(&mut self, durability: Durability) {
+        self.durability = durability;
+    }
+
+    /// The directory of the store.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The in-memory state, always equal to the durable one.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// Number of stored events (journal entries).
+    pub fn len(&self) -> u64 {
+        self.journal_next
+    }
+
+    /// True when nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.journal_next == 0
+    }
+
+    /// Replays the journal into the in-memory ledger, checking ids, links, verdicts and slots
+    /// against what is stored. Any difference is corruption.
+    fn load(&mut self) -> Result<(), StoreError> {
+        let network = *self.ledger.network();
+        let mut journal_len = 0u64;
+        for item in self.log.scan_prefix([JOURNAL]) {
+            let (k, id) = item?;
+            let pos = u64::from_be_bytes(
+                k[1..]
+                    .try_into()
+                    .map_err(|_| corrupt("journal key is not 8 bytes"))?,
+            );
+            if pos != journal_len {
+                return Err(corrupt(format!(
+                    "journal skips from {journal_len} to {pos}"
+                )));
+            }
+            journal_len += 1;
+            let id = Digest(
+                id.as_ref()
+                    .try_into()
+                    .map_err(|_| corrupt("journal value is not an id"))?,
+            );
+            let bytes = self
+                .log
+                .get(key(EVENTS, &[id.as_bytes()]))?
+                .ok_or_else(|| corrupt(format!("journal names missing event {id}")))?;
+            let ev = admission::from_store(&bytes, &network)
+                .map_err(|e| corrupt(format!("event {id}: {e}")))?;
+            if ev.id() != &id {
+                return Err(corrupt(format!(
+                    "event stored under {id} hashes to {}",
+                    ev.id()
+                )));
+            }
+            let processed = self.ledger.offer(ev).map_err(|e| corrupt(e.to_string()))?;
+            for p in processed {
+                let pid = *p.event.id();
+                match p.outcome {
+                    Ok(Step::Stored { verdict, .. }) => {
+                        let stored = self.log.get(key(VERDICTS, &[pid.as_bytes()]))?;
+                        let stored: EventMeta = stored
+                            .ok_or_else(|| corrupt(format!("no verdict stored for {pid}")))
+                            .and_then(|b| {
+                                codec::decode(&b, codec::MAX_EVENT_BYTES)
+                                    .map_err(|e| corrupt(e.to_string()))
+                            })?;
+                        if stored.verdict != verdict {
+                            return Err(corrupt(format!(
+                                "event {pid}: stored verdict {:?}, recomputed {verdict:?}",
+                                stored.verdict
+                            )));
+                        }
+                    }
+                    Ok(other) => {
+                        return Err(corrupt(format!(
+                            "journal event {pid} did not apply in journal order: {other:?}"
+                        )))
+                    }
+                    Err(e) => {
+                        return Err(corrupt(format!(
+                            "journal event {pid} fails its chain check: {e}"
+                        )))
+                    }
+                }
+            }
+        }
+        self.journal_next = journal_len;
+        let events = self.log.scan_prefix([EVENTS]).count() as u64;
+        if events != journal_len {
+            return Err(corrupt(format!(
+                "{events} events stored but {journal_len} in the journal"
+            )));
+        }
+        let mut slots = 0usize;
+        for item in self.log.scan_prefix([FEEDS]) {
+            let (k, id) = item?;
+            let (author, seq) = parse_slot_key(&k)?;
+            let held = self
+                .ledger
+                .feed(&author)
+                .and_then(|f| f.ids.get((seq - 1) as usize));
+            if held.map(|h| h.as_bytes().as_slice()) != Some(id.as_ref()) {
+                return Err(corrupt(format!(
+                    "feed slot {author}/{seq} disagrees with the log"
+                )));
+            }
+            slots += 1;
+        }
+        if slots
+            != self
+                .ledger
+                .feeds()
+                .values()
+                .map(|f| f.ids.len())
+                .sum::<usize>()
+        {
+            return Err(corrupt("feed index is missing slots"));
+        }
+        let pending: Vec<sled::IVec> = self
+            .log
+            .scan_prefix([PENDING])
+            .values()
+            .collect::<Result<_, _>>()?;
+        for bytes in pending {
+            let ev = admission::from_store(&bytes, &network)
+                .map_err(|e| corrupt(format!("pending event: {e}")))?;
+            self.ledger.offer(ev).map_err(|e| corrupt(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Admits (`verify_strict`), judges and durably stores one event; returns after it is durable.
+    pub fn append(&mut self, bytes: &[u8]) -> Result<Result<Outcome, Refusal>, StoreError> {
+        let ev = match admission::verify_event(bytes, self.ledger.network(), &self.keys) {
+            Ok(ev) => ev,
+            Err(e) => return Ok(Err(e.into())),
+        };
+        let mut out = self.append_verified(vec![Ok(ev)])?;
+        Ok(out
+            .pop()
+            .unwrap_or(Err(Refusal::Admission(AdmissionError::TooShort(0)))))
+    }
+
+    /// Group commit: admits (`verify_strict` on all cores), judges and stores up to [`MAX_GROUP`]
+    /// events with one durable point; returns one result per input, in order, after that point.
+    pub fn append_batch(
+        &mut self,
+        events: &[Vec<u8>],
+    ) -> Result<Vec<Result<Outcome, Refusal>>, StoreError> {
+        if events.len() > MAX_GROUP {
+            return Err(StoreError::GroupTooLarge(events.len()));
+        }
+        let verified = admission::verify_events_strict(events, self.ledger.network(), &self.keys);
+        self.append_verified(verified)
+    }
+
+    fn append_verified(
+        &mut self,
+        events: Vec<Result<VerifiedEvent, AdmissionError>>,
+    ) -> Result<Vec<Result<Outcome, Refusal>>, StoreError> {
+        if self.poisoned {
+            return Err(StoreError::Poisoned);
+        }
+        let mut results = Vec::with_capacity(events.len());
+        let mut stored: Vec<(VerifiedEvent, Vec<ParcelId>, Option<Fork>)> = Vec::new();
+        let mut newly_pending: Vec<VerifiedEvent> = Vec::new();
+        let mut left_pending: Vec<EventId> = Vec::new();
+        let mut recompute = false;
+        for ev in events {
+            let ev = match ev {
+                Ok(ev) => ev,
+                Err(e) => {
+                    results.push(Err(Refusal::Admission(e)));
+                    continue;
+                }
+            };
+            let processed = match self.ledger.offer(ev) {
+                Ok(p) => p,
+                Err(full) => {
+                    results.push(Err(Refusal::PendingFull(full)));
+                    continue;
+                }
+            };
+            let mut outcome: Option<Result<Outcome, Refusal>> = None;
+            for (
+                i,
+                Processed {
+                    event,
+                    outcome: step,
+                },
+            ) in processed.into_iter().enumerate()
+            {
+                let id = *event.id();
+                if i > 0 {
+                    left_pending.push(id);
+                }
+                let status = match step {
+                    Ok(Step::Stored {
+                        verdict,
+                        parcels,
+                        fork,
+                        recompute: r,
+                    }) => {
+                        recompute |= r;
+                        stored.push((event, parcels, fork.clone()));
+                        if i > 0 {
+                            if let Some(Ok(o)) = outcome.as_mut() {
+                                o.unblocked.push(id);
+                            }
+                        }
+                        Ok((Status::Stored(verdict), fork))
+                    }
+                    Ok(Step::Duplicate) => Ok((Status::Duplicate, None)),
+                    Ok(Step::Pending(missing)) => {
+                        if i == 0 {
+                            newly_pending.push(event);
+                        }
+                        Ok((Status::Pending(missing), None))
+                    }
+                    Err(e) => Err(Refusal::Admission(e)),
+                };
+                if i == 0 {
+                    outcome = Some(status.map(|(status, fork)| Outcome {
+                        id,
+                        status,
+                        unblocked: Vec::new(),
+                        fork,
+                    }));
+                }
+            }
+            if let Some(o) = outcome {
+                results.push(o);
+            }
+        }
+        let batch = if recompute {
+            self.recompute_batch(&stored, &newly_pending, &left_pending)?
+        } else {
+            self.incremental_batch(&stored, &newly_pending, &left_pending)
+        };
+        self.commit(batch)?;
+        Ok(results)
+    }
+
+    fn commit(&mut self, batch: sled::Batch) -> Result<(), StoreError> {
+        let res = self
+            .log
+            .apply_batch(batch)
+            .map_err(StoreError::from)
+            .and_then(|()| self.durable());
+        if res.is_err() {
+            // Memory is ahead of disk now; refuse further writes until reopened from disk.
+            self.poisoned = true;
+        }
+        res
+    }
+
+    /// Makes everything applied so far durable.
+    fn durable(&mut self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        if self.durability == Durability::Fsync {
+            self.data_file.sync_data()?;
+            self.sync_new_blobs()?;
+        }
+        Ok(())
+    }
+
+    /// sled writes oversized pages to files under `blobs/` without syncing them.
+    fn sync_new_blobs(&mut self) -> Result<(), StoreError> {
+        let dir = self.path.join("blobs");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(());
+        };
+        let mut present = HashSet::new();
+        let mut new = false;
+        for entry in entries {
+            let name = entry?.file_name();
+            if !self.synced_blobs.contains(&name) {
+                if let Ok(f) = File::open(dir.join(&name)) {
+                    f.sync_all()?;
+                }
+                new = true;
+            }
+            present.insert(name);
+        }
+        if new {
+            File::open(&dir)?.sync_all()?;
+        }
+        self.synced_blobs = present;
+        Ok(())
+    }
+
+    fn put_event_rows(&self, b: &mut sled::Batch, ev: &VerifiedEvent, journal_pos: u64) {
+        let id = ev.id();
+        let h = ev.header();
+        b.insert(key(EVENTS, &[id.as_bytes()]), ev.bytes().as_ref());
+        b.insert(
+            key(JOURNAL, &[&journal_pos.to_be_bytes()]),
+            id.as_bytes().as_slice(),
+        );
+        b.remove(key(PENDING, &[id.as_bytes()]));
+        if let Some(meta) = self.ledger.event(id) {
+            b.insert(key(VERDICTS, &[id.as_bytes()]), codec::encode(meta));
+        }
+        if self
+            .ledger
+            .feed(&h.author)
+            .and_then(|f| f.ids.get((h.seq - 1) as usize))
+            == Some(id)
+        {
+            b.insert(slot_key(FEEDS, &h.author, h.seq), id.as_bytes().as_slice());
+        }
+        for r in ev.body().parcel_refs() {
+            if self.ledger.parcel(&r.parcel).is_some() {
+                b.insert(
+                    key(PARCEL_EVENTS, &[r.parcel.as_bytes(), id.as_bytes()]),
+                    &[][..],
+                );
+            }
+        }
+    }
+
+    fn put_parcel(&self, b: &mut sled::Batch, id: &ParcelId) {
+        if let Some(p) = self.ledger.parcel(id) {
+            b.insert(key(PARCELS, &[id.as_bytes()]), codec::encode(p));
+        }
+    }
+
+    fn incremental_batch(
+        &mut self,
+        stored: &[(VerifiedEvent, Vec<ParcelId>, Option<Fork>)],
+        newly_pending: &[VerifiedEvent],
+        left_pending: &[EventId],
+    ) -> sled::Batch {
+        let mut b = sled::Batch::default();
+        for id in left_pending {
+            b.remove(key(PENDING, &[id.as_bytes()]));
+        }
+        for ev in newly_pending {
+            b.insert(key(PENDING, &[ev.id().as_bytes()]), ev.bytes().as_ref());
+        }
+        for (ev, parcels, fork) in stored {
+            self.put_event_rows(&mut b, ev, self.journal_next);
+            self.journal_next += 1;
+            for p in parcels {
+                self.put_parcel(&mut b, p);
+            }
+            if let Some(f) = fork {
+                b.insert(slot_key(EVIDENCE, &f.author, f.seq), codec::encode(f));
+            }
+        }
+        b
+    }
+
+    /// A fork voided events already applied: recompute the whole state with the fork known and
+    /// rewrite every derived keyspace in the same atomic batch as the new events.
+    fn recompute_batch(
+        &mut self,
+        stored: &[(VerifiedEvent, Vec<ParcelId>, Option<Fork>)],
+        newly_pending: &[VerifiedEvent],
+        left_pending: &[EventId],
+    ) -> Result<sled::Batch, StoreError> {
+        let mut events = self.journal_events()?;
+        events.extend(stored.iter().map(|(ev, _, _)| ev.clone()));
+        events.extend(self.ledger.pending().cloned());
+        let mut b = self.rewrite(events)?;
+        for id in left_pending {
+            b.remove(key(PENDING, &[id.as_bytes()]));
+        }
+        for ev in newly_pending {
+            if self.ledger.event(ev.id()).is_none() {
+                b.insert(key(PENDING, &[ev.id().as_bytes()]), ev.bytes().as_ref());
+            }
+        }
+        Ok(b)
+    }
+
+    fn journal_events(&self) -> Result<Vec<VerifiedEvent>, StoreError> {
+        let network = *self.ledger.network();
+        let mut out = Vec::with_capacity(self.journal_next as usize);
+        for id in self.log.scan_prefix([JOURNAL]).values() {
+            let id = id?;
+            let bytes = self
+                .log
+                .get(key(EVENTS, &[id.as_ref()]))?
+                .ok_or_else(|| corrupt("journal names a missing event"))?;
+            out.push(admission::from_store(&bytes, &network).map_err(|e| corrupt(e.to_string()))?);
+        }
+        Ok(out)
+    }
+
+    /// Recomputes the state from `events` (any order) and returns a batch that replaces every
+    /// derived keyspace with it; the in-memory ledger is replaced too.
+    fn rewrite(&mut self, events: Vec<VerifiedEvent>) -> Result<sled::Batch, StoreError> {
+        let genesis = self.ledger.genesis().clone();
+        let (mut rebuilt, order) = rebuild_ledger(&genesis, &[], || events.clone())?;
+        rebuilt.set_limits(self.limits);
+        let mut b = sled::Batch::default();
+        for prefix in DERIVED {
+            for k in self.log.scan_prefix([prefix]).keys() {
+                b.remove(k?);
+            }
+        }
+        self.ledger = rebuilt;
+        self.journal_next = 0;
+        for p in &order {
+            if let Ok(Step::Stored { .. }) = p.outcome {
+                self.put_event_rows(&mut b, &p.event, self.journal_next);
+                self.journal_next += 1;
+            }
+        }
+        for id in self.ledger.parcels().keys() {
+            self.put_parcel(&mut b, id);
+        }
+        for f in self.ledger.forks() {
+            b.insert(slot_key(EVIDENCE, &f.author, f.seq), codec::encode(f));
+        }
+        for ev in self.ledger.pending() {
+            b.insert(key(PENDING, &[ev.id().as_bytes()]), ev.bytes().as_ref());
+        }
+        Ok(b)
+    }
+
+    /// Rebuilds every derived keyspace (journal, feeds, verdicts, parcels, parcel index, evidence)
+    /// from the stored events and pending events alone, in one atomic, durable batch.
+    pub fn rebuild(&mut self) -> Result<(), StoreError> {
+        if self.poisoned {
+            return Err(StoreError::Poisoned);
+        }
+        let network = *self.ledger.network();
+        let mut events = Vec::new();
+        for prefix in [EVENTS, PENDING] {
+            for bytes in self.log.scan_prefix([prefix]).values() {
+                let bytes = bytes?;
+                events.push(
+                    admission::from_store(&bytes, &network).map_err(|e| corrupt(e.to_string()))?,
+                );
+            }
+        }
+        let batch = self.rewrite(events)?;
+        self.commit(batch)
+    }
+
+    /// The exact bytes of a stored event.
+    pub fn event_bytes(&self, id: &EventId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .log
+            .get(key(EVENTS, &[id.as_bytes()]))?
+            .map(|v| v.to_vec()))
+    }
+
+    /// Writes the whole log in the export format, in journal order; returns the number of events.
+    pub fn export(&self, out: &mut impl Write) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for id in self.log.scan_prefix([JOURNAL]).values() {
+            let id = id?;
+            let bytes = self
+                .log
+                .get(key(EVENTS, &[id.as_ref()]))?
+                .ok_or_else(|| corrupt("journal names a missing event"))?;
+            write_record(out, &bytes)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Every derived row except the journal (whose order may legitimately differ), sorted; for
+    /// checking that a rebuild reproduces the indexes.
+    pub fn derived_rows(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let mut rows = Vec::new();
+        for prefix in DERIVED.iter().filter(|p| **p != JOURNAL) {
+            for item in self.log.scan_prefix([*prefix]) {
+                let (k, v) = item?;
+                rows.push((k.to_vec(), v.to_vec()));
+            }
+        }
+        Ok(rows)
+    }
+}
+
+fn parse_slot_key(k: &[u8]) -> Result<(MemberId, u64), StoreError> {
+    let body = &k[1..];
+    let nul = body
+        .iter()
+        .position(|b| *b == 0)
+        .ok_or_else(|| corrupt("slot key has no separator"))?;
+    let author =
+        std::str::from_utf8(&body[..nul]).map_err(|_| corrupt("slot key author is not UTF-8"))?;
+    let author = MemberId::new(author).map_err(|e| corrupt(e.to_string()))?;
+    let seq = u64::from_be_bytes(
+        body[nul + 1..]
+            .try_into()
+            .map_err(|_| corrupt("slot key seq is not 8 bytes"))?,
+    );
+    Ok((author, seq))
+}
+
+fn read_forks(log: &sled::Tree) -> Result<Vec<Fork>, StoreError> {
+    log.scan_prefix([EVIDENCE])
+        .values()
+        .map(|v| {
+            let v = v?;
+            codec::decode(&v, codec::MAX_EVENT_BYTES).map_err(|e| corrupt(format!("evidence: {e}")))
+        })
+        .collect()
+}

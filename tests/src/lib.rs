@@ -1,0 +1,1 @@
+//! Placeholder lib for the cross-crate test crate; tests live in tests/tests.
