@@ -169,3 +169,14 @@ impl Governance {
             .and_then(|v| self.versions.get(v))
     }
 }
+
+#[cfg(test)]
+impl Governance {
+    /// Appends a copy of the newest state as the next version (governance records arrive with
+    /// their own issue; tests of version monotonicity need a second version now).
+    pub(crate) fn push_copy_for_tests(&mut self) {
+        if let Some(last) = self.versions.last().cloned() {
+            self.versions.push(last);
+        }
+    }
+}

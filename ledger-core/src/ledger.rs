@@ -713,3 +713,67 @@ impl PendingSet {
         Some(ev)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admission::verify_event;
+    use crate::crypto::KeyCache;
+    use crate::dev::DevNetwork;
+    use crate::event::{Flag, FlagCode, FlagTarget};
+
+    fn flag() -> Body {
+        Body::Flag(Flag {
+            target: FlagTarget::Member("mine-bw".parse().expect("slug")),
+            code: FlagCode::Other,
+            text: String::new(),
+        })
+    }
+
+    #[test]
+    fn governance_version_going_backwards_is_refused() {
+        let dev = DevNetwork::standard();
+        let mut ledger = Ledger::new(dev.genesis(), Limits::default()).expect("genesis");
+        ledger.gov.push_copy_for_tests();
+        let mut w = dev.writer("monitor").expect("member");
+        let keys = KeyCache::default();
+        let mut h1 = w.next_header(1_000);
+        h1.gov = 1;
+        let e1 = w.sign_raw(h1, flag());
+        let out = ledger
+            .offer(verify_event(&e1.bytes, &dev.network(), &keys).expect("valid"))
+            .expect("room");
+        assert!(
+            matches!(
+                out[0].outcome,
+                Ok(Step::Stored {
+                    verdict: Verdict::Applied,
+                    ..
+                })
+            ),
+            "{:?}",
+            out[0].outcome
+        );
+        let mut w = crate::writer::FeedWriter::resume(
+            dev.network(),
+            "monitor".parse().expect("slug"),
+            crate::dev::dev_key("monitor"),
+            &[e1.id],
+            1,
+            1_000,
+        );
+        let mut h2 = w.next_header(2_000);
+        h2.gov = 0;
+        let e2 = w.sign_raw(h2, flag());
+        let out = ledger
+            .offer(verify_event(&e2.bytes, &dev.network(), &keys).expect("valid"))
+            .expect("room");
+        assert_eq!(out[0].outcome, Err(AdmissionError::GovBackwards));
+        // The same event under version 1 is fine.
+        let e3 = w.append(flag(), 2_000);
+        let out = ledger
+            .offer(verify_event(&e3.bytes, &dev.network(), &keys).expect("valid"))
+            .expect("room");
+        assert!(matches!(out[0].outcome, Ok(Step::Stored { .. })));
+    }
+}

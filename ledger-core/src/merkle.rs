@@ -224,7 +224,16 @@ mod tests {
                     verify_inclusion(&tree[i], i64, n64, &path, &r),
                     "leaf {i} of {n}"
                 );
-                assert!(!verify_inclusion(&tree[i], i64, n64 + 1, &path, &r));
+                assert!(
+                    !verify_inclusion(&tree[i], n64, n64, &path, &r),
+                    "index out of range"
+                );
+                if (i ^ 1) < n {
+                    assert!(
+                        !verify_inclusion(&tree[i], i64 ^ 1, n64, &path, &r),
+                        "wrong index"
+                    );
+                }
                 if n > 1 {
                     assert!(!verify_inclusion(&tree[(i + 1) % n], i64, n64, &path, &r));
                     let mut bad = path.clone();

@@ -157,7 +157,7 @@ impl Store {
         genesis: &Genesis,
         limits: Limits,
     ) -> Result<Store, StoreError> {
-        let db = sled::open(path)?;
+        let db = open_sled(path)?;
         let log = db.open_tree("log")?;
         let network = network_id(genesis);
         match log.get(key(META, &[b"network"]))? {
@@ -186,12 +186,11 @@ impl Store {
                 );
                 log.apply_batch(b)?;
                 db.flush()?;
+                File::open(path.join("db"))?.sync_all()?;
                 File::open(path)?.sync_all()?;
             }
         }
-        drop(log);
-        drop(db);
-        Store::open(path, limits)
+        Store::from_db(path, db, log, limits)
     }
 
     /// Opens an existing store, checks every stored chain and rebuilds the in-memory state from it.
@@ -199,8 +198,17 @@ impl Store {
         if !path.join("db").exists() {
             return Err(StoreError::Missing(path.to_owned()));
         }
-        let db = sled::open(path)?;
+        let db = open_sled(path)?;
         let log = db.open_tree("log")?;
+        Store::from_db(path, db, log, limits)
+    }
+
+    fn from_db(
+        path: &Path,
+        db: sled::Db,
+        log: sled::Tree,
+        limits: Limits,
+    ) -> Result<Store, StoreError> {
         let genesis_bytes = log
             .get(key(META, &[b"genesis"]))?
             .ok_or_else(|| StoreError::Missing(path.to_owned()))?;
@@ -717,6 +725,12 @@ impl Store {
         }
         Ok(rows)
     }
+}
+
+/// Opens sled with no background flusher: durability comes from our own flush and fsync at each
+/// commit, and without the flusher thread a dropped store releases its file lock at once.
+fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
+    Ok(sled::Config::new().path(path).flush_every_ms(None).open()?)
 }
 
 fn parse_slot_key(k: &[u8]) -> Result<(MemberId, u64), StoreError> {

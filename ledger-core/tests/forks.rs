@@ -1,0 +1,148 @@
+//! Forks: two events at one (author, seq) give a fork proof and void the feed from there, in every delivery order.
+
+mod common;
+
+use common::*;
+use ledger_core::ledger::Limits;
+use ledger_core::replay::{replay_events, ReplayOptions};
+use ledger_core::rules::{Verdict, VoidReason};
+use ledger_core::store::Store;
+use ledger_core::writer::Signed;
+
+/// mine-bw registers a parcel, then signs two different seq-2 events (dispatches of the same parcel
+/// to two buyers), continues on one branch, and both buyers receive.
+fn equivocation() -> (Net, Vec<Signed>) {
+    let mut net = Net::standard();
+    let e1 = net.sign("mine-bw", register("jwaneng", 100));
+    let header2 = net.writer("mine-bw").next_header(T0 + 50_000);
+    let e2 = net.sign("mine-bw", dispatch(registered(&e1), "sorter-bw", None));
+    let e2b = net
+        .writer("mine-bw")
+        .sign_raw(header2, dispatch(registered(&e1), "exporter-bw", None));
+    let e3 = net.sign("mine-bw", register("orapa", 7));
+    let r = net.sign(
+        "sorter-bw",
+        receive(pref(registered(&e1).parcel, e2.id), 100),
+    );
+    let rb = net.sign(
+        "exporter-bw",
+        receive(pref(registered(&e1).parcel, e2b.id), 100),
+    );
+    let z = net.sign("mine-zw", register("marange", 5));
+    (net, vec![e1, e2, e2b, e3, r, rb, z])
+}
+
+fn permutations(n: usize) -> Vec<Vec<usize>> {
+    if n == 0 {
+        return vec![vec![]];
+    }
+    let mut out = Vec::new();
+    for p in permutations(n - 1) {
+        for i in 0..=p.len() {
+            let mut q = p.clone();
+            q.insert(i, n - 1);
+            out.push(q);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_fork_is_proven_and_voids_the_feed_in_every_delivery_order() {
+    let (net, events) = equivocation();
+    let genesis = net.dev.genesis();
+    let mut first_root = None;
+    let perms = permutations(events.len());
+    assert_eq!(perms.len(), 5040);
+    for order in perms {
+        let bytes: Vec<Vec<u8>> = order.iter().map(|&i| events[i].bytes.clone()).collect();
+        let r = replay_events(&genesis, &bytes, ReplayOptions::default()).expect("replay");
+        let l = &r.ledger;
+        assert_eq!(r.report.forks.len(), 1, "order {order:?}");
+        let fork = &r.report.forks[0];
+        assert_eq!((fork.author.as_str(), fork.seq), ("mine-bw", 2));
+        let mut pair = [events[1].id, events[2].id];
+        pair.sort();
+        assert_eq!([fork.first, fork.second], pair);
+        let verdict = |i: usize| l.event(&events[i].id).map(|m| m.verdict);
+        assert_eq!(
+            verdict(0),
+            Some(Verdict::Applied),
+            "before the fork stays applied"
+        );
+        for i in [1, 2, 3] {
+            assert_eq!(
+                verdict(i),
+                Some(Verdict::Void(VoidReason::AuthorForked)),
+                "order {order:?} event {i}"
+            );
+        }
+        for i in [4, 5] {
+            assert_eq!(
+                verdict(i),
+                Some(Verdict::Void(VoidReason::UnknownParcel)),
+                "receipts of void dispatches"
+            );
+        }
+        assert_eq!(
+            verdict(6),
+            Some(Verdict::Applied),
+            "other feeds are unaffected"
+        );
+        // The parcel never left the mine.
+        let parcel = l.parcel(&registered(&events[0]).parcel).expect("parcel");
+        assert_eq!(parcel.state.custodian(), Some(&mid("mine-bw")));
+        assert!(r.report.intact());
+        match first_root {
+            None => first_root = Some(r.report.state_root),
+            Some(root) => assert_eq!(root, r.report.state_root, "order {order:?}"),
+        }
+    }
+}
+
+#[test]
+fn the_store_proves_a_fork_found_late_and_recomputes_durably() {
+    let (net, events) = equivocation();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let genesis = net.dev.genesis();
+    let expected = replay_events(
+        &genesis,
+        &events.iter().map(|e| e.bytes.clone()).collect::<Vec<_>>(),
+        ReplayOptions::default(),
+    )
+    .expect("replay")
+    .report
+    .state_root;
+    {
+        let mut store =
+            Store::open_or_create(dir.path(), &genesis, Limits::default()).expect("store");
+        // Everything on the sorter branch first: it applies, then the fork arrives and voids it.
+        for i in [0, 1, 3, 4, 6] {
+            store
+                .append(&events[i].bytes)
+                .expect("no fault")
+                .expect("admitted");
+        }
+        assert_eq!(
+            store.ledger().event(&events[4].id).map(|m| m.verdict),
+            Some(Verdict::Applied)
+        );
+        let outcome = store
+            .append(&events[2].bytes)
+            .expect("no fault")
+            .expect("admitted");
+        assert!(outcome.fork.is_some());
+        store
+            .append(&events[5].bytes)
+            .expect("no fault")
+            .expect("admitted");
+        assert_eq!(
+            store.ledger().event(&events[4].id).map(|m| m.verdict),
+            Some(Verdict::Void(VoidReason::UnknownParcel))
+        );
+        assert_eq!(store.ledger().state_root(), expected);
+    }
+    let store = Store::open(dir.path(), Limits::default()).expect("reopen passes the chain check");
+    assert_eq!(store.ledger().state_root(), expected);
+    assert_eq!(store.ledger().forks().count(), 1);
+}

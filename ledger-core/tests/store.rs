@@ -1,0 +1,193 @@
+//! The sled store: durable appends, reopen, rebuild of derived trees, pending persistence and corruption checks.
+
+mod common;
+
+use common::*;
+use ledger_core::dev::DevNetwork;
+use ledger_core::export::ExportReader;
+use ledger_core::ledger::{Limits, Missing};
+use ledger_core::replay::{replay_stream, ReplayError, ReplayOptions};
+use ledger_core::rules::Verdict;
+use ledger_core::store::{Refusal, Status, Store, StoreError};
+
+fn open(dir: &std::path::Path, net: &Net) -> Store {
+    Store::open_or_create(dir, &net.dev.genesis(), Limits::default()).expect("store opens")
+}
+
+#[test]
+fn reopen_and_rebuild_give_the_same_state() {
+    let (net, events) = scenario(7, 120);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (root, rows) = {
+        let mut store = open(dir.path(), &net);
+        // Half one by one, half as group commits.
+        let (singles, groups) = events.split_at(events.len() / 2);
+        for s in singles {
+            let out = store.append(&s.bytes).expect("no fault").expect("admitted");
+            assert!(matches!(out.status, Status::Stored(_)));
+            // Readable as soon as append returned.
+            assert_eq!(
+                store.event_bytes(&s.id).expect("read"),
+                Some(s.bytes.clone())
+            );
+        }
+        for chunk in groups.chunks(16) {
+            let bytes: Vec<Vec<u8>> = chunk.iter().map(|s| s.bytes.clone()).collect();
+            for r in store.append_batch(&bytes).expect("no fault") {
+                assert!(
+                    matches!(r, Ok(ref o) if matches!(o.status, Status::Stored(_))),
+                    "{r:?}"
+                );
+            }
+        }
+        assert_eq!(store.len(), events.len() as u64);
+        (
+            store.ledger().state_root(),
+            store.derived_rows().expect("rows"),
+        )
+    };
+    let mut store = Store::open(dir.path(), Limits::default()).expect("reopen");
+    assert_eq!(store.ledger().state_root(), root);
+    assert_eq!(store.derived_rows().expect("rows"), rows);
+    store.rebuild().expect("rebuild");
+    assert_eq!(store.ledger().state_root(), root);
+    assert_eq!(
+        store.derived_rows().expect("rows"),
+        rows,
+        "rebuild reproduces every derived row"
+    );
+    drop(store);
+    let store = Store::open(dir.path(), Limits::default()).expect("reopen after rebuild");
+    assert_eq!(store.ledger().state_root(), root);
+}
+
+#[test]
+fn export_replays_to_the_same_state() {
+    let (net, events) = scenario(11, 80);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = open(dir.path(), &net);
+    let bytes: Vec<Vec<u8>> = events.iter().map(|s| s.bytes.clone()).collect();
+    store.append_batch(&bytes).expect("no fault");
+    let mut export = Vec::new();
+    assert_eq!(
+        store.export(&mut export).expect("export"),
+        events.len() as u64
+    );
+    let replayed = replay_stream(&net.dev.genesis(), ReplayOptions::default(), || {
+        Ok::<_, ReplayError>(ExportReader::new(&export[..]))
+    })
+    .expect("replay");
+    assert!(replayed.report.intact());
+    assert_eq!(replayed.report.state_root, store.ledger().state_root());
+}
+
+#[test]
+fn pending_events_survive_a_reopen_and_apply_when_the_gap_fills() {
+    let mut net = Net::standard();
+    let e1 = net.sign("mine-bw", register("jwaneng", 1));
+    let e2 = net.sign("mine-bw", register("jwaneng", 2));
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let mut store = open(dir.path(), &net);
+        let out = store.append(&e2.bytes).expect("no fault").expect("kept");
+        assert_eq!(out.status, Status::Pending(vec![Missing::Event(e1.id)]));
+    }
+    let mut store = open(dir.path(), &net);
+    assert_eq!(store.ledger().pending_len(), 1);
+    let out = store
+        .append(&e1.bytes)
+        .expect("no fault")
+        .expect("admitted");
+    assert_eq!(out.status, Status::Stored(Verdict::Applied));
+    assert_eq!(out.unblocked, vec![e2.id]);
+    drop(store);
+    let store = open(dir.path(), &net);
+    assert_eq!(store.ledger().pending_len(), 0);
+    assert_eq!(store.len(), 2);
+}
+
+#[test]
+fn a_full_pending_set_refuses_with_a_clear_error() {
+    let mut net = Net::standard();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let limits = Limits {
+        max_pending_events: 2,
+        max_pending_bytes: 1 << 20,
+    };
+    let mut store = Store::open_or_create(dir.path(), &net.dev.genesis(), limits).expect("store");
+    let _first = net.sign("mine-bw", register("jwaneng", 1));
+    let later: Vec<_> = (0..3)
+        .map(|i| net.sign("mine-bw", register("jwaneng", 2 + i)))
+        .collect();
+    for s in &later[..2] {
+        assert!(matches!(
+            store.append(&s.bytes).expect("no fault"),
+            Ok(Outcome {
+                status: Status::Pending(_),
+                ..
+            })
+        ));
+    }
+    let err = store
+        .append(&later[2].bytes)
+        .expect("no fault")
+        .expect_err("full");
+    assert!(matches!(err, Refusal::PendingFull(_)), "{err:?}");
+    assert!(err.to_string().contains("pending set is full"));
+}
+use ledger_core::store::Outcome;
+
+#[test]
+fn a_corrupted_event_is_caught_on_open() {
+    let (net, events) = scenario(3, 30);
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let mut store = open(dir.path(), &net);
+        let bytes: Vec<Vec<u8>> = events.iter().map(|s| s.bytes.clone()).collect();
+        for r in store.append_batch(&bytes).expect("no fault") {
+            assert!(
+                matches!(
+                    r,
+                    Ok(Outcome {
+                        status: Status::Stored(_),
+                        ..
+                    })
+                ),
+                "{r:?}"
+            );
+        }
+    }
+    {
+        // Flip one byte of one stored event, behind the store's back.
+        let db = sled::open(dir.path()).expect("sled");
+        let log = db.open_tree("log").expect("tree");
+        let mut k = vec![b'e'];
+        k.extend_from_slice(events[5].id.as_bytes());
+        let mut v = log.get(&k).expect("read").expect("present").to_vec();
+        v[20] ^= 0x40;
+        log.insert(k, v).expect("write");
+        db.flush().expect("flush");
+    }
+    let err = Store::open(dir.path(), Limits::default()).expect_err("corruption must be caught");
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+}
+
+#[test]
+fn a_store_of_another_network_is_refused() {
+    let net = Net::standard();
+    let dir = tempfile::tempdir().expect("tempdir");
+    drop(open(dir.path(), &net));
+    let other = DevNetwork::new().member(
+        "solo",
+        ledger_core::types::Chamber::Government,
+        "ZW",
+        &[ledger_core::types::Role::Authority],
+        &[],
+    );
+    let err = Store::open_or_create(dir.path(), &other.genesis(), Limits::default())
+        .expect_err("other network");
+    assert!(matches!(err, StoreError::WrongNetwork { .. }), "{err}");
+    let missing =
+        Store::open(&dir.path().join("nothing-here"), Limits::default()).expect_err("missing");
+    assert!(matches!(missing, StoreError::Missing(_)));
+}
