@@ -203,6 +203,18 @@ pub fn verify_events(
     parallel(inputs, |chunk| verify_chunk(chunk, network, keys))
 }
 
+/// [`verify_events`] on the calling thread only.
+pub fn verify_events_local(
+    inputs: &[Vec<u8>],
+    network: &NetworkId,
+    keys: &KeyCache,
+) -> Vec<Result<VerifiedEvent, AdmissionError>> {
+    inputs
+        .chunks(crypto::VERIFY_BATCH)
+        .flat_map(|c| verify_chunk(c, network, keys))
+        .collect()
+}
+
 /// Admission of many events with `verify_strict` on each, spread over all cores.
 pub fn verify_events_strict(
     inputs: &[Vec<u8>],
@@ -217,6 +229,8 @@ pub fn verify_events_strict(
     })
 }
 
+/// Runs `work` over pieces of [`crypto::VERIFY_BATCH`] inputs on all cores. Workers take the
+/// next piece from a shared counter, so a worker slowed by other load does not hold back the rest.
 fn parallel<F>(inputs: &[Vec<u8>], work: F) -> Vec<Result<VerifiedEvent, AdmissionError>>
 where
     F: Fn(&[Vec<u8>]) -> Vec<Result<VerifiedEvent, AdmissionError>> + Sync,
@@ -224,25 +238,34 @@ where
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 16);
-    if inputs.len() < 2 * threads {
+    let pieces: Vec<&[Vec<u8>]> = inputs.chunks(crypto::VERIFY_BATCH).collect();
+    if threads == 1 || pieces.len() < 2 {
         return work(inputs);
     }
-    let per_thread = inputs.len().div_ceil(threads);
-    let mut out = Vec::with_capacity(inputs.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Vec<Result<VerifiedEvent, AdmissionError>>>> = pieces
+        .iter()
+        .map(|_| std::sync::Mutex::new(Vec::new()))
+        .collect();
     std::thread::scope(|scope| {
-        let work = &work;
-        let handles: Vec<_> = inputs
-            .chunks(per_thread)
-            .map(|c| scope.spawn(move || work(c)))
-            .collect();
-        for h in handles {
-            match h.join() {
-                Ok(part) => out.extend(part),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
+        for _ in 0..threads.min(pieces.len()) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(piece) = pieces.get(i) else { break };
+                let done = work(piece);
+                *slots[i]
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = done;
+            });
         }
     });
-    out
+    slots
+        .into_iter()
+        .flat_map(|m| {
+            m.into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        })
+        .collect()
 }
 
 fn verify_chunk(

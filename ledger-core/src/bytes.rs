@@ -51,6 +51,9 @@ pub fn from_hex<const N: usize>(text: &str) -> Result<[u8; N], HexError> {
     Ok(out)
 }
 
+// In binary form a value is its raw bytes. They are written as little-endian u64 words, which a
+// fixed-width binary encoding lays out exactly as the bytes themselves, with 8x fewer calls than
+// byte by byte (every N here is a multiple of 8).
 fn serialize_fixed<S: Serializer, const N: usize>(
     bytes: &[u8; N],
     s: S,
@@ -58,9 +61,11 @@ fn serialize_fixed<S: Serializer, const N: usize>(
     if s.is_human_readable() {
         s.serialize_str(&to_hex(bytes))
     } else {
-        let mut tuple = s.serialize_tuple(N)?;
-        for b in bytes {
-            tuple.serialize_element(b)?;
+        let mut tuple = s.serialize_tuple(N / 8)?;
+        for word in bytes.chunks_exact(8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            tuple.serialize_element(&u64::from_le_bytes(w))?;
         }
         tuple.end()
     }
@@ -81,10 +86,11 @@ impl<'de, const N: usize> Visitor<'de> for FixedVisitor<N> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut out = [0u8; N];
-        for (i, slot) in out.iter_mut().enumerate() {
-            *slot = seq
+        for (i, word) in out.chunks_exact_mut(8).enumerate() {
+            let w: u64 = seq
                 .next_element()?
                 .ok_or_else(|| de::Error::invalid_length(i, &self))?;
+            word.copy_from_slice(&w.to_le_bytes());
         }
         Ok(out)
     }
@@ -94,7 +100,7 @@ fn deserialize_fixed<'de, D: Deserializer<'de>, const N: usize>(d: D) -> Result<
     if d.is_human_readable() {
         d.deserialize_str(FixedVisitor::<N>)
     } else {
-        d.deserialize_tuple(N, FixedVisitor::<N>)
+        d.deserialize_tuple(N / 8, FixedVisitor::<N>)
     }
 }
 

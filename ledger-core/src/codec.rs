@@ -33,6 +33,14 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
         .expect("encoding custody types into a Vec cannot fail")
 }
 
+/// Encodes a value into `out` (cleared first), reusing its allocation.
+pub fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) {
+    out.clear();
+    #[allow(clippy::expect_used)]
+    bincode::serde::encode_into_std_write(value, out, encoding())
+        .expect("encoding custody types into a Vec cannot fail");
+}
+
 /// Decodes exactly one value from `bytes`, which must be at most `limit` long, with nothing left over,
 /// and which must be the canonical encoding of the value it decodes to.
 pub fn decode<T: DeserializeOwned + Serialize>(

@@ -615,20 +615,40 @@ impl Ledger {
     /// and fork, each feed up to its fork, and the carat totals. Two ledgers with equal state roots
     /// hold the same state; this is what replays compare.
     pub fn state_root(&self) -> Digest {
+        // The two largest parts are hashed on two threads; the root is the hash of the parts.
+        let (events_root, parcels_root) = std::thread::scope(|scope| {
+            let events = scope.spawn(|| {
+                let mut h = Sha256::new();
+                let mut buf = Vec::with_capacity(256);
+                let mut events: Vec<(&EventId, &EventMeta)> = self.events.iter().collect();
+                events.sort_unstable_by_key(|(id, _)| **id);
+                for (id, meta) in events {
+                    h.update(id.as_bytes());
+                    codec::encode_into(meta, &mut buf);
+                    h.update(&buf);
+                }
+                h.finalize()
+            });
+            let mut h = Sha256::new();
+            let mut buf = Vec::with_capacity(1024);
+            let mut parcels: Vec<&Parcel> = self.parcels.values().collect();
+            parcels.sort_unstable_by_key(|p| p.id);
+            for p in parcels {
+                codec::encode_into(p, &mut buf);
+                h.update(&buf);
+            }
+            let parcels = h.finalize();
+            match events.join() {
+                Ok(events) => (events, parcels),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        });
         let mut h = Sha256::new();
-        let mut events: Vec<(&EventId, &EventMeta)> = self.events.iter().collect();
-        events.sort_by_key(|(id, _)| **id);
-        for (id, meta) in events {
-            h.update(id.as_bytes());
-            h.update(codec::encode(meta));
-        }
-        let mut parcels: Vec<&Parcel> = self.parcels.values().collect();
-        parcels.sort_by_key(|p| p.id);
-        for p in parcels {
-            h.update(codec::encode(p));
-        }
+        h.update(events_root);
+        h.update(parcels_root);
+        let mut buf = Vec::with_capacity(256);
         let mut certs: Vec<&EventId> = self.certificates.keys().collect();
-        certs.sort();
+        certs.sort_unstable();
         for c in certs {
             h.update(c.as_bytes());
         }
@@ -642,12 +662,15 @@ impl Ledger {
             for id in &feed.ids[..upto] {
                 h.update(id.as_bytes());
             }
-            h.update(codec::encode(&feed.forked_at));
+            codec::encode_into(&feed.forked_at, &mut buf);
+            h.update(&buf);
         }
         for fork in self.forks.values() {
-            h.update(codec::encode(fork));
+            codec::encode_into(fork, &mut buf);
+            h.update(&buf);
         }
-        h.update(codec::encode(&self.totals));
+        codec::encode_into(&self.totals, &mut buf);
+        h.update(&buf);
         Digest(h.finalize().into())
     }
 

@@ -1,14 +1,15 @@
 //! Replay: verify and apply a set of events given in any order, or an export stream, and report on it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Condvar, Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
-use crate::admission::{self, VerifiedEvent};
-use crate::bytes::{Digest, EventId};
+use crate::admission::{self, AdmissionError, VerifiedEvent};
+use crate::bytes::{Digest, EventId, NetworkId};
 use crate::crypto::KeyCache;
 use crate::export::{ExportError, Record};
-use crate::governance::GenesisError;
+use crate::governance::{network_id, GenesisError};
 use crate::ledger::{Fork, Ledger, Limits, Processed, Step};
 use crate::rules::Verdict;
 use crate::types::Genesis;
@@ -120,8 +121,6 @@ struct Pass {
     /// Where each pending event came from, to locate it if it never resolves or fails later.
     positions: HashMap<EventId, (u64, Option<u64>)>,
     recompute: bool,
-    keys: KeyCache,
-    options: ReplayOptions,
 }
 
 impl Pass {
@@ -135,8 +134,6 @@ impl Pass {
             records: 0,
             positions: HashMap::new(),
             recompute: false,
-            keys: KeyCache::default(),
-            options,
         })
     }
 
@@ -164,21 +161,25 @@ impl Pass {
         }
     }
 
-    fn chunk(&mut self, records: Vec<Record>, offsets: bool) {
-        self.records += records.len() as u64;
-        let bytes: Vec<Vec<u8>> = records.iter().map(|r| r.bytes.clone()).collect();
-        let network = *self.ledger.network();
-        let verified = match self.options.signatures {
-            SignatureCheck::Batch => admission::verify_events(&bytes, &network, &self.keys),
-            SignatureCheck::Strict => admission::verify_events_strict(&bytes, &network, &self.keys),
-        };
-        drop(bytes);
-        for (record, result) in records.into_iter().zip(verified) {
-            let at = (record.index, offsets.then_some(record.offset));
+    fn apply(&mut self, chunk: VerifiedChunk, offsets: bool) {
+        self.records += chunk.results.len() as u64;
+        for ((index, offset), result) in chunk.positions.into_iter().zip(chunk.results) {
+            let at = (index, offsets.then_some(offset));
             match result {
                 Err(e) => self.fail(at, None, e.reason(), e.to_string()),
                 Ok(ev) => self.offer(ev, at),
             }
+        }
+        if let Some(e) = chunk.stream_error {
+            let (reason, at) = match &e {
+                ExportError::Oversized { index, offset, .. } => {
+                    ("oversized", (*index, Some(*offset)))
+                }
+                ExportError::Truncated { index, offset } => ("truncated", (*index, Some(*offset))),
+                ExportError::Io(_) => ("io", (self.records, None)),
+            };
+            self.stream_error = Some(e.to_string());
+            self.fail(at, None, reason, e.to_string());
         }
     }
 
@@ -254,6 +255,97 @@ impl Pass {
     }
 }
 
+/// A piece of records after admission, with where each came from.
+struct VerifiedChunk {
+    positions: Vec<(u64, u64)>,
+    results: Vec<Result<VerifiedEvent, AdmissionError>>,
+    /// The stream broke after these records.
+    stream_error: Option<ExportError>,
+}
+
+fn verify_piece(
+    records: Vec<Record>,
+    network: &NetworkId,
+    keys: &KeyCache,
+    check: SignatureCheck,
+) -> VerifiedChunk {
+    let (positions, bytes): (Vec<(u64, u64)>, Vec<Vec<u8>>) = records
+        .into_iter()
+        .map(|r| ((r.index, r.offset), r.bytes))
+        .unzip();
+    let results = match check {
+        SignatureCheck::Batch => admission::verify_events_local(&bytes, network, keys),
+        SignatureCheck::Strict => bytes
+            .iter()
+            .map(|b| admission::verify_event(b, network, keys))
+            .collect(),
+    };
+    VerifiedChunk {
+        positions,
+        results,
+        stream_error: None,
+    }
+}
+
+/// The shared state of one pass's workers.
+struct Pipeline<I> {
+    /// The source, the number of pieces taken from it, and whether it is exhausted.
+    source: Mutex<(I, usize, bool)>,
+    /// Verified pieces waiting to be applied, by piece number.
+    done: Mutex<BTreeMap<usize, VerifiedChunk>>,
+    ready: Condvar,
+}
+
+impl<I: Iterator<Item = Result<Record, ExportError>>> Pipeline<I> {
+    /// Takes the next piece of records from the source: its number, records and any stream error.
+    fn take(&self) -> Option<(usize, Vec<Record>, Option<ExportError>)> {
+        let mut src = self.source.lock().unwrap_or_else(PoisonError::into_inner);
+        if src.2 {
+            return None;
+        }
+        let mut records = Vec::with_capacity(PIECE);
+        let mut error = None;
+        while records.len() < PIECE {
+            match src.0.next() {
+                Some(Ok(r)) => records.push(r),
+                Some(Err(e)) => {
+                    error = Some(e);
+                    src.2 = true;
+                    break;
+                }
+                None => {
+                    src.2 = true;
+                    break;
+                }
+            }
+        }
+        let n = src.1;
+        src.1 += 1;
+        Some((n, records, error))
+    }
+
+    fn put(&self, n: usize, chunk: VerifiedChunk) {
+        self.done
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(n, chunk);
+        self.ready.notify_all();
+    }
+
+    fn pieces_taken(&self) -> (usize, bool) {
+        let src = self.source.lock().unwrap_or_else(PoisonError::into_inner);
+        (src.1, src.2)
+    }
+}
+
+/// Records verified together as one piece (one `verify_batch` call).
+const PIECE: usize = crate::crypto::VERIFY_BATCH;
+/// Most verified pieces waiting to be applied (bounds memory).
+const MAX_WAITING_PIECES: usize = REPLAY_CHUNK / PIECE;
+
+/// Verifies on every core and applies in input order on the calling thread. The calling thread is
+/// one of the workers: when the next piece in order is verified it applies it, otherwise it
+/// verifies a piece itself, so there are never more busy threads than cores.
 fn run<I>(
     genesis: &Genesis,
     options: ReplayOptions,
@@ -261,37 +353,77 @@ fn run<I>(
     mut open: impl FnMut() -> Result<I, ReplayError>,
 ) -> Result<Replayed, ReplayError>
 where
-    I: Iterator<Item = Result<Record, ExportError>>,
+    I: Iterator<Item = Result<Record, ExportError>> + Send,
 {
+    let keys = KeyCache::default();
+    let network = network_id(genesis);
+    let helpers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 16)
+        - 1;
     let mut forks: Vec<Fork> = Vec::new();
     loop {
         let mut pass = Pass::new(genesis, &forks, options)?;
-        let mut chunk = Vec::with_capacity(REPLAY_CHUNK);
-        for record in open()? {
-            match record {
-                Ok(r) => {
-                    chunk.push(r);
-                    if chunk.len() == REPLAY_CHUNK {
-                        pass.chunk(std::mem::take(&mut chunk), offsets);
+        let pipeline = Pipeline {
+            source: Mutex::new((open()?, 0, false)),
+            done: Mutex::new(BTreeMap::new()),
+            ready: Condvar::new(),
+        };
+        let verify = |n: usize, records: Vec<Record>, error: Option<ExportError>| {
+            let mut chunk = verify_piece(records, &network, &keys, options.signatures);
+            chunk.stream_error = error;
+            pipeline.put(n, chunk);
+        };
+        std::thread::scope(|scope| {
+            for _ in 0..helpers {
+                scope.spawn(|| loop {
+                    {
+                        // Wait while enough verified pieces are already waiting to be applied.
+                        let mut done = pipeline.done.lock().unwrap_or_else(PoisonError::into_inner);
+                        while done.len() >= MAX_WAITING_PIECES {
+                            done = pipeline
+                                .ready
+                                .wait(done)
+                                .unwrap_or_else(PoisonError::into_inner);
+                        }
                     }
+                    match pipeline.take() {
+                        Some((n, records, error)) => verify(n, records, error),
+                        None => break,
+                    }
+                });
+            }
+            let mut next = 0usize;
+            loop {
+                let ready = pipeline
+                    .done
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&next);
+                if let Some(chunk) = ready {
+                    pipeline.ready.notify_all();
+                    pass.apply(chunk, offsets);
+                    next += 1;
+                    continue;
                 }
-                Err(e) => {
-                    let (reason, at) = match &e {
-                        ExportError::Oversized { index, offset, .. } => {
-                            ("oversized", (*index, Some(*offset)))
-                        }
-                        ExportError::Truncated { index, offset } => {
-                            ("truncated", (*index, Some(*offset)))
-                        }
-                        ExportError::Io(_) => ("io", (pass.records + chunk.len() as u64, None)),
-                    };
-                    pass.stream_error = Some(e.to_string());
-                    pass.fail(at, None, reason, e.to_string());
+                if let Some((n, records, error)) = pipeline.take() {
+                    verify(n, records, error);
+                    continue;
+                }
+                // Nothing left to take: wait for the helpers' pieces, or stop when all are applied.
+                let (taken, exhausted) = pipeline.pieces_taken();
+                if exhausted && next >= taken {
                     break;
                 }
+                let mut done = pipeline.done.lock().unwrap_or_else(PoisonError::into_inner);
+                while !done.contains_key(&next) {
+                    done = pipeline
+                        .ready
+                        .wait(done)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
             }
-        }
-        pass.chunk(chunk, offsets);
+        });
         if !pass.recompute {
             return Ok(pass.finish());
         }
@@ -324,7 +456,7 @@ pub fn replay_stream<I>(
     open: impl FnMut() -> Result<I, ReplayError>,
 ) -> Result<Replayed, ReplayError>
 where
-    I: Iterator<Item = Result<Record, ExportError>>,
+    I: Iterator<Item = Result<Record, ExportError>> + Send,
 {
     run(genesis, options, true, open)
 }

@@ -6,14 +6,17 @@
 //! | prefix | keyspace        | key                    | value                         | derived? |
 //! |--------|-----------------|------------------------|-------------------------------|----------|
 //! | `m`    | meta            | name                   | network id, genesis, schema   | no       |
-//! | `e`    | events          | event id               | exact event bytes             | no       |
+//! | `l`    | log (journal)   | u64 position (BE)      | exact event bytes, in storing order | no |
 //! | `q`    | pending         | event id               | exact event bytes             | no       |
-//! | `j`    | journal         | u64 position (BE)      | event id, in storing order    | yes      |
+//! | `e`    | events          | event id               | u64 log position              | yes      |
 //! | `f`    | feeds           | author 0x00 seq (BE)   | event id holding the slot     | yes      |
 //! | `v`    | verdicts        | event id               | `EventMeta` (author, seq, kind, time, gov, verdict) | yes |
 //! | `p`    | parcels         | parcel id              | `Parcel`                      | yes      |
 //! | `x`    | parcel_events   | parcel id, event id    | empty                         | yes      |
 //! | `k`    | evidence        | author 0x00 seq (BE)   | `Fork`                        | yes      |
+//!
+//! Event bytes live once, in the append-only log keyed by position (appends go to the right edge
+//! of sled's tree, which is cheap); the `events` keyspace maps ids to positions.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -33,20 +36,22 @@ use crate::types::{Genesis, MemberId};
 
 /// Version of the on-disk layout.
 pub const SCHEMA_VERSION: u32 = 1;
+/// How long opening waits for sled's file lock held by a store just dropped in this process.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 /// Most events committed in one group (one durable point).
 pub const MAX_GROUP: usize = 4096;
 
 const META: u8 = b'm';
-const EVENTS: u8 = b'e';
+const LOG: u8 = b'l';
 const PENDING: u8 = b'q';
-const JOURNAL: u8 = b'j';
+const EVENTS: u8 = b'e';
 const FEEDS: u8 = b'f';
 const VERDICTS: u8 = b'v';
 const PARCELS: u8 = b'p';
 const PARCEL_EVENTS: u8 = b'x';
 const EVIDENCE: u8 = b'k';
-/// Keyspaces that can be rebuilt from `events` (and `pending`) alone.
-const DERIVED: [u8; 6] = [JOURNAL, FEEDS, VERDICTS, PARCELS, PARCEL_EVENTS, EVIDENCE];
+/// Keyspaces that can be rebuilt from the log (and `pending`) alone.
+const DERIVED: [u8; 6] = [EVENTS, FEEDS, VERDICTS, PARCELS, PARCEL_EVENTS, EVIDENCE];
 
 /// A fault of the store itself (I/O, corruption); not a judgement on an event.
 #[derive(Debug, thiserror::Error)]
@@ -123,7 +128,7 @@ pub struct Store {
     synced_blobs: HashSet<std::ffi::OsString>,
     ledger: Ledger,
     keys: KeyCache,
-    journal_next: u64,
+    log_next: u64,
     durability: Durability,
     limits: Limits,
     poisoned: bool,
@@ -233,7 +238,7 @@ impl Store {
             synced_blobs: HashSet::new(),
             ledger,
             keys: KeyCache::default(),
-            journal_next: 0,
+            log_next: 0,
             durability: Durability::Fsync,
             limits,
             poisoned: false,
@@ -257,48 +262,40 @@ impl Store {
         &self.ledger
     }
 
-    /// Number of stored events (journal entries).
+    /// Number of stored events (log entries).
     pub fn len(&self) -> u64 {
-        self.journal_next
+        self.log_next
     }
 
     /// True when nothing is stored.
     pub fn is_empty(&self) -> bool {
-        self.journal_next == 0
+        self.log_next == 0
     }
 
-    /// Replays the journal into the in-memory ledger, checking ids, links, verdicts and slots
+    /// Replays the log into the in-memory ledger, checking ids, links, verdicts and slots
     /// against what is stored. Any difference is corruption.
     fn load(&mut self) -> Result<(), StoreError> {
         let network = *self.ledger.network();
-        let mut journal_len = 0u64;
-        for item in self.log.scan_prefix([JOURNAL]) {
-            let (k, id) = item?;
+        let mut log_len = 0u64;
+        for item in self.log.scan_prefix([LOG]) {
+            let (k, bytes) = item?;
             let pos = u64::from_be_bytes(
                 k[1..]
                     .try_into()
-                    .map_err(|_| corrupt("journal key is not 8 bytes"))?,
+                    .map_err(|_| corrupt("log key is not 8 bytes"))?,
             );
-            if pos != journal_len {
+            if pos != log_len {
                 return Err(corrupt(format!(
-                    "journal skips from {journal_len} to {pos}"
+                    "log skips from position {log_len} to {pos}"
                 )));
             }
-            journal_len += 1;
-            let id = Digest(
-                id.as_ref()
-                    .try_into()
-                    .map_err(|_| corrupt("journal value is not an id"))?,
-            );
-            let bytes = self
-                .log
-                .get(key(EVENTS, &[id.as_bytes()]))?
-                .ok_or_else(|| corrupt(format!("journal names missing event {id}")))?;
+            log_len += 1;
             let ev = admission::from_store(&bytes, &network)
-                .map_err(|e| corrupt(format!("event {id}: {e}")))?;
-            if ev.id() != &id {
+                .map_err(|e| corrupt(format!("log position {pos}: {e}")))?;
+            let indexed = self.log.get(key(EVENTS, &[ev.id().as_bytes()]))?;
+            if indexed.as_deref() != Some(&pos.to_be_bytes()[..]) {
                 return Err(corrupt(format!(
-                    "event stored under {id} hashes to {}",
+                    "event {} at log position {pos} is not indexed there",
                     ev.id()
                 )));
             }
@@ -323,22 +320,22 @@ impl Store {
                     }
                     Ok(other) => {
                         return Err(corrupt(format!(
-                            "journal event {pid} did not apply in journal order: {other:?}"
+                            "logged event {pid} did not apply in log order: {other:?}"
                         )))
                     }
                     Err(e) => {
                         return Err(corrupt(format!(
-                            "journal event {pid} fails its chain check: {e}"
+                            "logged event {pid} fails its chain check: {e}"
                         )))
                     }
                 }
             }
         }
-        self.journal_next = journal_len;
-        let events = self.log.scan_prefix([EVENTS]).count() as u64;
-        if events != journal_len {
+        self.log_next = log_len;
+        let indexed = self.log.scan_prefix([EVENTS]).count() as u64;
+        if indexed != log_len {
             return Err(corrupt(format!(
-                "{events} events stored but {journal_len} in the journal"
+                "{indexed} events indexed but {log_len} in the log"
             )));
         }
         let mut slots = 0usize;
@@ -402,6 +399,44 @@ impl Store {
         }
         let verified = admission::verify_events_strict(events, self.ledger.network(), &self.keys);
         self.append_verified(verified)
+    }
+
+    /// Sustained group-commit ingest: while one group commits here, the next is decoded and
+    /// verified (`verify_strict`) on worker threads. `on_group` gets each group's results, in
+    /// input order, once that group is durable.
+    pub fn ingest<G>(
+        &mut self,
+        groups: G,
+        mut on_group: impl FnMut(Vec<Result<Outcome, Refusal>>),
+    ) -> Result<(), StoreError>
+    where
+        G: Iterator<Item = Vec<Vec<u8>>> + Send,
+    {
+        let network = *self.ledger.network();
+        let keys = KeyCache::default();
+        std::thread::scope(|scope| {
+            // One verified group waits while another commits: memory stays bounded.
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            let keys = &keys;
+            scope.spawn(move || {
+                for group in groups {
+                    if group.len() > MAX_GROUP {
+                        let _ = tx.send(Err(StoreError::GroupTooLarge(group.len())));
+                        return;
+                    }
+                    if tx
+                        .send(Ok(admission::verify_events_strict(&group, &network, keys)))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+            for verified in rx {
+                on_group(self.append_verified(verified?)?);
+            }
+            Ok(())
+        })
     }
 
     fn append_verified(
@@ -539,14 +574,15 @@ impl Store {
         Ok(())
     }
 
-    fn put_event_rows(&self, b: &mut sled::Batch, ev: &VerifiedEvent, journal_pos: u64) {
+    /// The rows of a stored event: its bytes in the log (unless already there), its index entry,
+    /// verdict, feed slot and parcel index entries.
+    fn put_event_rows(&self, b: &mut sled::Batch, ev: &VerifiedEvent, pos: u64, in_log: bool) {
         let id = ev.id();
         let h = ev.header();
-        b.insert(key(EVENTS, &[id.as_bytes()]), ev.bytes().as_ref());
-        b.insert(
-            key(JOURNAL, &[&journal_pos.to_be_bytes()]),
-            id.as_bytes().as_slice(),
-        );
+        if !in_log {
+            b.insert(key(LOG, &[&pos.to_be_bytes()]), ev.bytes().as_ref());
+        }
+        b.insert(key(EVENTS, &[id.as_bytes()]), &pos.to_be_bytes()[..]);
         b.remove(key(PENDING, &[id.as_bytes()]));
         if let Some(meta) = self.ledger.event(id) {
             b.insert(key(VERDICTS, &[id.as_bytes()]), codec::encode(meta));
@@ -589,8 +625,8 @@ impl Store {
             b.insert(key(PENDING, &[ev.id().as_bytes()]), ev.bytes().as_ref());
         }
         for (ev, parcels, fork) in stored {
-            self.put_event_rows(&mut b, ev, self.journal_next);
-            self.journal_next += 1;
+            self.put_event_rows(&mut b, ev, self.log_next, false);
+            self.log_next += 1;
             for p in parcels {
                 self.put_parcel(&mut b, p);
             }
@@ -609,10 +645,20 @@ impl Store {
         newly_pending: &[VerifiedEvent],
         left_pending: &[EventId],
     ) -> Result<sled::Batch, StoreError> {
-        let mut events = self.journal_events()?;
-        events.extend(stored.iter().map(|(ev, _, _)| ev.clone()));
-        events.extend(self.ledger.pending().cloned());
-        let mut b = self.rewrite(events)?;
+        let mut logged = self.logged_events()?;
+        let first_new = self.log_next;
+        logged.extend(
+            stored
+                .iter()
+                .zip(first_new..)
+                .map(|((ev, _, _), pos)| (pos, ev.clone())),
+        );
+        let pending: Vec<VerifiedEvent> = self.ledger.pending().cloned().collect();
+        let mut b = self.rewrite(&logged, pending)?;
+        for (pos, ev) in &logged[first_new as usize..] {
+            b.insert(key(LOG, &[&pos.to_be_bytes()]), ev.bytes().as_ref());
+        }
+        self.log_next = first_new + stored.len() as u64;
         for id in left_pending {
             b.remove(key(PENDING, &[id.as_bytes()]));
         }
@@ -624,25 +670,42 @@ impl Store {
         Ok(b)
     }
 
-    fn journal_events(&self) -> Result<Vec<VerifiedEvent>, StoreError> {
+    /// Every event in the log with its position.
+    fn logged_events(&self) -> Result<Vec<(u64, VerifiedEvent)>, StoreError> {
         let network = *self.ledger.network();
-        let mut out = Vec::with_capacity(self.journal_next as usize);
-        for id in self.log.scan_prefix([JOURNAL]).values() {
-            let id = id?;
-            let bytes = self
-                .log
-                .get(key(EVENTS, &[id.as_ref()]))?
-                .ok_or_else(|| corrupt("journal names a missing event"))?;
-            out.push(admission::from_store(&bytes, &network).map_err(|e| corrupt(e.to_string()))?);
+        let mut out = Vec::with_capacity(self.log_next as usize);
+        for item in self.log.scan_prefix([LOG]) {
+            let (k, bytes) = item?;
+            let pos = u64::from_be_bytes(
+                k[1..]
+                    .try_into()
+                    .map_err(|_| corrupt("log key is not 8 bytes"))?,
+            );
+            out.push((
+                pos,
+                admission::from_store(&bytes, &network).map_err(|e| corrupt(e.to_string()))?,
+            ));
         }
         Ok(out)
     }
 
-    /// Recomputes the state from `events` (any order) and returns a batch that replaces every
-    /// derived keyspace with it; the in-memory ledger is replaced too.
-    fn rewrite(&mut self, events: Vec<VerifiedEvent>) -> Result<sled::Batch, StoreError> {
+    /// Recomputes the state from the logged events (in any order) and the pending ones, and returns
+    /// a batch that replaces every derived keyspace with it; the in-memory ledger is replaced too.
+    fn rewrite(
+        &mut self,
+        logged: &[(u64, VerifiedEvent)],
+        pending: Vec<VerifiedEvent>,
+    ) -> Result<sled::Batch, StoreError> {
         let genesis = self.ledger.genesis().clone();
-        let (mut rebuilt, order) = rebuild_ledger(&genesis, &[], || events.clone())?;
+        let positions: std::collections::HashMap<EventId, u64> =
+            logged.iter().map(|(p, ev)| (*ev.id(), *p)).collect();
+        let (mut rebuilt, order) = rebuild_ledger(&genesis, &[], || {
+            logged
+                .iter()
+                .map(|(_, ev)| ev.clone())
+                .chain(pending.iter().cloned())
+                .collect()
+        })?;
         rebuilt.set_limits(self.limits);
         let mut b = sled::Batch::default();
         for prefix in DERIVED {
@@ -651,11 +714,16 @@ impl Store {
             }
         }
         self.ledger = rebuilt;
-        self.journal_next = 0;
         for p in &order {
             if let Ok(Step::Stored { .. }) = p.outcome {
-                self.put_event_rows(&mut b, &p.event, self.journal_next);
-                self.journal_next += 1;
+                match positions.get(p.event.id()) {
+                    Some(pos) => self.put_event_rows(&mut b, &p.event, *pos, true),
+                    // A pending event that the rebuild could store after all: append it to the log.
+                    None => {
+                        self.put_event_rows(&mut b, &p.event, self.log_next, false);
+                        self.log_next += 1;
+                    }
+                }
             }
         }
         for id in self.ledger.parcels().keys() {
@@ -670,55 +738,51 @@ impl Store {
         Ok(b)
     }
 
-    /// Rebuilds every derived keyspace (journal, feeds, verdicts, parcels, parcel index, evidence)
-    /// from the stored events and pending events alone, in one atomic, durable batch.
+    /// Rebuilds every derived keyspace (event index, feeds, verdicts, parcels, parcel index,
+    /// evidence) from the log and the pending events alone, in one atomic, durable batch.
     pub fn rebuild(&mut self) -> Result<(), StoreError> {
         if self.poisoned {
             return Err(StoreError::Poisoned);
         }
         let network = *self.ledger.network();
-        let mut events = Vec::new();
-        for prefix in [EVENTS, PENDING] {
-            for bytes in self.log.scan_prefix([prefix]).values() {
-                let bytes = bytes?;
-                events.push(
-                    admission::from_store(&bytes, &network).map_err(|e| corrupt(e.to_string()))?,
-                );
-            }
+        let logged = self.logged_events()?;
+        let mut pending = Vec::new();
+        for bytes in self.log.scan_prefix([PENDING]).values() {
+            pending.push(
+                admission::from_store(&bytes?, &network).map_err(|e| corrupt(e.to_string()))?,
+            );
         }
-        let batch = self.rewrite(events)?;
+        let batch = self.rewrite(&logged, pending)?;
         self.commit(batch)
     }
 
     /// The exact bytes of a stored event.
     pub fn event_bytes(&self, id: &EventId) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
+        let Some(pos) = self.log.get(key(EVENTS, &[id.as_bytes()]))? else {
+            return Ok(None);
+        };
+        let bytes = self
             .log
-            .get(key(EVENTS, &[id.as_bytes()]))?
-            .map(|v| v.to_vec()))
+            .get(key(LOG, &[pos.as_ref()]))?
+            .ok_or_else(|| corrupt(format!("event {id} indexed at a missing log position")))?;
+        Ok(Some(bytes.to_vec()))
     }
 
-    /// Writes the whole log in the export format, in journal order; returns the number of events.
+    /// Writes the whole log in the export format, in log order; returns the number of events.
     pub fn export(&self, out: &mut impl Write) -> Result<u64, StoreError> {
         let mut n = 0;
-        for id in self.log.scan_prefix([JOURNAL]).values() {
-            let id = id?;
-            let bytes = self
-                .log
-                .get(key(EVENTS, &[id.as_ref()]))?
-                .ok_or_else(|| corrupt("journal names a missing event"))?;
-            write_record(out, &bytes)?;
+        for bytes in self.log.scan_prefix([LOG]).values() {
+            write_record(out, &bytes?)?;
             n += 1;
         }
         Ok(n)
     }
 
-    /// Every derived row except the journal (whose order may legitimately differ), sorted; for
-    /// checking that a rebuild reproduces the indexes.
+    /// Every derived row, sorted; for checking that a rebuild reproduces the indexes.
     pub fn derived_rows(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
         let mut rows = Vec::new();
-        for prefix in DERIVED.iter().filter(|p| **p != JOURNAL) {
-            for item in self.log.scan_prefix([*prefix]) {
+        for prefix in DERIVED {
+            for item in self.log.scan_prefix([prefix]) {
                 let (k, v) = item?;
                 rows.push((k.to_vec(), v.to_vec()));
             }
@@ -729,8 +793,23 @@ impl Store {
 
 /// Opens sled with no background flusher: durability comes from our own flush and fsync at each
 /// commit, and without the flusher thread a dropped store releases its file lock at once.
+///
+/// sled's helper threads of an instance dropped in this process can hold the file lock for a few
+/// milliseconds more; a lock error is retried until [`LOCK_WAIT`] has passed (there is no event
+/// to wait on for a file lock), so a real second owner is still reported.
 fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
-    Ok(sled::Config::new().path(path).flush_every_ms(None).open()?)
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match sled::Config::new().path(path).flush_every_ms(None).open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return Ok(other?),
+        }
+    }
 }
 
 fn parse_slot_key(k: &[u8]) -> Result<(MemberId, u64), StoreError> {

@@ -137,6 +137,21 @@ fn a_full_pending_set_refuses_with_a_clear_error() {
 }
 use ledger_core::store::Outcome;
 
+/// Opens the store's sled directly, waiting (with a deadline) for the dropped store's lock.
+fn open_raw(path: &std::path::Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match sled::Config::new().path(path).flush_every_ms(None).open() {
+            Ok(db) => return db,
+            Err(e) if std::time::Instant::now() < deadline => {
+                assert!(e.to_string().contains("lock"), "{e}");
+                std::thread::yield_now();
+            }
+            Err(e) => panic!("cannot open sled: {e}"),
+        }
+    }
+}
+
 #[test]
 fn a_corrupted_event_is_caught_on_open() {
     let (net, events) = scenario(3, 30);
@@ -159,11 +174,15 @@ fn a_corrupted_event_is_caught_on_open() {
     }
     {
         // Flip one byte of one stored event, behind the store's back.
-        let db = sled::open(dir.path()).expect("sled");
+        let db = open_raw(dir.path());
         let log = db.open_tree("log").expect("tree");
-        let mut k = vec![b'e'];
-        k.extend_from_slice(events[5].id.as_bytes());
-        let mut v = log.get(&k).expect("read").expect("present").to_vec();
+        // The sixth entry of the log keyspace (prefix `l`).
+        let (k, v) = log
+            .scan_prefix(b"l")
+            .nth(5)
+            .expect("present")
+            .expect("read");
+        let mut v = v.to_vec();
         v[20] ^= 0x40;
         log.insert(k, v).expect("write");
         db.flush().expect("flush");

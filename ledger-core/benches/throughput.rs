@@ -1,0 +1,342 @@
+//! Throughput benchmark: ingest (flush per event, group commit) and replay from an export, as ratios to ed25519 rates measured in the same run.
+//!
+//! Run: `cargo bench -p ledger-core --bench throughput` (add `-- --quick` for a smaller run).
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use ledger_core::admission::{decode_event, verify_event};
+use ledger_core::bytes::Digest;
+use ledger_core::crypto::{
+    event_message, verify_many, verifying_key, KeyCache, SecretKey, SignatureItem,
+};
+use ledger_core::dev::DevNetwork;
+use ledger_core::event::{Body, Dispatch, NewParcel, ParcelRef, Receive, Register, Transform};
+use ledger_core::export::{write_record, ExportReader};
+use ledger_core::ledger::Limits;
+use ledger_core::replay::{replay_stream, ReplayError, ReplayOptions};
+use ledger_core::rules::parcel_id;
+use ledger_core::store::{Durability, Store};
+use ledger_core::types::{Chamber, Role};
+use ledger_core::writer::{FeedWriter, Signed};
+
+const MINES: usize = 8;
+const SORTERS: usize = 4;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn rate(n: usize, f: impl FnOnce()) -> f64 {
+    let t = Instant::now();
+    f();
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
+fn network() -> DevNetwork {
+    let mut dev = DevNetwork::new();
+    for i in 0..MINES {
+        dev = dev.member(
+            &format!("mine-{i}"),
+            Chamber::Industry,
+            "BW",
+            &[Role::Mine],
+            &["pit"],
+        );
+    }
+    for i in 0..SORTERS {
+        dev = dev.member(
+            &format!("sorter-{i}"),
+            Chamber::Industry,
+            "BW",
+            &[Role::Sorter],
+            &[],
+        );
+    }
+    dev.member(
+        "authority",
+        Chamber::Government,
+        "BW",
+        &[Role::Authority],
+        &[],
+    )
+}
+
+/// `n` valid events in a dependency-respecting order: cycles of register, dispatch, receive, split.
+fn events(dev: &DevNetwork, n: usize) -> Vec<Signed> {
+    let mut mines: Vec<FeedWriter> = (0..MINES)
+        .map(|i| dev.writer(&format!("mine-{i}")).expect("member"))
+        .collect();
+    let mut sorters: Vec<FeedWriter> = (0..SORTERS)
+        .map(|i| dev.writer(&format!("sorter-{i}")).expect("member"))
+        .collect();
+    let mut out = Vec::with_capacity(n);
+    let mut t = 1_780_000_000_000u64;
+    let mut cycle = 0usize;
+    while out.len() < n {
+        let (m, s) = (cycle % MINES, cycle % SORTERS);
+        t += 1;
+        let reg = mines[m].append(
+            Body::Register(Register {
+                site: "pit".parse().expect("slug"),
+                carats: 1_000 + cycle as u64 % 500,
+                stones: 12,
+                value_cents: Some(50_000),
+                seal: format!("S{cycle}"),
+                extracted_on: "2026-01-01".parse().expect("date"),
+            }),
+            t,
+        );
+        let parcel = parcel_id(&reg.id, 0);
+        let to = sorters[s].author().clone();
+        let dis = mines[m].append(
+            Body::Dispatch(Dispatch {
+                parcel: ParcelRef {
+                    parcel,
+                    head: reg.id,
+                },
+                to,
+                certificate: None,
+                seal: "D".into(),
+                deadline_ms: None,
+            }),
+            t,
+        );
+        let rec = sorters[s].append(
+            Body::Receive(Receive {
+                parcel: ParcelRef {
+                    parcel,
+                    head: dis.id,
+                },
+                measured_carats: 1_000,
+                seal_intact: true,
+                note: String::new(),
+            }),
+            t,
+        );
+        let split = sorters[s].append(
+            Body::Transform(Transform {
+                inputs: vec![ParcelRef {
+                    parcel,
+                    head: rec.id,
+                }],
+                outputs: vec![
+                    NewParcel {
+                        carats: 500,
+                        stones: 6,
+                        value_cents: None,
+                        seal: "A".into(),
+                    },
+                    NewParcel {
+                        carats: 490,
+                        stones: 6,
+                        value_cents: None,
+                        seal: "B".into(),
+                    },
+                ],
+            }),
+            t,
+        );
+        out.extend([reg, dis, rec, split]);
+        cycle += 1;
+    }
+    out.truncate(n);
+    out
+}
+
+struct Reference {
+    strict_1core: f64,
+    batch_2core: f64,
+}
+
+fn reference(quick: bool) -> Reference {
+    let key = SecretKey::from_bytes(&[5; 32]);
+    let vk = verifying_key(&key.public()).expect("key");
+    let net = Digest([1; 32]);
+    let n = if quick { 4_000 } else { 20_000 };
+    let payloads: Vec<Vec<u8>> = (0..n as u32)
+        .map(|i| [i.to_le_bytes().to_vec(), vec![7u8; 280]].concat())
+        .collect();
+    let sigs: Vec<_> = payloads.iter().map(|p| key.sign_event(&net, p)).collect();
+    let messages: Vec<Vec<u8>> = payloads.iter().map(|p| event_message(&net, p)).collect();
+    let strict = median(
+        (0..3)
+            .map(|_| {
+                rate(n, || {
+                    for (m, s) in messages.iter().zip(&sigs) {
+                        let sig = ed25519_dalek::Signature::from_bytes(&s.0);
+                        black_box(vk.verify_strict(m, &sig).is_ok());
+                    }
+                })
+            })
+            .collect(),
+    );
+    let items: Vec<SignatureItem> = messages
+        .iter()
+        .zip(&sigs)
+        .map(|(m, s)| SignatureItem {
+            key: vk,
+            message: m,
+            signature: *s,
+        })
+        .collect();
+    let batch = median(
+        (0..3)
+            .map(|_| rate(n, || assert!(verify_many(&items).iter().all(|ok| *ok))))
+            .collect(),
+    );
+    let sign = rate(n / 4, || {
+        for p in &payloads[..n / 4] {
+            black_box(key.sign_event(&net, p));
+        }
+    });
+    let big = vec![3u8; 64 << 20];
+    let sha = rate(big.len(), || {
+        black_box(ledger_core::crypto::sha256(&[&big]));
+    });
+    println!("reference  verify_strict, 1 core            {strict:>10.0} /s");
+    println!("reference  verify_batch(256), 2 cores       {batch:>10.0} /s");
+    println!("reference  sign                             {sign:>10.0} /s");
+    println!(
+        "reference  sha256                           {:>10.0} MB/s",
+        sha / 1e6
+    );
+    Reference {
+        strict_1core: strict,
+        batch_2core: batch,
+    }
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "custody throughput benchmark ({cores} cores{})",
+        if quick { ", quick" } else { "" }
+    );
+    let only: Option<String> = std::env::args().skip_while(|a| a != "--only").nth(1);
+    let run = |part: &str| only.as_deref().is_none_or(|o| o == part);
+    let r = reference(quick);
+    let dev = network();
+    let keys = KeyCache::default();
+    let network = dev.network();
+
+    if run("components") {
+        components(&dev, &network, &keys);
+    }
+    if run("ingest") {
+        ingest(&dev, &r, quick);
+    }
+    if run("replay") {
+        replay(&dev, &r, quick);
+    }
+}
+
+fn components(dev: &DevNetwork, network: &Digest, keys: &KeyCache) {
+    let genesis = dev.genesis();
+    // Admission alone (decode, shape, id, verify_strict) on one core, for context.
+    let sample = events(dev, 4_000);
+    let admit = rate(sample.len(), || {
+        for s in &sample {
+            black_box(verify_event(&s.bytes, network, keys).is_ok());
+        }
+    });
+    println!("admission  decode+verify_strict, 1 core     {admit:>10.0} /s");
+    let decode = rate(sample.len(), || {
+        for s in &sample {
+            black_box(decode_event(&s.bytes, network).is_ok());
+        }
+    });
+    println!("component  decode+shape+id, 1 core          {decode:>10.0} /s");
+    let verified: Vec<_> = sample
+        .iter()
+        .map(|s| verify_event(&s.bytes, network, keys).expect("valid"))
+        .collect();
+    let mut ledger =
+        ledger_core::ledger::Ledger::new(genesis.clone(), Limits::default()).expect("genesis");
+    let apply = rate(verified.len(), || {
+        for v in verified {
+            black_box(ledger.offer(v).expect("room"));
+        }
+    });
+    println!("component  rules (Ledger::offer), 1 core    {apply:>10.0} /s");
+}
+
+fn ingest(dev: &DevNetwork, r: &Reference, quick: bool) {
+    let genesis = dev.genesis();
+    // (a) Ingest with a durable point (flush + fdatasync) per event, then flush only for comparison.
+    let singles = if quick { 300 } else { 2_000 };
+    for durability in [Durability::Fsync, Durability::FlushOnly] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store =
+            Store::open_or_create(dir.path(), &genesis, Limits::default()).expect("store");
+        store.set_durability(durability);
+        let evs = events(dev, singles);
+        let per_s = rate(evs.len(), || {
+            for s in &evs {
+                store.append(&s.bytes).expect("no fault").expect("admitted");
+            }
+        });
+        println!(
+            "ingest     single, {:<10} per event       {per_s:>10.0} events/s  ratio to 1-core verify_strict {:.3}",
+            format!("{durability:?}"),
+            per_s / r.strict_1core
+        );
+    }
+
+    // (a) Group commit of 256 events per durable point.
+    let grouped = if quick { 10_240 } else { 51_200 };
+    for durability in [Durability::Fsync, Durability::FlushOnly] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store =
+            Store::open_or_create(dir.path(), &genesis, Limits::default()).expect("store");
+        store.set_durability(durability);
+        let evs: Vec<Vec<u8>> = events(dev, grouped).into_iter().map(|s| s.bytes).collect();
+        let per_s = rate(evs.len(), || {
+            let groups = evs.chunks(256).map(|c| c.to_vec());
+            store
+                .ingest(groups, |results| {
+                    for res in results {
+                        res.expect("admitted");
+                    }
+                })
+                .expect("no fault");
+        });
+        println!(
+            "ingest     group of 256, {:<10}           {per_s:>10.0} events/s  ratio to 1-core verify_strict {:.3} (target >= 0.5)",
+            format!("{durability:?}"),
+            per_s / r.strict_1core
+        );
+    }
+}
+
+fn replay(dev: &DevNetwork, r: &Reference, quick: bool) {
+    let genesis = dev.genesis();
+    // (b) Replay of 100,000 events from an export stream.
+    let n = if quick { 20_000 } else { 100_000 };
+    let mut export = Vec::new();
+    for s in events(dev, n) {
+        write_record(&mut export, &s.bytes).expect("write");
+    }
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let replayed = replay_stream(&genesis, ReplayOptions::default(), || {
+            Ok::<_, ReplayError>(ExportReader::new(&export[..]))
+        })
+        .expect("replay");
+        let per_s = n as f64 / t.elapsed().as_secs_f64();
+        assert!(
+            replayed.report.intact() && replayed.report.applied == n as u64,
+            "{:?}",
+            replayed.report
+        );
+        runs.push(per_s);
+    }
+    let per_s = median(runs);
+    println!(
+        "replay     {n} events from export          {per_s:>10.0} events/s  ratio to 2-core verify_batch {:.3} (target >= 0.6)",
+        per_s / r.batch_2core
+    );
+}
