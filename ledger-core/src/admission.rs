@@ -268,12 +268,15 @@ where
         .collect()
 }
 
+/// A decoded event, the exact message its signature covers, and its key.
+type Checkable = (DecodedEvent, Vec<u8>, VerifyingKey);
+
 fn verify_chunk(
     chunk: &[Vec<u8>],
     network: &NetworkId,
     keys: &KeyCache,
 ) -> Vec<Result<VerifiedEvent, AdmissionError>> {
-    let decoded: Vec<Result<(DecodedEvent, Vec<u8>, VerifyingKey), AdmissionError>> = chunk
+    let decoded: Vec<Result<Checkable, AdmissionError>> = chunk
         .iter()
         .map(|b| {
             let d = decode_event(b, network)?;

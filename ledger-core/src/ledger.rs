@@ -682,7 +682,7 @@ impl Ledger {
             .values()
             .map(|e| (*e.id(), self.missing_of(e)))
             .collect();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.sort_by_key(|(id, _)| *id);
         out
     }
 
@@ -758,7 +758,7 @@ mod tests {
         let dev = DevNetwork::standard();
         let mut ledger = Ledger::new(dev.genesis(), Limits::default()).expect("genesis");
         ledger.gov.push_copy_for_tests();
-        let mut w = dev.writer("monitor").expect("member");
+        let w = dev.writer("monitor").expect("member");
         let keys = KeyCache::default();
         let mut h1 = w.next_header(1_000);
         h1.gov = 1;

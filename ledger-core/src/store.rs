@@ -8,15 +8,16 @@
 //! | `m`    | meta            | name                   | network id, genesis, schema   | no       |
 //! | `l`    | log (journal)   | u64 position (BE)      | exact event bytes, in storing order | no |
 //! | `q`    | pending         | event id               | exact event bytes             | no       |
-//! | `e`    | events          | event id               | u64 log position              | yes      |
+//! | `e`    | events          | event id               | `EventRow`: log position, author, seq, kind, time, gov, verdict | yes |
 //! | `f`    | feeds           | author 0x00 seq (BE)   | event id holding the slot     | yes      |
-//! | `v`    | verdicts        | event id               | `EventMeta` (author, seq, kind, time, gov, verdict) | yes |
-//! | `p`    | parcels         | parcel id              | `Parcel`                      | yes      |
-//! | `x`    | parcel_events   | parcel id, event id    | empty                         | yes      |
+//! | `p`    | parcels         | parcel id              | `Parcel` (state, head, origin, transitions) | yes |
 //! | `k`    | evidence        | author 0x00 seq (BE)   | `Fork`                        | yes      |
 //!
 //! Event bytes live once, in the append-only log keyed by position (appends go to the right edge
-//! of sled's tree, which is cheap); the `events` keyspace maps ids to positions.
+//! of sled's tree, which is cheap); the `events` keyspace maps ids to positions and verdicts.
+//! Each sled insert costs several microseconds, so an event writes as few rows as it can: its log
+//! entry, its index row, its feed slot and one row per parcel it changes. Which events cite a
+//! parcel is kept in memory (`Parcel::events`), recomputed from the log on open.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -46,12 +47,21 @@ const LOG: u8 = b'l';
 const PENDING: u8 = b'q';
 const EVENTS: u8 = b'e';
 const FEEDS: u8 = b'f';
-const VERDICTS: u8 = b'v';
 const PARCELS: u8 = b'p';
-const PARCEL_EVENTS: u8 = b'x';
 const EVIDENCE: u8 = b'k';
 /// Keyspaces that can be rebuilt from the log (and `pending`) alone.
-const DERIVED: [u8; 6] = [EVENTS, FEEDS, VERDICTS, PARCELS, PARCEL_EVENTS, EVIDENCE];
+const DERIVED: [u8; 4] = [EVENTS, FEEDS, PARCELS, EVIDENCE];
+
+/// The row of one stored event in the `events` keyspace.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EventRow {
+    /// Position of its bytes in the log.
+    pub pos: u64,
+    pub meta: EventMeta,
+}
+
+/// A raw key-value row of the store.
+pub type Row = (Vec<u8>, Vec<u8>);
 
 /// A fault of the store itself (I/O, corruption); not a judgement on an event.
 #[derive(Debug, thiserror::Error)]
@@ -292,29 +302,29 @@ impl Store {
             log_len += 1;
             let ev = admission::from_store(&bytes, &network)
                 .map_err(|e| corrupt(format!("log position {pos}: {e}")))?;
-            let indexed = self.log.get(key(EVENTS, &[ev.id().as_bytes()]))?;
-            if indexed.as_deref() != Some(&pos.to_be_bytes()[..]) {
-                return Err(corrupt(format!(
-                    "event {} at log position {pos} is not indexed there",
-                    ev.id()
-                )));
-            }
             let processed = self.ledger.offer(ev).map_err(|e| corrupt(e.to_string()))?;
             for p in processed {
                 let pid = *p.event.id();
                 match p.outcome {
                     Ok(Step::Stored { verdict, .. }) => {
-                        let stored = self.log.get(key(VERDICTS, &[pid.as_bytes()]))?;
-                        let stored: EventMeta = stored
-                            .ok_or_else(|| corrupt(format!("no verdict stored for {pid}")))
+                        let row: EventRow = self
+                            .log
+                            .get(key(EVENTS, &[pid.as_bytes()]))?
+                            .ok_or_else(|| corrupt(format!("event {pid} is not indexed")))
                             .and_then(|b| {
                                 codec::decode(&b, codec::MAX_EVENT_BYTES)
                                     .map_err(|e| corrupt(e.to_string()))
                             })?;
-                        if stored.verdict != verdict {
+                        if row.pos != pos {
+                            return Err(corrupt(format!(
+                                "event {pid} at log position {pos} is indexed at {}",
+                                row.pos
+                            )));
+                        }
+                        if row.meta.verdict != verdict {
                             return Err(corrupt(format!(
                                 "event {pid}: stored verdict {:?}, recomputed {verdict:?}",
-                                stored.verdict
+                                row.meta.verdict
                             )));
                         }
                     }
@@ -518,7 +528,14 @@ impl Store {
             }
         }
         let batch = if recompute {
-            self.recompute_batch(&stored, &newly_pending, &left_pending)?
+            let batch = self.recompute_batch(&stored, &newly_pending, &left_pending)?;
+            // The recomputed state may void events of this very group: report their final verdicts.
+            for o in results.iter_mut().flatten() {
+                if let (Status::Stored(v), Some(meta)) = (&mut o.status, self.ledger.event(&o.id)) {
+                    *v = meta.verdict;
+                }
+            }
+            batch
         } else {
             self.incremental_batch(&stored, &newly_pending, &left_pending)
         };
@@ -574,18 +591,22 @@ impl Store {
         Ok(())
     }
 
-    /// The rows of a stored event: its bytes in the log (unless already there), its index entry,
-    /// verdict, feed slot and parcel index entries.
+    /// The rows of a stored event: its bytes in the log (unless already there), its index row
+    /// with its verdict, and its feed slot.
     fn put_event_rows(&self, b: &mut sled::Batch, ev: &VerifiedEvent, pos: u64, in_log: bool) {
         let id = ev.id();
         let h = ev.header();
         if !in_log {
             b.insert(key(LOG, &[&pos.to_be_bytes()]), ev.bytes().as_ref());
         }
-        b.insert(key(EVENTS, &[id.as_bytes()]), &pos.to_be_bytes()[..]);
-        b.remove(key(PENDING, &[id.as_bytes()]));
         if let Some(meta) = self.ledger.event(id) {
-            b.insert(key(VERDICTS, &[id.as_bytes()]), codec::encode(meta));
+            b.insert(
+                key(EVENTS, &[id.as_bytes()]),
+                codec::encode(&EventRow {
+                    pos,
+                    meta: meta.clone(),
+                }),
+            );
         }
         if self
             .ledger
@@ -594,14 +615,6 @@ impl Store {
             == Some(id)
         {
             b.insert(slot_key(FEEDS, &h.author, h.seq), id.as_bytes().as_slice());
-        }
-        for r in ev.body().parcel_refs() {
-            if self.ledger.parcel(&r.parcel).is_some() {
-                b.insert(
-                    key(PARCEL_EVENTS, &[r.parcel.as_bytes(), id.as_bytes()]),
-                    &[][..],
-                );
-            }
         }
     }
 
@@ -714,6 +727,11 @@ impl Store {
             }
         }
         self.ledger = rebuilt;
+        for ev in &pending {
+            if self.ledger.event(ev.id()).is_some() {
+                b.remove(key(PENDING, &[ev.id().as_bytes()]));
+            }
+        }
         for p in &order {
             if let Ok(Step::Stored { .. }) = p.outcome {
                 match positions.get(p.event.id()) {
@@ -758,12 +776,14 @@ impl Store {
 
     /// The exact bytes of a stored event.
     pub fn event_bytes(&self, id: &EventId) -> Result<Option<Vec<u8>>, StoreError> {
-        let Some(pos) = self.log.get(key(EVENTS, &[id.as_bytes()]))? else {
+        let Some(row) = self.log.get(key(EVENTS, &[id.as_bytes()]))? else {
             return Ok(None);
         };
+        let row: EventRow =
+            codec::decode(&row, codec::MAX_EVENT_BYTES).map_err(|e| corrupt(e.to_string()))?;
         let bytes = self
             .log
-            .get(key(LOG, &[pos.as_ref()]))?
+            .get(key(LOG, &[&row.pos.to_be_bytes()]))?
             .ok_or_else(|| corrupt(format!("event {id} indexed at a missing log position")))?;
         Ok(Some(bytes.to_vec()))
     }
@@ -779,7 +799,7 @@ impl Store {
     }
 
     /// Every derived row, sorted; for checking that a rebuild reproduces the indexes.
-    pub fn derived_rows(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn derived_rows(&self) -> Result<Vec<Row>, StoreError> {
         let mut rows = Vec::new();
         for prefix in DERIVED {
             for item in self.log.scan_prefix([prefix]) {

@@ -146,3 +146,32 @@ fn the_store_proves_a_fork_found_late_and_recomputes_durably() {
     assert_eq!(store.ledger().state_root(), expected);
     assert_eq!(store.ledger().forks().count(), 1);
 }
+
+#[test]
+fn a_group_that_holds_a_fork_reports_final_verdicts() {
+    let (net, events) = equivocation();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store =
+        Store::open_or_create(dir.path(), &net.dev.genesis(), Limits::default()).expect("store");
+    // The branch applies first within the group; the fork later in the same group voids it.
+    let order = [0, 1, 4, 3, 2, 5, 6];
+    let group: Vec<Vec<u8>> = order.iter().map(|&i| events[i].bytes.clone()).collect();
+    let results = store.append_batch(&group).expect("no fault");
+    let verdict_of = |i: usize| {
+        let pos = order.iter().position(|&o| o == i).expect("in group");
+        match &results[pos] {
+            Ok(o) => o.status.clone(),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    use ledger_core::store::Status;
+    assert_eq!(
+        verdict_of(1),
+        Status::Stored(Verdict::Void(VoidReason::AuthorForked))
+    );
+    assert_eq!(
+        verdict_of(4),
+        Status::Stored(Verdict::Void(VoidReason::UnknownParcel))
+    );
+    assert_eq!(verdict_of(0), Status::Stored(Verdict::Applied));
+}
