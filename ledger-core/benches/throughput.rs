@@ -290,6 +290,17 @@ fn components(dev: &DevNetwork, network: &Digest, keys: &KeyCache) {
     println!("component  rules (Ledger::offer), 1 core    {apply:>10.0} /s");
 }
 
+/// An empty store in a new temporary directory (kept alive by the returned guard).
+fn fresh_store(
+    genesis: &ledger_core::types::Genesis,
+    durability: Durability,
+) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = Store::open_or_create(dir.path(), genesis, Limits::default()).expect("store");
+    store.set_durability(durability);
+    (dir, store)
+}
+
 fn ingest(dev: &DevNetwork, sigs: &Sigs, quick: bool) {
     let genesis = dev.genesis();
     let rounds = if quick { 1 } else { 3 };
@@ -301,10 +312,7 @@ fn ingest(dev: &DevNetwork, sigs: &Sigs, quick: bool) {
             rounds,
             || sigs.strict_1core(),
             || {
-                let dir = tempfile::tempdir().expect("tempdir");
-                let mut store =
-                    Store::open_or_create(dir.path(), &genesis, Limits::default()).expect("store");
-                store.set_durability(durability);
+                let (_dir, mut store) = fresh_store(&genesis, durability);
                 rate(evs.len(), || {
                     for s in &evs {
                         store.append(&s.bytes).expect("no fault").expect("admitted");
@@ -325,10 +333,7 @@ fn ingest(dev: &DevNetwork, sigs: &Sigs, quick: bool) {
             rounds,
             || sigs.strict_1core(),
             || {
-                let dir = tempfile::tempdir().expect("tempdir");
-                let mut store =
-                    Store::open_or_create(dir.path(), &genesis, Limits::default()).expect("store");
-                store.set_durability(durability);
+                let (_dir, mut store) = fresh_store(&genesis, durability);
                 rate(evs.len(), || {
                     let groups = evs.chunks(256).map(|c| c.to_vec());
                     store

@@ -289,11 +289,7 @@ impl Store {
         let mut log_len = 0u64;
         for item in self.log.scan_prefix([LOG]) {
             let (k, bytes) = item?;
-            let pos = u64::from_be_bytes(
-                k[1..]
-                    .try_into()
-                    .map_err(|_| corrupt("log key is not 8 bytes"))?,
-            );
+            let pos = log_position(&k)?;
             if pos != log_len {
                 return Err(corrupt(format!(
                     "log skips from position {log_len} to {pos}"
@@ -689,11 +685,7 @@ impl Store {
         let mut out = Vec::with_capacity(self.log_next as usize);
         for item in self.log.scan_prefix([LOG]) {
             let (k, bytes) = item?;
-            let pos = u64::from_be_bytes(
-                k[1..]
-                    .try_into()
-                    .map_err(|_| corrupt("log key is not 8 bytes"))?,
-            );
+            let pos = log_position(&k)?;
             out.push((
                 pos,
                 admission::from_store(&bytes, &network).map_err(|e| corrupt(e.to_string()))?,
@@ -830,6 +822,15 @@ fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
             other => return Ok(other?),
         }
     }
+}
+
+/// The position in a log key.
+fn log_position(k: &[u8]) -> Result<u64, StoreError> {
+    let pos = k
+        .get(1..)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .ok_or_else(|| corrupt("log key is not 8 bytes"))?;
+    Ok(u64::from_be_bytes(pos))
 }
 
 fn parse_slot_key(k: &[u8]) -> Result<(MemberId, u64), StoreError> {
