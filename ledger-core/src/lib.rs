@@ -9,6 +9,7 @@ pub mod codec;
 pub mod crypto;
 pub mod dev;
 pub mod event;
+pub mod evidence;
 pub mod export;
 pub mod governance;
 pub mod ledger;

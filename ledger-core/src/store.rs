@@ -28,6 +28,7 @@ use crate::admission::{self, AdmissionError, VerifiedEvent};
 use crate::bytes::{Digest, EventId, NetworkId, ParcelId};
 use crate::codec;
 use crate::crypto::KeyCache;
+use crate::evidence::ForkProof;
 use crate::export::write_record;
 use crate::governance::{decode_genesis, network_id, GenesisError};
 use crate::ledger::{EventMeta, Fork, Ledger, Limits, Missing, PendingFull, Processed, Step};
@@ -778,6 +779,17 @@ impl Store {
             .get(key(LOG, &[&row.pos.to_be_bytes()]))?
             .ok_or_else(|| corrupt(format!("event {id} indexed at a missing log position")))?;
         Ok(Some(bytes.to_vec()))
+    }
+
+    /// The portable proof of a fork this store holds: the exact bytes of both events.
+    pub fn fork_proof(&self, fork: &Fork) -> Result<Option<ForkProof>, StoreError> {
+        match (
+            self.event_bytes(&fork.first)?,
+            self.event_bytes(&fork.second)?,
+        ) {
+            (Some(first), Some(second)) => Ok(Some(ForkProof { first, second })),
+            _ => Ok(None),
+        }
     }
 
     /// Writes the whole log in the export format, in log order; returns the number of events.

@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use ledger_core::evidence::{ForkProof, ForkProofError};
 use ledger_core::ledger::Limits;
 use ledger_core::replay::{replay_events, ReplayOptions};
 use ledger_core::rules::{Verdict, VoidReason};
@@ -144,7 +145,36 @@ fn the_store_proves_a_fork_found_late_and_recomputes_durably() {
     }
     let store = Store::open(dir.path(), Limits::default()).expect("reopen passes the chain check");
     assert_eq!(store.ledger().state_root(), expected);
-    assert_eq!(store.ledger().forks().count(), 1);
+    let fork = store.ledger().forks().next().cloned().expect("one fork");
+    // The proof travels: both events' bytes, checkable offline against the governance state.
+    let proof = store
+        .fork_proof(&fork)
+        .expect("read")
+        .expect("both events stored");
+    let gov = store.ledger().governance();
+    assert_eq!(proof.verify(&net.dev.network(), gov), Ok(fork.clone()));
+    let same = ForkProof {
+        first: proof.first.clone(),
+        second: proof.first.clone(),
+    };
+    assert_eq!(
+        same.verify(&net.dev.network(), gov),
+        Err(ForkProofError::SameEvent)
+    );
+    let unrelated = ForkProof {
+        first: proof.first.clone(),
+        second: events[6].bytes.clone(),
+    };
+    assert_eq!(
+        unrelated.verify(&net.dev.network(), gov),
+        Err(ForkProofError::DifferentSlots)
+    );
+    let mut forged = proof.clone();
+    forged.second[30] ^= 1;
+    assert!(matches!(
+        forged.verify(&net.dev.network(), gov),
+        Err(ForkProofError::Event(_))
+    ));
 }
 
 #[test]
