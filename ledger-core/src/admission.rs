@@ -96,6 +96,10 @@ impl DecodedEvent {
     pub fn header(&self) -> &Header {
         &self.header
     }
+    /// The body.
+    pub fn body(&self) -> &Body {
+        &self.body
+    }
     fn payload(&self) -> &[u8] {
         &self.bytes[..self.bytes.len() - SIGNATURE_LEN]
     }

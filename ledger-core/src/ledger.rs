@@ -63,6 +63,14 @@ pub struct Fork {
     pub second: EventId,
 }
 
+/// Why [`Ledger::preview`] has no verdict for an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Preview {
+    Refused(AdmissionError),
+    Duplicate,
+    Waiting(Vec<Missing>),
+}
+
 /// What became of one offered (or woken) event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
@@ -307,6 +315,26 @@ impl Ledger {
         match self.locate(ev) {
             Ok(Place::Wait(m)) => m,
             _ => Vec::new(),
+        }
+    }
+
+    /// What offering `ev` would give, without changing anything: its verdict if it would be
+    /// stored now, or why it would not be.
+    pub fn preview(&self, ev: &VerifiedEvent) -> Result<Verdict, Preview> {
+        match self.locate(ev).map_err(Preview::Refused)? {
+            Place::Duplicate => Err(Preview::Duplicate),
+            Place::Wait(missing) => Err(Preview::Waiting(missing)),
+            Place::Fork { .. } | Place::Branch => Ok(Verdict::Void(VoidReason::AuthorForked)),
+            Place::Next => {
+                let gov = self
+                    .gov
+                    .at(ev.header().gov)
+                    .ok_or(Preview::Waiting(vec![Missing::Gov(ev.header().gov)]))?;
+                Ok(match rules::judge(self, gov, ev) {
+                    Ok(_) => Verdict::Applied,
+                    Err(reason) => Verdict::Void(reason),
+                })
+            }
         }
     }
 

@@ -446,10 +446,15 @@ impl Store {
         })
     }
 
-    fn append_verified(
+    /// Judges and stores events already admitted (for callers that verify outside a lock);
+    /// one durable point for all of them.
+    pub fn append_verified(
         &mut self,
         events: Vec<Result<VerifiedEvent, AdmissionError>>,
     ) -> Result<Vec<Result<Outcome, Refusal>>, StoreError> {
+        if events.len() > MAX_GROUP {
+            return Err(StoreError::GroupTooLarge(events.len()));
+        }
         if self.poisoned {
             return Err(StoreError::Poisoned);
         }
@@ -790,6 +795,19 @@ impl Store {
             (Some(first), Some(second)) => Ok(Some(ForkProof { first, second })),
             _ => Ok(None),
         }
+    }
+
+    /// Up to `limit` events of the log from position `from` on, in log order (for exporting in
+    /// pieces without holding the store for the whole export).
+    pub fn log_range(&self, from: u64, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        let start = key(LOG, &[&from.to_be_bytes()]);
+        let end = key(LOG, &[&u64::MAX.to_be_bytes()]);
+        self.log
+            .range(start..=end)
+            .values()
+            .take(limit)
+            .map(|v| Ok(v?.to_vec()))
+            .collect()
     }
 
     /// Writes the whole log in the export format, in log order; returns the number of events.

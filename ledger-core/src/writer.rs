@@ -94,12 +94,21 @@ impl FeedWriter {
 
     /// Signs `body` as the next event of the feed and advances the feed.
     pub fn append(&mut self, body: Body, time_ms: u64) -> Signed {
-        let header = self.next_header(time_ms);
-        self.last_time_ms = header.time_ms;
-        let signed = sign(header, body, &self.key);
-        self.ids.push(signed.id);
-        self.frontier.push(merkle::feed_leaf(&signed.id));
+        let signed = self.draft(body, time_ms);
+        self.advance(&signed, time_ms);
         signed
+    }
+
+    /// Signs `body` as the next event without advancing the feed (to check it before keeping it).
+    pub fn draft(&self, body: Body, time_ms: u64) -> Signed {
+        sign(self.next_header(time_ms), body, &self.key)
+    }
+
+    /// Advances the feed past `draft`, the last draft made at `time_ms`, once it is stored.
+    pub fn advance(&mut self, draft: &Signed, time_ms: u64) {
+        self.last_time_ms = time_ms.max(self.last_time_ms);
+        self.ids.push(draft.id);
+        self.frontier.push(merkle::feed_leaf(&draft.id));
     }
 
     /// Signs `body` with an arbitrary header under this writer's key, without advancing the feed

@@ -1,0 +1,219 @@
+//! Actions as the HTTP API takes them (JSON), turned into event bodies against the current ledger state.
+
+use serde::{Deserialize, Serialize};
+
+use ledger_core::bytes::{EventId, ParcelId};
+use ledger_core::event::{
+    Body, Certify, ConfirmImport, Dispatch, Flag, FlagCode, FlagTarget, NewParcel, ParcelRef,
+    Receive, Register, Reject, Retire, RetireCause, Transform,
+};
+use ledger_core::ledger::Ledger;
+use ledger_core::types::{Country, Date, MemberId, SiteId};
+
+/// An action a member asks its node to sign. Parcels are named by id; the node cites each
+/// parcel's current head.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Action {
+    Register {
+        site: SiteId,
+        carats: u64,
+        #[serde(default)]
+        stones: u32,
+        #[serde(default)]
+        value_cents: Option<u64>,
+        #[serde(default)]
+        seal: String,
+        extracted_on: Date,
+    },
+    Transform {
+        inputs: Vec<ParcelId>,
+        outputs: Vec<Output>,
+    },
+    Dispatch {
+        parcel: ParcelId,
+        to: MemberId,
+        #[serde(default)]
+        certificate: Option<EventId>,
+        #[serde(default)]
+        seal: String,
+        #[serde(default)]
+        deadline_ms: Option<u64>,
+    },
+    Receive {
+        parcel: ParcelId,
+        measured_carats: u64,
+        #[serde(default = "yes")]
+        seal_intact: bool,
+        #[serde(default)]
+        note: String,
+    },
+    Reject {
+        parcel: ParcelId,
+        #[serde(default)]
+        reason: String,
+    },
+    Certify {
+        number: String,
+        exporter: MemberId,
+        importer: MemberId,
+        destination: Country,
+        parcels: Vec<ParcelId>,
+        total_carats: u64,
+        value_cents: u64,
+        origins: Vec<Country>,
+        issued_on: Date,
+        expires_on: Date,
+    },
+    ConfirmImport {
+        certificate: EventId,
+        #[serde(default)]
+        note: String,
+    },
+    Retire {
+        parcel: ParcelId,
+        cause: RetireCause,
+        #[serde(default)]
+        note: String,
+    },
+    Flag {
+        target: FlagTarget,
+        code: FlagCode,
+        #[serde(default)]
+        text: String,
+    },
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One output of a transform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Output {
+    pub carats: u64,
+    #[serde(default)]
+    pub stones: u32,
+    #[serde(default)]
+    pub value_cents: Option<u64>,
+    #[serde(default)]
+    pub seal: String,
+}
+
+/// An action names a parcel the ledger does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown parcel {0}")]
+pub struct UnknownParcel(pub ParcelId);
+
+fn head(ledger: &Ledger, parcel: ParcelId) -> Result<ParcelRef, UnknownParcel> {
+    ledger
+        .parcel(&parcel)
+        .map(|p| ParcelRef {
+            parcel,
+            head: p.head,
+        })
+        .ok_or(UnknownParcel(parcel))
+}
+
+impl Action {
+    /// The body this action becomes, citing each parcel's current head.
+    pub fn body(self, ledger: &Ledger) -> Result<Body, UnknownParcel> {
+        Ok(match self {
+            Action::Register {
+                site,
+                carats,
+                stones,
+                value_cents,
+                seal,
+                extracted_on,
+            } => Body::Register(Register {
+                site,
+                carats,
+                stones,
+                value_cents,
+                seal,
+                extracted_on,
+            }),
+            Action::Transform { inputs, outputs } => Body::Transform(Transform {
+                inputs: inputs
+                    .into_iter()
+                    .map(|p| head(ledger, p))
+                    .collect::<Result<_, _>>()?,
+                outputs: outputs
+                    .into_iter()
+                    .map(|o| NewParcel {
+                        carats: o.carats,
+                        stones: o.stones,
+                        value_cents: o.value_cents,
+                        seal: o.seal,
+                    })
+                    .collect(),
+            }),
+            Action::Dispatch {
+                parcel,
+                to,
+                certificate,
+                seal,
+                deadline_ms,
+            } => Body::Dispatch(Dispatch {
+                parcel: head(ledger, parcel)?,
+                to,
+                certificate,
+                seal,
+                deadline_ms,
+            }),
+            Action::Receive {
+                parcel,
+                measured_carats,
+                seal_intact,
+                note,
+            } => Body::Receive(Receive {
+                parcel: head(ledger, parcel)?,
+                measured_carats,
+                seal_intact,
+                note,
+            }),
+            Action::Reject { parcel, reason } => Body::Reject(Reject {
+                parcel: head(ledger, parcel)?,
+                reason,
+            }),
+            Action::Certify {
+                number,
+                exporter,
+                importer,
+                destination,
+                parcels,
+                total_carats,
+                value_cents,
+                origins,
+                issued_on,
+                expires_on,
+            } => Body::Certify(Certify {
+                number,
+                exporter,
+                importer,
+                destination,
+                parcels,
+                total_carats,
+                value_cents,
+                origins,
+                issued_on,
+                expires_on,
+            }),
+            Action::ConfirmImport { certificate, note } => {
+                Body::ConfirmImport(ConfirmImport { certificate, note })
+            }
+            Action::Retire {
+                parcel,
+                cause,
+                note,
+            } => Body::Retire(Retire {
+                parcel: head(ledger, parcel)?,
+                cause,
+                note,
+            }),
+            Action::Flag { target, code, text } => Body::Flag(Flag { target, code, text }),
+        })
+    }
+}

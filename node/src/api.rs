@@ -1,0 +1,516 @@
+//! The HTTP/JSON API: status, actions, events, parcels, feeds, export and metrics. Errors are `{code, message}`.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use ledger_core::admission::{decode_event, AdmissionError};
+use ledger_core::audit::audit_parcel;
+use ledger_core::bytes::{to_hex, EventId, ParcelId};
+use ledger_core::codec::MAX_EVENT_BYTES;
+use ledger_core::export::write_record;
+use ledger_core::ledger::{Ledger, Missing};
+use ledger_core::origin::percent;
+use ledger_core::rules::Verdict;
+use ledger_core::store::{Outcome, Refusal, Status, Store};
+use ledger_core::types::MemberId;
+
+use crate::actions::Action;
+use crate::metrics::Metrics;
+use crate::net::NetHandle;
+use crate::service::{read, ActError, Service, ServiceError};
+
+/// Largest request body accepted.
+pub const MAX_HTTP_BODY: usize = MAX_EVENT_BYTES + 4096;
+/// Most events one feed page returns.
+pub const MAX_PAGE: u64 = 1000;
+/// Events read per store lock while exporting.
+pub const EXPORT_PIECE: usize = 1024;
+/// Export pieces buffered for a slow client.
+pub const EXPORT_BUFFER: usize = 4;
+
+/// Everything the handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub service: Service,
+    pub net: NetHandle,
+    pub metrics: Arc<Metrics>,
+    pub token: Arc<str>,
+}
+
+/// An API error: a 4xx (or 5xx for faults) status and a JSON body `{code, message}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+    fn not_found(what: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not-found", what)
+    }
+    fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad-request", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({ "code": self.code, "message": self.message })),
+        )
+            .into_response()
+    }
+}
+
+fn body_rejection(status: StatusCode, text: String) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            status,
+            "too-large",
+            format!("request body is larger than {MAX_HTTP_BODY} bytes"),
+        )
+    } else if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        ApiError::new(status, "unsupported-media-type", text)
+    } else {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad-request", text)
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        body_rejection(r.status(), r.body_text())
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(r: BytesRejection) -> Self {
+        body_rejection(r.status(), r.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        ApiError::bad_request(r.body_text())
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Busy => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
+            }
+            ServiceError::Closed => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting-down",
+                e.to_string(),
+            ),
+            ServiceError::Store(_) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "store-fault",
+                e.to_string(),
+            ),
+        }
+    }
+}
+
+impl From<ActError> for ApiError {
+    fn from(e: ActError) -> Self {
+        match e {
+            ActError::NoMember => ApiError::new(StatusCode::CONFLICT, "no-member", e.to_string()),
+            ActError::UnknownParcel(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "unknown-parcel", e.to_string())
+            }
+            ActError::Refused(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "refused", e.to_string())
+            }
+            ActError::NotNow(_) => ApiError::new(StatusCode::CONFLICT, "not-now", e.to_string()),
+            ActError::Service(s) => s.into(),
+        }
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// The API router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/status", get(status))
+        .route("/v1/actions", post(actions))
+        .route("/v1/events", post(submit_event))
+        .route("/v1/events/{id}", get(event))
+        .route("/v1/parcels/{id}", get(parcel))
+        .route("/v1/parcels/{id}/history", get(history))
+        .route("/v1/feeds", get(feeds))
+        .route("/v1/feeds/{author}", get(feed))
+        .route("/v1/peers", post(dial))
+        .route("/v1/export", get(export))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(DefaultBodyLimit::max(MAX_HTTP_BODY))
+        .with_state(state)
+}
+
+fn authorize(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "missing bearer token",
+            )
+        })?;
+    // Constant-time comparison.
+    let (a, b) = (given.as_bytes(), state.token.as_bytes());
+    let same = a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0;
+    if same {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "wrong bearer token",
+        ))
+    }
+}
+
+fn parse_id(text: &str, what: &str) -> ApiResult<EventId> {
+    text.parse()
+        .map_err(|e| ApiError::bad_request(format!("{what} {text:?}: {e}")))
+}
+
+fn verdict_json(v: Verdict) -> (&'static str, Option<&'static str>) {
+    match v {
+        Verdict::Applied => ("applied", None),
+        Verdict::Void(r) => ("void", Some(r.name())),
+    }
+}
+
+/// An event as JSON: metadata, verdict, exact bytes (hex) and decoded header and body.
+fn event_json(ledger: &Ledger, store: &Store, id: &EventId) -> ApiResult<Value> {
+    let bytes = store
+        .event_bytes(id)
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "store-fault",
+                e.to_string(),
+            )
+        })?
+        .ok_or_else(|| ApiError::not_found(format!("unknown event {id}")))?;
+    let decoded = decode_event(&bytes, ledger.network()).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "store-fault",
+            e.to_string(),
+        )
+    })?;
+    let meta = ledger.event(id);
+    let (verdict, reason) = meta.map_or(("unknown", None), |m| verdict_json(m.verdict));
+    Ok(json!({
+        "id": id,
+        "author": decoded.header().author,
+        "seq": decoded.header().seq,
+        "kind": meta.map(|m| m.kind.name()),
+        "time_ms": decoded.header().time_ms,
+        "verdict": verdict,
+        "reason": reason,
+        "header": decoded.header(),
+        "body": decoded.body(),
+        "raw": to_hex(&bytes),
+    }))
+}
+
+async fn status(State(s): State<AppState>) -> Json<Value> {
+    let net = s.net.status();
+    let store = read(s.service.store());
+    let l = store.ledger();
+    Json(json!({
+        "network": l.network(),
+        "member": s.service.member(),
+        "peer_id": net.peer_id,
+        "listen": net.listen,
+        "peers": net.peers,
+        "banned": net.banned,
+        "events": store.len(),
+        "feeds": l.feeds().values().filter(|f| !f.ids.is_empty()).count(),
+        "parcels": l.parcels().len(),
+        "pending": l.pending_len(),
+        "forks": l.forks().count(),
+        "gov": l.governance().latest(),
+        "state_root": l.state_root(),
+    }))
+}
+
+async fn actions(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    payload: Result<Json<Action>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    authorize(&s, &headers)?;
+    let Json(action) = payload?;
+    let acted = s.service.act(action).await?;
+    let (verdict, reason) = verdict_json(acted.verdict);
+    Ok(Json(
+        json!({ "event": acted.event, "verdict": verdict, "reason": reason }),
+    ))
+}
+
+fn status_json(outcome: &Outcome) -> Value {
+    match &outcome.status {
+        Status::Stored(v) => {
+            let (verdict, reason) = verdict_json(*v);
+            json!({ "event": outcome.id, "status": "stored", "verdict": verdict, "reason": reason })
+        }
+        Status::Duplicate => json!({ "event": outcome.id, "status": "duplicate" }),
+        Status::Pending(missing) => json!({
+            "event": outcome.id,
+            "status": "pending",
+            "missing": missing.iter().map(|m| match m {
+                Missing::Event(id) => id.to_hex(),
+                Missing::Gov(v) => format!("gov:{v}"),
+            }).collect::<Vec<_>>(),
+        }),
+    }
+}
+
+async fn submit_event(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    authorize(&s, &headers)?;
+    let body = body?;
+    let mut results = s.service.submit(vec![body.to_vec()]).await?;
+    match results.pop() {
+        Some(Ok(outcome)) => Ok(Json(status_json(&outcome))),
+        Some(Err(Refusal::Admission(e))) => Err(inadmissible(&e)),
+        Some(Err(Refusal::PendingFull(e))) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            e.to_string(),
+        )),
+        None => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "no result",
+        )),
+    }
+}
+
+fn inadmissible(e: &AdmissionError) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "inadmissible",
+        format!("{}: {e}", e.reason()),
+    )
+}
+
+async fn event(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id = parse_id(&id, "event id")?;
+    let store = read(s.service.store());
+    Ok(Json(event_json(store.ledger(), &store, &id)?))
+}
+
+fn parcel_json(ledger: &Ledger, id: &ParcelId) -> ApiResult<Value> {
+    let p = ledger
+        .parcel(id)
+        .ok_or_else(|| ApiError::not_found(format!("unknown parcel {id}")))?;
+    Ok(json!({
+        "parcel": p.id,
+        "state": p.state.name(),
+        "detail": p.state,
+        "custodian": p.state.custodian(),
+        "carats": p.carats,
+        "stones": p.stones,
+        "value_cents": p.value_cents,
+        "seal": p.seal,
+        "head": p.head,
+        "parents": p.parents,
+        "measured_carats": p.measured_carats,
+        "origin": p.origin.shares().iter().map(|o| json!({
+            "member": o.member, "site": o.site, "country": o.country, "share": percent(o.units), "units": o.units,
+        })).collect::<Vec<_>>(),
+        "origin_countries": p.origin.by_country().iter().map(|(c, u)| json!({
+            "country": c, "share": percent(*u), "units": u,
+        })).collect::<Vec<_>>(),
+        "events": p.events,
+    }))
+}
+
+async fn parcel(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id = parse_id(&id, "parcel id")?;
+    let store = read(s.service.store());
+    Ok(Json(parcel_json(store.ledger(), &id)?))
+}
+
+async fn history(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id = parse_id(&id, "parcel id")?;
+    let store = read(s.service.store());
+    let ledger = store.ledger();
+    let audit = audit_parcel(ledger, &id)
+        .ok_or_else(|| ApiError::not_found(format!("unknown parcel {id}")))?;
+    let events = audit
+        .history
+        .iter()
+        .map(|h| event_json(ledger, &store, &h.event))
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(Json(json!({
+        "parcel": parcel_json(ledger, &id)?,
+        "ancestry": audit.ancestry,
+        "truncated": audit.truncated,
+        "events": events,
+    })))
+}
+
+async fn feeds(State(s): State<AppState>) -> Json<Value> {
+    let store = read(s.service.store());
+    let list: Vec<Value> = store
+        .ledger()
+        .feeds()
+        .iter()
+        .filter_map(|(author, f)| {
+            f.head().map(|(seq, head)| json!({ "author": author, "seq": seq, "head": head, "root": f.root(), "forked_at": f.forked_at }))
+        })
+        .collect();
+    Json(json!({ "feeds": list }))
+}
+
+/// Query of a feed page.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct Page {
+    pub from: Option<u64>,
+    pub limit: Option<u64>,
+}
+
+async fn feed(
+    State(s): State<AppState>,
+    Path(author): Path<String>,
+    query: Result<Query<Page>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(page) = query?;
+    let author: MemberId = author
+        .parse()
+        .map_err(|e| ApiError::bad_request(format!("author: {e}")))?;
+    let from = page.from.unwrap_or(1).max(1);
+    let limit = page.limit.unwrap_or(100);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::bad_request(format!(
+            "limit must be 1..={MAX_PAGE}"
+        )));
+    }
+    let store = read(s.service.store());
+    let ledger = store.ledger();
+    let f = ledger
+        .feed(&author)
+        .ok_or_else(|| ApiError::not_found(format!("no feed for {author}")))?;
+    let events = f
+        .ids
+        .iter()
+        .skip((from - 1) as usize)
+        .take(limit as usize)
+        .map(|id| event_json(ledger, &store, id))
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(Json(
+        json!({ "author": author, "seq": f.ids.len(), "from": from, "events": events }),
+    ))
+}
+
+/// A peer address to dial.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct Dial {
+    pub addr: String,
+}
+
+async fn dial(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    payload: Result<Json<Dial>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    authorize(&s, &headers)?;
+    let Json(d) = payload?;
+    let addr = d
+        .addr
+        .parse()
+        .map_err(|e| ApiError::bad_request(format!("address: {e}")))?;
+    s.net
+        .dial(addr)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "dial-failed", e))?;
+    Ok(Json(json!({ "dialing": d.addr })))
+}
+
+async fn export(State(s): State<AppState>) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(EXPORT_BUFFER);
+    let store = s.service.store().clone();
+    tokio::task::spawn_blocking(move || {
+        let mut from = 0u64;
+        loop {
+            // Take the store only for one piece, so a slow client never holds up the writer.
+            let piece = read(&store).log_range(from, EXPORT_PIECE);
+            let piece = match piece {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                    return;
+                }
+            };
+            if piece.is_empty() {
+                return;
+            }
+            from += piece.len() as u64;
+            let mut chunk = Vec::new();
+            for e in &piece {
+                if write_record(&mut chunk, e).is_err() {
+                    return;
+                }
+            }
+            if tx.blocking_send(Ok(chunk)).is_err() {
+                return;
+            }
+        }
+    });
+    let stream =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    (
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    let text = {
+        let store = read(s.service.store());
+        let l = store.ledger();
+        s.metrics.render(
+            store.len(),
+            l.pending_len(),
+            l.feeds().len(),
+            l.parcels().len(),
+            l.forks().count(),
+        )
+    };
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}

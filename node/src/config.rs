@@ -1,0 +1,252 @@
+//! The node's configuration file (TOML) and the files it points to: genesis, member key, API token.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use ledger_core::bytes::{from_hex, to_hex};
+use ledger_core::crypto::SecretKey;
+use ledger_core::governance::decode_genesis;
+use ledger_core::types::{Genesis, MemberId};
+
+/// Largest configuration, key or token file read.
+pub const MAX_SMALL_FILE: u64 = 64 * 1024;
+/// Default HTTP API address (loopback).
+pub const DEFAULT_HTTP: &str = "127.0.0.1:7300";
+/// Default libp2p listen address.
+pub const DEFAULT_LISTEN: &str = "/ip4/127.0.0.1/tcp/7301";
+
+/// Why the configuration or one of its files could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is larger than {MAX_SMALL_FILE} bytes")]
+    TooLarge { path: PathBuf },
+    #[error("{path}: invalid TOML: {message}")]
+    Toml { path: PathBuf, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ConfigError + '_ {
+    move |source| ConfigError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Reads a small file whole, refusing anything over [`MAX_SMALL_FILE`].
+pub fn read_small(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    let meta = std::fs::metadata(path).map_err(io(path))?;
+    if meta.len() > MAX_SMALL_FILE {
+        return Err(ConfigError::TooLarge {
+            path: path.to_owned(),
+        });
+    }
+    std::fs::read(path).map_err(io(path))
+}
+
+/// Writes a file readable by its owner only (mode 0600), replacing any old one atomically.
+pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), ConfigError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io(&tmp))?;
+    f.write_all(contents)
+        .and_then(|()| f.sync_all())
+        .map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+/// Bounds the node enforces (all have defaults).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Most events waiting for a dependency.
+    pub max_pending_events: usize,
+    /// Most simultaneous libp2p connections.
+    pub max_connections: u32,
+    /// Seconds between anti-entropy rounds with every connected peer.
+    pub sync_interval_secs: u64,
+    /// Invalid messages from one peer before it is banned.
+    pub max_peer_faults: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_pending_events: 65_536,
+            max_connections: 64,
+            sync_interval_secs: 5,
+            max_peer_faults: 10,
+        }
+    }
+}
+
+/// The configuration file. Relative paths are relative to the file's directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the sled store, the node's libp2p key and the API token live.
+    pub data_dir: PathBuf,
+    /// The genesis document (binary, as written by `custody genesis new`).
+    pub genesis: PathBuf,
+    /// The member this node signs for, and its key file (hex of the 32 secret bytes). Without
+    /// them the node is a read-only observer that syncs, verifies and serves.
+    #[serde(default)]
+    pub member: Option<MemberId>,
+    #[serde(default)]
+    pub member_key: Option<PathBuf>,
+    /// libp2p listen addresses.
+    #[serde(default = "default_listen")]
+    pub listen: Vec<String>,
+    /// Peers dialled at start (multiaddrs with /p2p/ peer ids or plain).
+    #[serde(default)]
+    pub bootstrap: Vec<String>,
+    /// HTTP API address; loopback by default.
+    #[serde(default = "default_http")]
+    pub http: SocketAddr,
+    /// tracing filter, e.g. "info" or "custody_node=debug".
+    #[serde(default = "default_log")]
+    pub log: String,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+fn default_listen() -> Vec<String> {
+    vec![DEFAULT_LISTEN.to_owned()]
+}
+
+fn default_http() -> SocketAddr {
+    DEFAULT_HTTP
+        .parse()
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 7300)))
+}
+
+fn default_log() -> String {
+    "info".to_owned()
+}
+
+impl Config {
+    /// A configuration with defaults for a node whose files live in `data_dir`.
+    pub fn new(data_dir: PathBuf, genesis: PathBuf) -> Config {
+        Config {
+            data_dir,
+            genesis,
+            member: None,
+            member_key: None,
+            listen: default_listen(),
+            bootstrap: Vec::new(),
+            http: default_http(),
+            log: default_log(),
+            limits: LimitsConfig::default(),
+        }
+    }
+
+    /// Reads a configuration file and makes its paths absolute.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = read_small(path)?;
+        let text = String::from_utf8(text).map_err(|_| ConfigError::Invalid {
+            path: path.to_owned(),
+            message: "not UTF-8".into(),
+        })?;
+        let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Toml {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.data_dir = base.join(&config.data_dir);
+        config.genesis = base.join(&config.genesis);
+        config.member_key = config.member_key.map(|k| base.join(k));
+        if config.member.is_some() != config.member_key.is_some() {
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                message: "member and member_key must be given together".into(),
+            });
+        }
+        Ok(config)
+    }
+
+    /// Writes the configuration as TOML.
+    pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
+        let text = toml::to_string_pretty(self).map_err(|e| ConfigError::Toml {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        std::fs::write(path, text).map_err(io(path))
+    }
+
+    /// The genesis document.
+    pub fn read_genesis(&self) -> Result<Genesis, ConfigError> {
+        let bytes = std::fs::read(&self.genesis).map_err(io(&self.genesis))?;
+        decode_genesis(&bytes).map_err(|e| ConfigError::Invalid {
+            path: self.genesis.clone(),
+            message: e.to_string(),
+        })
+    }
+
+    /// The member key, if this node signs for a member.
+    pub fn read_member_key(&self) -> Result<Option<SecretKey>, ConfigError> {
+        self.member_key.as_deref().map(read_secret_key).transpose()
+    }
+
+    /// The sled directory.
+    pub fn store_dir(&self) -> PathBuf {
+        self.data_dir.join("store")
+    }
+
+    /// The API token file.
+    pub fn token_path(&self) -> PathBuf {
+        self.data_dir.join("api-token")
+    }
+
+    /// The node's libp2p identity key file.
+    pub fn node_key_path(&self) -> PathBuf {
+        self.data_dir.join("node.key")
+    }
+}
+
+/// Reads a secret key file: 64 hex characters (surrounding whitespace allowed).
+pub fn read_secret_key(path: &Path) -> Result<SecretKey, ConfigError> {
+    let text = read_small(path)?;
+    let text = std::str::from_utf8(&text).unwrap_or("").trim();
+    let bytes = from_hex::<32>(text).map_err(|e| ConfigError::Invalid {
+        path: path.to_owned(),
+        message: format!("not a key file: {e}"),
+    })?;
+    Ok(SecretKey::from_bytes(&bytes))
+}
+
+/// Writes a secret key file (mode 0600).
+pub fn write_secret_key(path: &Path, key: &SecretKey) -> Result<(), ConfigError> {
+    write_private(path, format!("{}\n", to_hex(&key.to_bytes())).as_bytes())
+}
+
+/// Reads the API token, creating a random one (mode 0600) if there is none.
+pub fn api_token(path: &Path) -> Result<String, ConfigError> {
+    if path.exists() {
+        let text = read_small(path)?;
+        let token = String::from_utf8_lossy(&text).trim().to_owned();
+        if token.len() >= 32 {
+            return Ok(token);
+        }
+        return Err(ConfigError::Invalid {
+            path: path.to_owned(),
+            message: "token is shorter than 32 characters".into(),
+        });
+    }
+    let token = to_hex(&rand::random::<[u8; 32]>());
+    write_private(path, format!("{token}\n").as_bytes())?;
+    Ok(token)
+}

@@ -1,0 +1,9 @@
+//! custody-node: a participant node that gossips over libp2p, catches up by itself, and serves an HTTP API.
+
+pub mod actions;
+pub mod api;
+pub mod config;
+pub mod metrics;
+pub mod net;
+pub mod node;
+pub mod service;

@@ -1,0 +1,162 @@
+//! Starting and stopping a whole node: store, writer, network and HTTP API, from a configuration.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use libp2p::identity;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use ledger_core::bytes::{from_hex, to_hex};
+use ledger_core::ledger::Limits;
+use ledger_core::store::{Store, StoreError};
+
+use crate::api::{router, AppState};
+use crate::config::{api_token, read_small, write_private, Config, ConfigError};
+use crate::metrics::Metrics;
+use crate::net::{self, NetCommand};
+use crate::service::{Service, PUBLISH_QUEUE};
+
+/// How long shutdown waits for the writer to finish what it was given.
+pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(20);
+
+/// Why a node could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("member {0} is not in the genesis, or the member key is not one of its keys")]
+    NotAMember(String),
+    #[error("network: {0}")]
+    Net(String),
+    #[error("HTTP API on {addr}: {source}")]
+    Http {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the writer did not stop within {SHUTDOWN_WAIT:?}")]
+    StuckWriter,
+}
+
+/// Reads the node's libp2p key, creating one (mode 0600) if there is none.
+pub fn node_key(path: &Path) -> Result<identity::Keypair, ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid {
+        path: path.to_owned(),
+        message,
+    };
+    if path.exists() {
+        let text = read_small(path)?;
+        let bytes = from_hex::<32>(String::from_utf8_lossy(&text).trim())
+            .map_err(|e| invalid(e.to_string()))?;
+        return identity::Keypair::ed25519_from_bytes(bytes).map_err(|e| invalid(e.to_string()));
+    }
+    let bytes: [u8; 32] = rand::random();
+    write_private(path, format!("{}\n", to_hex(&bytes)).as_bytes())?;
+    identity::Keypair::ed25519_from_bytes(bytes).map_err(|e| invalid(e.to_string()))
+}
+
+/// Runs a node until `shutdown` resolves, then stops accepting, lets the writer finish and
+/// returns. Everything acknowledged before was durable already.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), NodeError> {
+    let genesis = config.read_genesis()?;
+    let member = match (&config.member, config.read_member_key()?) {
+        (Some(id), Some(key)) => {
+            let ok = genesis
+                .members
+                .iter()
+                .any(|m| &m.id == id && m.keys.iter().any(|k| k.key == key.public()));
+            if !ok {
+                return Err(NodeError::NotAMember(id.to_string()));
+            }
+            Some((id.clone(), key))
+        }
+        _ => None,
+    };
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| ConfigError::Io {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    // A stale address file from an earlier run must not be mistaken for this run's.
+    let _ = std::fs::remove_file(config.data_dir.join("http.addr"));
+    let limits = Limits {
+        max_pending_events: config.limits.max_pending_events,
+        ..Limits::default()
+    };
+    let store_dir = config.store_dir();
+    let store =
+        tokio::task::spawn_blocking(move || Store::open_or_create(&store_dir, &genesis, limits))
+            .await
+            .map_err(|e| NodeError::Net(format!("store task: {e}")))??;
+    info!(events = store.len(), network = %store.ledger().network(), "store open; chains checked");
+    let metrics = Arc::new(Metrics::default());
+    let (publish_tx, publish_rx) = mpsc::channel(PUBLISH_QUEUE);
+    let (service, writer) = Service::start(store, member, metrics.clone(), publish_tx)?;
+    let key = node_key(&config.node_key_path())?;
+    let (net, net_task) = net::start(
+        key,
+        &config.listen,
+        &config.bootstrap,
+        &config.limits,
+        service.clone(),
+        metrics.clone(),
+        publish_rx,
+    )
+    .await
+    .map_err(NodeError::Net)?;
+    let token: Arc<str> = api_token(&config.token_path())?.into();
+    let listener = tokio::net::TcpListener::bind(config.http)
+        .await
+        .map_err(|source| NodeError::Http {
+            addr: config.http,
+            source,
+        })?;
+    let http = listener.local_addr().map_err(|source| NodeError::Http {
+        addr: config.http,
+        source,
+    })?;
+    // Tell whoever started us where the API is (tests and scripts wait for this file).
+    std::fs::write(config.data_dir.join("http.addr"), http.to_string()).map_err(|source| {
+        ConfigError::Io {
+            path: config.data_dir.join("http.addr"),
+            source,
+        }
+    })?;
+    info!(%http, member = ?service.member(), "HTTP API listening");
+    let state = AppState {
+        service,
+        net: net.clone(),
+        metrics,
+        token,
+    };
+    let served = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    info!("shutting down: HTTP stopped");
+    let _ = net.commands.send(NetCommand::Shutdown).await;
+    let _ = net_task.await;
+    // The writer stops once every handle to it is gone; wait for it to finish its last group.
+    let joined = tokio::time::timeout(
+        SHUTDOWN_WAIT,
+        tokio::task::spawn_blocking(move || writer.join()),
+    )
+    .await;
+    served.map_err(|source| NodeError::Http { addr: http, source })?;
+    match joined {
+        Ok(_) => {
+            info!("stopped cleanly");
+            Ok(())
+        }
+        Err(_) => {
+            warn!("writer still busy at shutdown");
+            Err(NodeError::StuckWriter)
+        }
+    }
+}

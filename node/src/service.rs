@@ -1,0 +1,394 @@
+//! The node's single writer: owns the store and the member's feed writer, and group-commits submissions.
+
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
+
+use ledger_core::admission::{self, verify_event, AdmissionError};
+use ledger_core::bytes::{EventId, NetworkId};
+use ledger_core::crypto::{KeyCache, SecretKey};
+use ledger_core::ledger::{Missing, Preview};
+use ledger_core::rules::{Verdict, VoidReason};
+use ledger_core::store::{Outcome, Refusal, Status, Store, StoreError};
+use ledger_core::types::MemberId;
+use ledger_core::writer::FeedWriter;
+
+use crate::actions::{Action, UnknownParcel};
+use crate::metrics::Metrics;
+
+/// Most jobs waiting for the writer.
+pub const JOB_QUEUE: usize = 4096;
+/// Most events committed at one durable point.
+pub const GROUP: usize = 256;
+/// Most newly signed events waiting to be published.
+pub const PUBLISH_QUEUE: usize = 1024;
+
+/// The store behind a lock: the writer takes it to commit, readers (HTTP, sync) to read.
+pub type SharedStore = Arc<RwLock<Store>>;
+
+/// Read access to the store (a poisoned lock still gives the last consistent state).
+pub fn read(store: &SharedStore) -> RwLockReadGuard<'_, Store> {
+    store
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write(store: &SharedStore) -> RwLockWriteGuard<'_, Store> {
+    store
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Why the service could not do what was asked (a fault, not a refusal of an event).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ServiceError {
+    #[error("the store failed: {0}")]
+    Store(String),
+    #[error("the node is shutting down")]
+    Closed,
+    #[error("the node is overloaded; try again")]
+    Busy,
+}
+
+/// Why an action was not signed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ActError {
+    #[error("this node signs for no member (it has no member key)")]
+    NoMember,
+    #[error(transparent)]
+    UnknownParcel(#[from] UnknownParcel),
+    #[error("the rules refuse this action: {}", .0.name())]
+    Refused(VoidReason),
+    #[error("the action cannot be signed now: {0}")]
+    NotNow(String),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+/// A signed and stored action.
+#[derive(Debug, Clone)]
+pub struct Acted {
+    pub event: EventId,
+    pub verdict: Verdict,
+}
+
+/// The result of one submitted event.
+pub type Submitted = Result<Outcome, Refusal>;
+
+enum Job {
+    Submit {
+        events: Vec<Vec<u8>>,
+        received: Instant,
+        reply: oneshot::Sender<Result<Vec<Submitted>, ServiceError>>,
+    },
+    Act {
+        action: Action,
+        reply: oneshot::Sender<Result<Acted, ActError>>,
+    },
+}
+
+/// A handle to the writer; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Service {
+    store: SharedStore,
+    jobs: mpsc::Sender<Job>,
+    network: NetworkId,
+    member: Option<MemberId>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Job::Submit { events, .. } => write!(f, "Submit({} events)", events.len()),
+            Job::Act { action, .. } => write!(f, "Act({action:?})"),
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Service {
+    /// Starts the writer thread. `publish` receives every event this node signs, for gossip.
+    pub fn start(
+        store: Store,
+        member: Option<(MemberId, SecretKey)>,
+        metrics: Arc<Metrics>,
+        publish: mpsc::Sender<Vec<u8>>,
+    ) -> Result<(Service, std::thread::JoinHandle<()>), StoreError> {
+        let network = *store.ledger().network();
+        let feed = member.map(|(id, key)| {
+            let (ids, gov, last) = store.ledger().feed(&id).map_or((Vec::new(), 0, 0), |f| {
+                let last = f.ids.last().and_then(|h| store.ledger().event(h));
+                (
+                    f.ids.clone(),
+                    last.map_or(0, |m| m.gov),
+                    last.map_or(0, |m| m.time_ms),
+                )
+            });
+            FeedWriter::resume(network, id, key, &ids, gov, last)
+        });
+        let member = feed.as_ref().map(|f| f.author().clone());
+        let store = Arc::new(RwLock::new(store));
+        let (tx, rx) = mpsc::channel(JOB_QUEUE);
+        let writer = Writer {
+            store: store.clone(),
+            feed,
+            metrics,
+            publish,
+            keys: KeyCache::default(),
+            network,
+        };
+        let handle = std::thread::Builder::new()
+            .name("custody-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(StoreError::Io)?;
+        Ok((
+            Service {
+                store,
+                jobs: tx,
+                network,
+                member,
+            },
+            handle,
+        ))
+    }
+
+    /// The store, for reading.
+    pub fn store(&self) -> &SharedStore {
+        &self.store
+    }
+
+    /// The network id.
+    pub fn network(&self) -> &NetworkId {
+        &self.network
+    }
+
+    /// The member this node signs for.
+    pub fn member(&self) -> Option<&MemberId> {
+        self.member.as_ref()
+    }
+
+    /// Hands events to the writer; returns once they are durable (or refused), one result each.
+    pub async fn submit(&self, events: Vec<Vec<u8>>) -> Result<Vec<Submitted>, ServiceError> {
+        let (reply, rx) = oneshot::channel();
+        self.jobs
+            .try_send(Job::Submit {
+                events,
+                received: Instant::now(),
+                reply,
+            })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => ServiceError::Busy,
+                mpsc::error::TrySendError::Closed(_) => ServiceError::Closed,
+            })?;
+        rx.await.map_err(|_| ServiceError::Closed)?
+    }
+
+    /// Builds, checks, signs and durably stores an action of this node's member.
+    pub async fn act(&self, action: Action) -> Result<Acted, ActError> {
+        let (reply, rx) = oneshot::channel();
+        self.jobs
+            .send(Job::Act { action, reply })
+            .await
+            .map_err(|_| ServiceError::Closed)?;
+        rx.await.map_err(|_| ServiceError::Closed)?
+    }
+}
+
+struct Writer {
+    store: SharedStore,
+    feed: Option<FeedWriter>,
+    metrics: Arc<Metrics>,
+    publish: mpsc::Sender<Vec<u8>>,
+    keys: KeyCache,
+    network: NetworkId,
+}
+
+impl Writer {
+    fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        while let Some(first) = rx.blocking_recv() {
+            // Take what else is waiting, up to a group, and commit submissions together.
+            let mut jobs = vec![first];
+            let mut events = jobs_events(&jobs);
+            while events < GROUP {
+                match rx.try_recv() {
+                    Ok(job) => {
+                        events += jobs_events(std::slice::from_ref(&job));
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let mut submits = Vec::new();
+            for job in jobs {
+                match job {
+                    Job::Submit {
+                        events,
+                        received,
+                        reply,
+                    } => submits.push((events, received, reply)),
+                    Job::Act { action, reply } => {
+                        // Actions see the state after everything received before them.
+                        self.commit(std::mem::take(&mut submits));
+                        let result = self.act(action);
+                        let _ = reply.send(result);
+                    }
+                }
+            }
+            self.commit(submits);
+        }
+        info!("writer stopped: no more jobs");
+    }
+
+    fn commit(
+        &mut self,
+        submits: Vec<(
+            Vec<Vec<u8>>,
+            Instant,
+            oneshot::Sender<Result<Vec<Submitted>, ServiceError>>,
+        )>,
+    ) {
+        if submits.is_empty() {
+            return;
+        }
+        let all: Vec<Vec<u8>> = submits
+            .iter()
+            .flat_map(|(e, _, _)| e.iter().cloned())
+            .collect();
+        let mut results: Result<Vec<Submitted>, ServiceError> = Ok(Vec::with_capacity(all.len()));
+        for group in all.chunks(ledger_core::store::MAX_GROUP) {
+            // Verify outside the lock, on all cores; then judge and commit under it.
+            let verified = admission::verify_events_strict(group, &self.network, &self.keys);
+            let out = write(&self.store).append_verified(verified);
+            match (out, results.as_mut()) {
+                (Ok(out), Ok(acc)) => acc.extend(out),
+                (Err(e), _) => {
+                    warn!(error = %e, "store commit failed");
+                    results = Err(ServiceError::Store(e.to_string()));
+                }
+                _ => {}
+            }
+        }
+        let mut results = match results {
+            Ok(r) => r.into_iter(),
+            Err(e) => {
+                for (_, _, reply) in submits {
+                    let _ = reply.send(Err(e.clone()));
+                }
+                return;
+            }
+        };
+        for (events, received, reply) in submits {
+            let mine: Vec<Submitted> = results.by_ref().take(events.len()).collect();
+            for r in &mine {
+                self.count(r);
+            }
+            self.metrics
+                .observe_ingest(received.elapsed().as_secs_f64());
+            let _ = reply.send(Ok(mine));
+        }
+    }
+
+    fn count(&self, r: &Submitted) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let m = &self.metrics;
+        match r {
+            Ok(Outcome {
+                status: Status::Stored(Verdict::Applied),
+                ..
+            }) => m.events_applied.fetch_add(1, Relaxed),
+            Ok(Outcome {
+                status: Status::Stored(Verdict::Void(_)),
+                ..
+            }) => m.events_void.fetch_add(1, Relaxed),
+            Ok(Outcome {
+                status: Status::Duplicate,
+                ..
+            }) => m.events_duplicate.fetch_add(1, Relaxed),
+            Ok(Outcome {
+                status: Status::Pending(_),
+                ..
+            }) => m.events_pending.fetch_add(1, Relaxed),
+            Err(_) => m.events_refused.fetch_add(1, Relaxed),
+        };
+    }
+
+    fn act(&mut self, action: Action) -> Result<Acted, ActError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let feed = self.feed.as_mut().ok_or(ActError::NoMember)?;
+        let time = now_ms();
+        let draft = {
+            let store = read(&self.store);
+            let body = action.body(store.ledger())?;
+            let draft = feed.draft(body, time);
+            let verified = verify_event(&draft.bytes, &self.network, &self.keys).map_err(|e| {
+                ActError::NotNow(format!("the node's own event is not admissible: {e}"))
+            })?;
+            match store.ledger().preview(&verified) {
+                Ok(Verdict::Applied) => {}
+                Ok(Verdict::Void(reason)) => {
+                    self.metrics.actions_refused.fetch_add(1, Relaxed);
+                    return Err(ActError::Refused(reason));
+                }
+                Err(Preview::Waiting(missing)) => {
+                    return Err(ActError::NotNow(describe_missing(&missing)))
+                }
+                Err(Preview::Duplicate) => return Err(ActError::NotNow("already stored".into())),
+                Err(Preview::Refused(e)) => return Err(ActError::NotNow(admission_text(&e))),
+            }
+            draft
+        };
+        let out = write(&self.store)
+            .append(&draft.bytes)
+            .map_err(|e| ServiceError::Store(e.to_string()))?;
+        match out {
+            Ok(Outcome {
+                status: Status::Stored(verdict),
+                id,
+                ..
+            }) => {
+                feed.advance(&draft, time);
+                self.metrics.actions_signed.fetch_add(1, Relaxed);
+                if verdict == Verdict::Applied {
+                    self.metrics.events_applied.fetch_add(1, Relaxed);
+                } else {
+                    self.metrics.events_void.fetch_add(1, Relaxed);
+                }
+                if self.publish.try_send(draft.bytes).is_err() {
+                    warn!(event = %id, "publish queue full; peers will get the event by sync");
+                }
+                Ok(Acted { event: id, verdict })
+            }
+            Ok(other) => Err(ActError::NotNow(format!(
+                "the store did not take the event: {other:?}"
+            ))),
+            Err(e) => Err(ActError::NotNow(e.to_string())),
+        }
+    }
+}
+
+fn jobs_events(jobs: &[Job]) -> usize {
+    jobs.iter()
+        .map(|j| {
+            if let Job::Submit { events, .. } = j {
+                events.len()
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+fn describe_missing(missing: &[Missing]) -> String {
+    format!("it depends on events this node does not have yet: {missing:?}")
+}
+
+fn admission_text(e: &AdmissionError) -> String {
+    e.to_string()
+}
