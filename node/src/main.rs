@@ -26,6 +26,9 @@ struct Cli {
     /// Directory for --dev.
     #[arg(long, default_value = "custody-dev", requires = "dev")]
     dir: PathBuf,
+    /// HTTP API address for --dev.
+    #[arg(long, default_value = custody_node::config::DEFAULT_HTTP, requires = "dev")]
+    http: String,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -123,7 +126,7 @@ fn init(
     Ok(path)
 }
 
-fn dev_setup(dir: &Path) -> anyhow::Result<PathBuf> {
+fn dev_setup(dir: &Path, http: &str) -> anyhow::Result<PathBuf> {
     let config = dir.join("config.toml");
     if config.exists() {
         return Ok(config);
@@ -136,7 +139,7 @@ fn dev_setup(dir: &Path) -> anyhow::Result<PathBuf> {
         None,
         Some("mine-bw".parse()?),
         Some(&key),
-        custody_node::config::DEFAULT_HTTP,
+        http,
         vec!["/ip4/127.0.0.1/tcp/0".into()],
         vec![],
     )
@@ -184,7 +187,7 @@ fn main() -> anyhow::Result<()> {
             return Ok(());
         }
         (Some(Command::Run { config }), false) => config.clone(),
-        (None, true) => dev_setup(&cli.dir)?,
+        (None, true) => dev_setup(&cli.dir, &cli.http)?,
         (None, false) => bail!("nothing to do: give --dev, or a command (init, run); see --help"),
         (Some(_), true) => bail!("--dev runs on its own; do not combine it with a command"),
     };

@@ -1,1 +1,327 @@
-//! Placeholder lib for the cross-crate test crate; tests live in tests/tests.
+//! Test harness: start real custody nodes as processes on loopback, talk to their HTTP API, wait on conditions.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use ledger_core::codec;
+use ledger_core::dev::{dev_key, DevNetwork};
+use serde_json::Value;
+
+/// How long a node may take to start.
+pub const START_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Waits until `check` returns `Some`, polling until `deadline` has passed; panics with `what`.
+pub fn wait_for<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let until = Instant::now() + deadline;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            Instant::now() < until,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
+}
+
+/// The path of the node binary built for these tests (Cargo tells integration tests only, so
+/// this expands in the test that uses it).
+#[macro_export]
+macro_rules! node_binary {
+    () => {
+        std::path::PathBuf::from(env!("CARGO_BIN_EXE_test-custody-node"))
+    };
+}
+
+/// An HTTP response: status and body.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The body as JSON (panics if it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// How a test node is set up.
+#[derive(Debug, Clone, Default)]
+pub struct NodeSpec {
+    /// The member it signs for (a member of `DevNetwork::standard()`), or none for an observer.
+    pub member: Option<String>,
+    /// Addresses to dial at start.
+    pub bootstrap: Vec<String>,
+    /// Seconds between anti-entropy rounds.
+    pub sync_secs: u64,
+}
+
+/// A running node process with its own directory and sled store.
+#[derive(Debug)]
+pub struct TestNode {
+    pub bin: PathBuf,
+    pub dir: PathBuf,
+    pub http: String,
+    pub token: String,
+    child: Option<Child>,
+    agent: ureq::Agent,
+}
+
+impl TestNode {
+    /// Writes a configuration for `spec` into `dir` (keeping any existing data) and starts the node.
+    pub fn start(bin: &Path, dir: &Path, spec: &NodeSpec) -> TestNode {
+        std::fs::create_dir_all(dir).expect("node dir");
+        let genesis = DevNetwork::standard().genesis();
+        std::fs::write(dir.join("genesis.bin"), codec::encode(&genesis)).expect("genesis");
+        let mut config = format!(
+            "data_dir = \"data\"\ngenesis = \"genesis.bin\"\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\nhttp = \"127.0.0.1:0\"\nlog = \"info,libp2p=warn\"\nbootstrap = {:?}\n",
+            spec.bootstrap
+        );
+        if let Some(member) = &spec.member {
+            custody_node::config::write_secret_key(&dir.join("member.key"), &dev_key(member))
+                .expect("key");
+            config.push_str(&format!(
+                "member = \"{member}\"\nmember_key = \"member.key\"\n"
+            ));
+        }
+        config.push_str(&format!(
+            "[limits]\nsync_interval_secs = {}\n",
+            spec.sync_secs.max(1)
+        ));
+        std::fs::write(dir.join("config.toml"), config).expect("config");
+        TestNode::launch(bin, dir)
+    }
+
+    /// Starts (or restarts) the node in `dir` from its existing configuration.
+    pub fn launch(bin: &Path, dir: &Path) -> TestNode {
+        let addr_file = dir.join("data/http.addr");
+        let _ = std::fs::remove_file(&addr_file);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("node.log"))
+            .expect("log file");
+        let child = Command::new(bin)
+            .args(["run", "--config"])
+            .arg(dir.join("config.toml"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start node");
+        let mut node = TestNode {
+            bin: bin.to_owned(),
+            dir: dir.to_owned(),
+            http: String::new(),
+            token: String::new(),
+            child: Some(child),
+            agent: agent(),
+        };
+        node.http = wait_for("the node's HTTP address", START_DEADLINE, || {
+            if let Some(status) = node
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("node exited at start with {status}; log:\n{}", node.log());
+            }
+            std::fs::read_to_string(&addr_file)
+                .ok()
+                .filter(|s| !s.is_empty())
+        });
+        node.token = std::fs::read_to_string(dir.join("data/api-token"))
+            .expect("token")
+            .trim()
+            .to_owned();
+        wait_for("a libp2p listen address", START_DEADLINE, || {
+            node.p2p_addr()
+        });
+        node
+    }
+
+    /// The node's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("node.log")).unwrap_or_default()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// GET a path.
+    pub fn get(&self, path: &str) -> Reply {
+        let url = format!("http://{}{path}", self.http);
+        let mut r = self
+            .agent
+            .get(&url)
+            .call()
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let body = r
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_vec()
+            .expect("read body");
+        Reply {
+            status: r.status().as_u16(),
+            body,
+        }
+    }
+
+    /// GET a path that must answer 200 with JSON.
+    pub fn get_json(&self, path: &str) -> Value {
+        let r = self.get(path);
+        assert_eq!(
+            r.status,
+            200,
+            "GET {path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        r.json()
+    }
+
+    /// POST a body with the given content type and authorization (None: no header).
+    pub fn post(&self, path: &str, content_type: &str, body: &[u8], token: Option<&str>) -> Reply {
+        let url = format!("http://{}{path}", self.http);
+        let mut req = self.agent.post(&url).header("content-type", content_type);
+        if let Some(t) = token {
+            req = req.header("authorization", &format!("Bearer {t}"));
+        }
+        let mut r = req.send(body).unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        let body = r.body_mut().read_to_vec().expect("read body");
+        Reply {
+            status: r.status().as_u16(),
+            body,
+        }
+    }
+
+    /// POST an action as this node's member; returns the reply.
+    pub fn act(&self, action: &Value) -> Reply {
+        self.post(
+            "/v1/actions",
+            "application/json",
+            action.to_string().as_bytes(),
+            Some(&self.token),
+        )
+    }
+
+    /// POST an action that must be signed and applied; returns the event id.
+    pub fn act_ok(&self, action: &Value) -> String {
+        let r = self.act(action);
+        let v = r.json();
+        assert_eq!(
+            (r.status, v["verdict"].as_str()),
+            (200, Some("applied")),
+            "{action}: {v}"
+        );
+        v["event"].as_str().expect("event id").to_owned()
+    }
+
+    /// POST exact event bytes.
+    pub fn submit(&self, bytes: &[u8]) -> Reply {
+        self.post(
+            "/v1/events",
+            "application/octet-stream",
+            bytes,
+            Some(&self.token),
+        )
+    }
+
+    /// The status document.
+    pub fn status(&self) -> Value {
+        self.get_json("/v1/status")
+    }
+
+    /// The first libp2p listen address with the peer id, once known.
+    pub fn p2p_addr(&self) -> Option<String> {
+        let url = format!("http://{}/v1/status", self.http);
+        let mut r = self.agent.get(&url).call().ok()?;
+        let v: Value = serde_json::from_slice(&r.body_mut().read_to_vec().ok()?).ok()?;
+        v["listen"].as_array()?.first()?.as_str().map(str::to_owned)
+    }
+
+    /// True when the node has event `id`.
+    pub fn has_event(&self, id: &str) -> bool {
+        self.get(&format!("/v1/events/{id}")).status == 200
+    }
+
+    /// A metric's value from /metrics (the first sample whose line starts with `name`).
+    pub fn metric(&self, name: &str) -> f64 {
+        let text = String::from_utf8(self.get("/metrics").body).expect("utf-8");
+        text.lines()
+            .find(|l| l.starts_with(name) && !l.starts_with('#'))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no metric {name}"))
+    }
+
+    /// Resident memory of the process in KiB (from /proc).
+    pub fn rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Starts this node again from its directory (after `kill` or `terminate`).
+    pub fn restart(&mut self) {
+        let fresh = TestNode::launch(&self.bin, &self.dir);
+        *self = fresh;
+    }
+
+    /// SIGKILL: the process dies at once.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then wait (with a deadline) for the exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        wait_for(
+            "the node to exit after SIGTERM",
+            Duration::from_secs(30),
+            || child.try_wait().ok().flatten(),
+        )
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A JSON register action at `site`.
+pub fn register(site: &str, carats: u64) -> Value {
+    serde_json::json!({ "kind": "register", "site": site, "carats": carats, "stones": 3, "extracted_on": "2026-02-01" })
+}
+
+/// The parcel id created by registration event `event` (output 0).
+pub fn registered_parcel(event: &str) -> String {
+    let id: ledger_core::bytes::EventId = event.parse().expect("event id");
+    ledger_core::rules::parcel_id(&id, 0).to_hex()
+}
