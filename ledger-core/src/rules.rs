@@ -218,7 +218,15 @@ fn entitled<'l>(
 }
 
 fn held_by_author(ledger: &Ledger, r: &ParcelRef, author: &MemberId) -> Result<(), VoidReason> {
-    match entitled(ledger, r, author)? {
+    // Acting as holder: whoever else is entitled, the author is not the custodian.
+    let not_custodian = |e| {
+        if e == VoidReason::NotRecipient {
+            VoidReason::NotCustodian
+        } else {
+            e
+        }
+    };
+    match entitled(ledger, r, author).map_err(not_custodian)? {
         ParcelState::Held { .. } => Ok(()),
         // The recipient must receive a parcel before acting on it as its holder.
         _ => Err(VoidReason::NotCustodian),
@@ -230,7 +238,15 @@ fn in_transit_to_author(
     r: &ParcelRef,
     author: &MemberId,
 ) -> Result<MemberId, VoidReason> {
-    match entitled(ledger, r, author)? {
+    // Receiving or rejecting: anyone but the named recipient is refused as such.
+    let not_recipient = |e| {
+        if e == VoidReason::NotCustodian {
+            VoidReason::NotRecipient
+        } else {
+            e
+        }
+    };
+    match entitled(ledger, r, author).map_err(not_recipient)? {
         ParcelState::InTransit { from, .. } => Ok(from.clone()),
         _ => Err(VoidReason::NotRecipient),
     }
