@@ -77,6 +77,13 @@ pub struct Acted {
 /// The result of one submitted event.
 pub type Submitted = Result<Outcome, Refusal>;
 
+/// Submitted events waiting for their group: the events, when they came, and who to tell.
+type Waiting = (
+    Vec<Vec<u8>>,
+    Instant,
+    oneshot::Sender<Result<Vec<Submitted>, ServiceError>>,
+);
+
 enum Job {
     Submit {
         events: Vec<Vec<u8>>,
@@ -225,7 +232,7 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let mut submits = Vec::new();
+            let mut submits: Vec<Waiting> = Vec::new();
             for job in jobs {
                 match job {
                     Job::Submit {
@@ -246,14 +253,7 @@ impl Writer {
         info!("writer stopped: no more jobs");
     }
 
-    fn commit(
-        &mut self,
-        submits: Vec<(
-            Vec<Vec<u8>>,
-            Instant,
-            oneshot::Sender<Result<Vec<Submitted>, ServiceError>>,
-        )>,
-    ) {
+    fn commit(&mut self, submits: Vec<Waiting>) {
         if submits.is_empty() {
             return;
         }
