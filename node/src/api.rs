@@ -154,6 +154,7 @@ type ApiResult<T> = Result<T, ApiError>;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/status", get(status))
+        .route("/v1/state", get(state_root))
         .route("/v1/actions", post(actions))
         .route("/v1/events", post(submit_event))
         .route("/v1/events/{id}", get(event))
@@ -259,8 +260,12 @@ async fn status(State(s): State<AppState>) -> Json<Value> {
         "pending": l.pending_len(),
         "forks": l.forks().count(),
         "gov": l.governance().latest(),
-        "state_root": l.state_root(),
     }))
+}
+
+async fn state_root(State(s): State<AppState>) -> Json<Value> {
+    let store = read(s.service.store());
+    Json(json!({ "events": store.len(), "state_root": store.ledger().state_root() }))
 }
 
 async fn actions(

@@ -247,6 +247,11 @@ impl TestNode {
         self.get_json("/v1/status")
     }
 
+    /// The digest of the node's whole ledger state.
+    pub fn state_root(&self) -> Value {
+        self.get_json("/v1/state")["state_root"].clone()
+    }
+
     /// The first libp2p listen address with the peer id, once known.
     pub fn p2p_addr(&self) -> Option<String> {
         let url = format!("http://{}/v1/status", self.http);

@@ -184,7 +184,7 @@ async fn a_hostile_peer_is_refused_penalised_and_does_not_disturb_honest_peers()
         assert_eq!(after, before + 1);
         // Nothing invalid was forwarded: the honest node holds exactly what the target holds.
         wait_for("the honest node to match the target", DEADLINE, || {
-            (honest.status()["state_root"] == target.status()["state_root"]).then_some(())
+            (honest.state_root() == target.state_root()).then_some(())
         });
         assert_eq!(
             honest.metric("custody_gossip_messages_total{result=\"reject\"}"),

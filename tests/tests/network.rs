@@ -75,7 +75,7 @@ fn an_action_reaches_all_five_nodes_and_their_states_agree() {
     for n in &nodes[1..] {
         assert_eq!(heads(n), reference);
         assert_eq!(n.get_json(&format!("/v1/parcels/{parcel}")), parcel_state);
-        assert_eq!(n.status()["state_root"], nodes[0].status()["state_root"]);
+        assert_eq!(n.state_root(), nodes[0].state_root());
     }
 }
 
@@ -114,7 +114,7 @@ fn a_node_started_after_two_thousand_events_catches_up_by_sync() {
     wait_for("the late node to hold 2,000 events", CONVERGE, || {
         (late.status()["events"] == 2000).then_some(())
     });
-    assert_eq!(late.status()["state_root"], early.status()["state_root"]);
+    assert_eq!(late.state_root(), early.state_root());
     assert_eq!(heads(&late), heads(&early));
     assert!(late.metric("custody_sync_events_total") >= 2000.0);
 }
@@ -170,10 +170,10 @@ fn partitioned_groups_keep_working_and_converge_when_reconnected() {
             });
         }
     }
-    let root = a0.status()["state_root"].clone();
+    let root = a0.state_root().clone();
     for n in all {
         assert_eq!(n.status()["events"], 10);
-        assert_eq!(n.status()["state_root"], root);
+        assert_eq!(n.state_root(), root);
     }
 }
 
