@@ -537,10 +537,11 @@ impl Ledger {
             feed.ids.push(*ev.id());
             feed.frontier.push(merkle::feed_leaf(ev.id()));
         }
+        let author = self.intern(h.gov, &h.author);
         self.events.insert(
             *ev.id(),
             EventMeta {
-                author: h.author.clone(),
+                author,
                 seq: h.seq,
                 kind: ev.body().kind(),
                 time_ms: h.time_ms,
@@ -558,7 +559,7 @@ impl Ledger {
 
     fn apply(&mut self, ev: &VerifiedEvent, effect: Effect) -> Vec<ParcelId> {
         let id = *ev.id();
-        let author = ev.header().author.clone();
+        let author = self.intern(ev.header().gov, &ev.header().author);
         match effect {
             Effect::Record => Vec::new(),
             Effect::Certificate => {
@@ -600,6 +601,14 @@ impl Ledger {
                 Vec::new()
             }
         }
+    }
+
+    /// The governance state's own copy of a member id: one allocation per member, not per event.
+    fn intern(&self, gov: u64, id: &MemberId) -> MemberId {
+        self.gov
+            .at(gov)
+            .and_then(|g| g.members.get_key_value(id))
+            .map_or_else(|| id.clone(), |(k, _)| k.clone())
     }
 
     fn create(&mut self, event: EventId, author: &MemberId, c: Creation) -> ParcelId {

@@ -41,7 +41,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// How long opening waits for sled's file lock held by a store just dropped in this process.
 pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 /// sled's page cache (its default is 1 GiB; the ledger state lives in memory already).
-pub const SLED_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+pub const SLED_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 /// Most events committed in one group (one durable point).
 pub const MAX_GROUP: usize = 4096;
 
@@ -844,7 +844,12 @@ impl Store {
 fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
     let deadline = std::time::Instant::now() + LOCK_WAIT;
     loop {
-        match sled::Config::new().path(path).flush_every_ms(None).cache_capacity(SLED_CACHE_BYTES).open() {
+        match sled::Config::new()
+            .path(path)
+            .flush_every_ms(None)
+            .cache_capacity(SLED_CACHE_BYTES)
+            .open()
+        {
             Err(sled::Error::Io(e))
                 if e.to_string().contains("could not acquire lock")
                     && std::time::Instant::now() < deadline =>

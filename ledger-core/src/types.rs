@@ -44,15 +44,16 @@ pub fn check_text(s: &str) -> Result<(), ValueError> {
 macro_rules! slug_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
+        /// Shared text: clones are reference-count bumps, so the ledger keeps one copy per id.
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        pub struct $name(String);
+        pub struct $name(std::sync::Arc<str>);
 
         impl $name {
             /// Validates and wraps a slug.
             pub fn new(s: impl Into<String>) -> Result<Self, ValueError> {
                 let s = s.into();
                 if is_slug(&s) {
-                    Ok(Self(s))
+                    Ok(Self(s.into()))
                 } else {
                     Err(ValueError::Slug(s))
                 }

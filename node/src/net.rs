@@ -42,6 +42,8 @@ pub const MAX_TRANSMIT: usize = MAX_EVENT_BYTES + 1024;
 pub const COMMAND_QUEUE: usize = 1024;
 /// Most gossip messages being validated at once; beyond it new ones are ignored (not forwarded).
 pub const MAX_VALIDATING: usize = 2048;
+/// How long gossip remembers message ids it has seen.
+pub const DUPLICATE_CACHE: Duration = Duration::from_secs(10);
 /// The sync protocol's name.
 pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/custody/sync/1");
 
@@ -263,6 +265,8 @@ pub async fn start(
                 .message_id_fn(|m| message_id(&m.data))
                 .max_transmit_size(MAX_TRANSMIT)
                 .heartbeat_interval(Duration::from_millis(500))
+                // Duplicates are cheap for the store to recognise; a long cache only costs memory.
+                .duplicate_cache_time(DUPLICATE_CACHE)
                 .build()
                 .map_err(|e| format!("gossipsub config: {e}"))?;
             let gossipsub =

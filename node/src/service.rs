@@ -6,12 +6,13 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
+use ledger_core::admission::VerifiedEvent;
 use ledger_core::admission::{self, verify_event, AdmissionError};
 use ledger_core::bytes::{EventId, NetworkId};
 use ledger_core::crypto::{KeyCache, SecretKey};
 use ledger_core::ledger::{Missing, Preview};
 use ledger_core::rules::{Verdict, VoidReason};
-use ledger_core::store::{Outcome, Refusal, Status, Store, StoreError};
+use ledger_core::store::{Outcome, Refusal, Status, Store, StoreError, MAX_GROUP};
 use ledger_core::types::MemberId;
 use ledger_core::writer::FeedWriter;
 
@@ -20,8 +21,10 @@ use crate::metrics::Metrics;
 
 /// Most jobs waiting for the writer.
 pub const JOB_QUEUE: usize = 4096;
-/// Most events committed at one durable point.
-pub const GROUP: usize = 256;
+/// Events gathered into one group when that many are waiting (one durable point per group).
+pub const GROUP: usize = 1024;
+/// Verified groups waiting for the writer.
+pub const STAGES: usize = 2;
 /// Most newly signed events waiting to be published.
 pub const PUBLISH_QUEUE: usize = 1024;
 
@@ -151,9 +154,14 @@ impl Service {
             keys: KeyCache::default(),
             network,
         };
+        let (stage_tx, stage_rx) = std::sync::mpsc::sync_channel(STAGES);
+        std::thread::Builder::new()
+            .name("custody-verify".into())
+            .spawn(move || verify_stage(rx, stage_tx, network))
+            .map_err(StoreError::Io)?;
         let handle = std::thread::Builder::new()
             .name("custody-writer".into())
-            .spawn(move || writer.run(rx))
+            .spawn(move || writer.run(stage_rx))
             .map_err(StoreError::Io)?;
         Ok((
             Service {
@@ -208,6 +216,84 @@ impl Service {
     }
 }
 
+/// Work for the writer, in arrival order: verified groups to commit, and actions.
+enum Stage {
+    Commit {
+        submits: Vec<Waiting>,
+        verified: Vec<Result<VerifiedEvent, AdmissionError>>,
+    },
+    Act {
+        action: Action,
+        reply: oneshot::Sender<Result<Acted, ActError>>,
+    },
+}
+
+/// Groups waiting jobs and verifies their events on all cores, while the writer commits the
+/// previous group: decoding and signature checks overlap with sled and fsync.
+fn verify_stage(
+    mut rx: mpsc::Receiver<Job>,
+    stages: std::sync::mpsc::SyncSender<Stage>,
+    network: NetworkId,
+) {
+    let keys = KeyCache::default();
+    let flush = |submits: &mut Vec<Waiting>| -> bool {
+        if submits.is_empty() {
+            return true;
+        }
+        let events: Vec<Vec<u8>> = submits
+            .iter()
+            .flat_map(|(e, _, _)| e.iter().cloned())
+            .collect();
+        let verified = admission::verify_events_strict(&events, &network, &keys);
+        stages
+            .send(Stage::Commit {
+                submits: std::mem::take(submits),
+                verified,
+            })
+            .is_ok()
+    };
+    while let Some(first) = rx.blocking_recv() {
+        let mut jobs = vec![first];
+        let mut events = jobs_events(&jobs);
+        while events < GROUP {
+            match rx.try_recv() {
+                Ok(job) => {
+                    events += jobs_events(std::slice::from_ref(&job));
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let mut submits: Vec<Waiting> = Vec::new();
+        for job in jobs {
+            match job {
+                Job::Submit {
+                    events,
+                    received,
+                    reply,
+                } => {
+                    if events.len() + submits.iter().map(|(e, _, _)| e.len()).sum::<usize>()
+                        > MAX_GROUP
+                        && !flush(&mut submits)
+                    {
+                        return;
+                    }
+                    submits.push((events, received, reply));
+                }
+                Job::Act { action, reply } => {
+                    // Actions see the state after everything received before them.
+                    if !flush(&mut submits) || stages.send(Stage::Act { action, reply }).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        if !flush(&mut submits) {
+            return;
+        }
+    }
+}
+
 struct Writer {
     store: SharedStore,
     feed: Option<FeedWriter>,
@@ -218,72 +304,36 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, mut rx: mpsc::Receiver<Job>) {
-        while let Some(first) = rx.blocking_recv() {
-            // Take what else is waiting, up to a group, and commit submissions together.
-            let mut jobs = vec![first];
-            let mut events = jobs_events(&jobs);
-            while events < GROUP {
-                match rx.try_recv() {
-                    Ok(job) => {
-                        events += jobs_events(std::slice::from_ref(&job));
-                        jobs.push(job);
-                    }
-                    Err(_) => break,
+    fn run(mut self, stages: std::sync::mpsc::Receiver<Stage>) {
+        for stage in stages {
+            match stage {
+                Stage::Commit { submits, verified } => self.commit(submits, verified),
+                Stage::Act { action, reply } => {
+                    let result = self.act(action);
+                    let _ = reply.send(result);
                 }
             }
-            let mut submits: Vec<Waiting> = Vec::new();
-            for job in jobs {
-                match job {
-                    Job::Submit {
-                        events,
-                        received,
-                        reply,
-                    } => submits.push((events, received, reply)),
-                    Job::Act { action, reply } => {
-                        // Actions see the state after everything received before them.
-                        self.commit(std::mem::take(&mut submits));
-                        let result = self.act(action);
-                        let _ = reply.send(result);
-                    }
-                }
-            }
-            self.commit(submits);
         }
         info!("writer stopped: no more jobs");
     }
 
-    fn commit(&mut self, submits: Vec<Waiting>) {
-        if submits.is_empty() {
-            return;
-        }
-        let all: Vec<Vec<u8>> = submits
-            .iter()
-            .flat_map(|(e, _, _)| e.iter().cloned())
-            .collect();
-        let mut results: Result<Vec<Submitted>, ServiceError> = Ok(Vec::with_capacity(all.len()));
-        for group in all.chunks(ledger_core::store::MAX_GROUP) {
-            // Verify outside the lock, on all cores; then judge and commit under it.
-            let verified = admission::verify_events_strict(group, &self.network, &self.keys);
-            let out = write(&self.store).append_verified(verified);
-            match (out, results.as_mut()) {
-                (Ok(out), Ok(acc)) => acc.extend(out),
-                (Err(e), _) => {
-                    warn!(error = %e, "store commit failed");
-                    results = Err(ServiceError::Store(e.to_string()));
-                }
-                _ => {}
-            }
-        }
-        let mut results = match results {
-            Ok(r) => r.into_iter(),
+    fn commit(
+        &mut self,
+        submits: Vec<Waiting>,
+        verified: Vec<Result<VerifiedEvent, AdmissionError>>,
+    ) {
+        let results = match write(&self.store).append_verified(verified) {
+            Ok(r) => r,
             Err(e) => {
+                warn!(error = %e, "store commit failed");
+                let e = ServiceError::Store(e.to_string());
                 for (_, _, reply) in submits {
                     let _ = reply.send(Err(e.clone()));
                 }
                 return;
             }
         };
+        let mut results = results.into_iter();
         for (events, received, reply) in submits {
             let mine: Vec<Submitted> = results.by_ref().take(events.len()).collect();
             for r in &mine {
