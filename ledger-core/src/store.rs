@@ -42,6 +42,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 /// sled's page cache (its default is 1 GiB; the ledger state lives in memory already).
 pub const SLED_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+/// Most events in one sled batch within a group (a group may span several batches).
+pub const SLED_BATCH_EVENTS: usize = 64;
 /// Most events committed in one group (one durable point).
 pub const MAX_GROUP: usize = 4096;
 
@@ -372,6 +374,12 @@ impl Store {
         {
             return Err(corrupt("feed index is missing slots"));
         }
+        if self.log.contains_key(key(META, &[b"group-open"]))? {
+            // A crash came between the batches of one group: its parcel rows may lag the log.
+            self.repair_parcel_rows()?;
+            self.log.remove(key(META, &[b"group-open"]))?;
+            self.durable()?;
+        }
         let pending: Vec<sled::IVec> = self
             .log
             .scan_prefix([PENDING])
@@ -446,6 +454,44 @@ impl Store {
             }
             Ok(())
         })
+    }
+
+    /// Parcel rows are derived and written with the last event of a group that changed them; a
+    /// crash between the batches of one group can leave some behind. Rewrite those that differ
+    /// from the state recomputed from the log.
+    fn repair_parcel_rows(&mut self) -> Result<(), StoreError> {
+        let mut fix = sled::Batch::default();
+        let mut fixed = 0usize;
+        for item in self.log.scan_prefix([PARCELS]) {
+            let (k, v) = item?;
+            let id = Digest(
+                k.get(1..)
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .ok_or_else(|| corrupt("parcel key"))?,
+            );
+            match self.ledger.parcel(&id) {
+                Some(p) if codec::encode(p) == v.as_ref() => {}
+                Some(p) => {
+                    fix.insert(k, codec::encode(p));
+                    fixed += 1;
+                }
+                None => {
+                    fix.remove(k);
+                    fixed += 1;
+                }
+            }
+        }
+        for (id, p) in self.ledger.parcels() {
+            if !self.log.contains_key(key(PARCELS, &[id.as_bytes()]))? {
+                fix.insert(key(PARCELS, &[id.as_bytes()]), codec::encode(p));
+                fixed += 1;
+            }
+        }
+        if fixed > 0 {
+            self.log.apply_batch(fix)?;
+            self.durable()?;
+        }
+        Ok(())
     }
 
     /// Judges and stores events already admitted (for callers that verify outside a lock);
@@ -532,7 +578,7 @@ impl Store {
             }
         }
         let batch = if recompute {
-            let batch = self.recompute_batch(&stored, &newly_pending, &left_pending)?;
+            let batch = vec![self.recompute_batch(&stored, &newly_pending, &left_pending)?];
             // The recomputed state may void events of this very group: report their final verdicts.
             for o in results.iter_mut().flatten() {
                 if let (Status::Stored(v), Some(meta)) = (&mut o.status, self.ledger.event(&o.id)) {
@@ -541,16 +587,17 @@ impl Store {
             }
             batch
         } else {
-            self.incremental_batch(&stored, &newly_pending, &left_pending)
+            self.incremental_batches(&stored, &newly_pending, &left_pending)
         };
         self.commit(batch)?;
         Ok(results)
     }
 
-    fn commit(&mut self, batch: sled::Batch) -> Result<(), StoreError> {
-        let res = self
-            .log
-            .apply_batch(batch)
+    /// Applies the batches in order, then makes them durable (one durable point for all).
+    fn commit(&mut self, batches: Vec<sled::Batch>) -> Result<(), StoreError> {
+        let res = batches
+            .into_iter()
+            .try_for_each(|b| self.log.apply_batch(b))
             .map_err(StoreError::from)
             .and_then(|()| self.durable());
         if res.is_err() {
@@ -628,30 +675,62 @@ impl Store {
         }
     }
 
-    fn incremental_batch(
+    /// The rows of a group, as several sled batches of at most [`SLED_BATCH_EVENTS`] events
+    /// each (sled's memory grows much faster than linearly with the size of one batch). Every
+    /// event's rows, including the removal of its pending copy, are in one batch, so each event
+    /// lands whole; a parcel's row goes with the last event of the group that changed it.
+    fn incremental_batches(
         &mut self,
         stored: &[(VerifiedEvent, Vec<ParcelId>, Option<Fork>)],
         newly_pending: &[VerifiedEvent],
         left_pending: &[EventId],
-    ) -> sled::Batch {
-        let mut b = sled::Batch::default();
-        for id in left_pending {
-            b.remove(key(PENDING, &[id.as_bytes()]));
+    ) -> Vec<sled::Batch> {
+        let was_pending: HashSet<&EventId> = left_pending.iter().collect();
+        let mut last_touch: std::collections::HashMap<ParcelId, usize> =
+            std::collections::HashMap::new();
+        for (i, (_, parcels, _)) in stored.iter().enumerate() {
+            for p in parcels {
+                last_touch.insert(*p, i);
+            }
+        }
+        let stored_ids: HashSet<&EventId> = stored.iter().map(|(ev, _, _)| ev.id()).collect();
+        let mut first = sled::Batch::default();
+        for id in left_pending.iter().filter(|id| !stored_ids.contains(id)) {
+            first.remove(key(PENDING, &[id.as_bytes()]));
         }
         for ev in newly_pending {
-            b.insert(key(PENDING, &[ev.id().as_bytes()]), ev.bytes().as_ref());
+            first.insert(key(PENDING, &[ev.id().as_bytes()]), ev.bytes().as_ref());
         }
-        for (ev, parcels, fork) in stored {
-            self.put_event_rows(&mut b, ev, self.log_next, false);
-            self.log_next += 1;
-            for p in parcels {
-                self.put_parcel(&mut b, p);
+        let split = stored.len() > SLED_BATCH_EVENTS;
+        if split {
+            // Marks a group whose batches have not all landed; cleared by its last batch.
+            first.insert(key(META, &[b"group-open"]), &[1u8][..]);
+        }
+        let mut batches = vec![first];
+        for (c, chunk) in stored.chunks(SLED_BATCH_EVENTS).enumerate() {
+            let mut b = sled::Batch::default();
+            for (j, (ev, parcels, fork)) in chunk.iter().enumerate() {
+                let i = c * SLED_BATCH_EVENTS + j;
+                self.put_event_rows(&mut b, ev, self.log_next, false);
+                self.log_next += 1;
+                if was_pending.contains(ev.id()) {
+                    b.remove(key(PENDING, &[ev.id().as_bytes()]));
+                }
+                for p in parcels.iter().filter(|p| last_touch.get(*p) == Some(&i)) {
+                    self.put_parcel(&mut b, p);
+                }
+                if let Some(f) = fork {
+                    b.insert(slot_key(EVIDENCE, &f.author, f.seq), codec::encode(f));
+                }
             }
-            if let Some(f) = fork {
-                b.insert(slot_key(EVIDENCE, &f.author, f.seq), codec::encode(f));
+            batches.push(b);
+        }
+        if split {
+            if let Some(last) = batches.last_mut() {
+                last.remove(key(META, &[b"group-open"]));
             }
         }
-        b
+        batches
     }
 
     /// A fork voided events already applied: recompute the whole state with the fork known and
@@ -771,7 +850,7 @@ impl Store {
             );
         }
         let batch = self.rewrite(&logged, pending)?;
-        self.commit(batch)
+        self.commit(vec![batch])
     }
 
     /// The exact bytes of a stored event.
