@@ -309,7 +309,16 @@ async fn submit_event(
     let body = body?;
     let mut results = s.service.submit(vec![body.to_vec()]).await?;
     match results.pop() {
-        Some(Ok(outcome)) => Ok(Json(status_json(&outcome))),
+        Some(Ok(outcome)) => {
+            if let Status::Stored(_) = outcome.status {
+                // Others learn of it at once rather than at the next anti-entropy round.
+                let _ = s
+                    .net
+                    .commands
+                    .try_send(crate::net::NetCommand::Publish(body.to_vec()));
+            }
+            Ok(Json(status_json(&outcome)))
+        }
         Some(Err(Refusal::Admission(e))) => Err(inadmissible(&e)),
         Some(Err(Refusal::PendingFull(e))) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -182,6 +182,8 @@ pub fn topic(network: &NetworkId) -> IdentTopic {
 #[derive(Debug)]
 pub enum NetCommand {
     Dial(Multiaddr, oneshot::Sender<Result<(), String>>),
+    /// Gossip an event this node has stored (e.g. one signed elsewhere and posted over HTTP).
+    Publish(Vec<u8>),
     Shutdown,
 }
 
@@ -375,6 +377,11 @@ impl EventLoop {
                 command = commands.recv() => match command {
                     Some(NetCommand::Dial(addr, reply)) => {
                         let _ = reply.send(self.swarm.dial(addr).map_err(|e| e.to_string()));
+                    }
+                    Some(NetCommand::Publish(bytes)) => {
+                        if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(self.topic.clone(), bytes) {
+                            debug!(error = %e, "publish: peers will get the event by sync");
+                        }
                     }
                     Some(NetCommand::Shutdown) | None => break,
                 },
