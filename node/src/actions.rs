@@ -8,7 +8,7 @@ use ledger_core::event::{
     Receive, Register, Reject, Retire, RetireCause, Transform,
 };
 use ledger_core::ledger::Ledger;
-use ledger_core::types::{Country, Date, MemberId, SiteId};
+use ledger_core::types::{Date, MemberId, SiteId};
 
 /// An action a member asks its node to sign. Parcels are named by id; the node cites each
 /// parcel's current head.
@@ -53,18 +53,8 @@ pub enum Action {
         #[serde(default)]
         reason: String,
     },
-    Certify {
-        number: String,
-        exporter: MemberId,
-        importer: MemberId,
-        destination: Country,
-        parcels: Vec<ParcelId>,
-        total_carats: u64,
-        value_cents: u64,
-        origins: Vec<Country>,
-        issued_on: Date,
-        expires_on: Date,
-    },
+    /// The fields of a certificate, as in the event.
+    Certify(Certify),
     ConfirmImport {
         certificate: EventId,
         #[serde(default)]
@@ -178,29 +168,7 @@ impl Action {
                 parcel: head(ledger, parcel)?,
                 reason,
             }),
-            Action::Certify {
-                number,
-                exporter,
-                importer,
-                destination,
-                parcels,
-                total_carats,
-                value_cents,
-                origins,
-                issued_on,
-                expires_on,
-            } => Body::Certify(Certify {
-                number,
-                exporter,
-                importer,
-                destination,
-                parcels,
-                total_carats,
-                value_cents,
-                origins,
-                issued_on,
-                expires_on,
-            }),
+            Action::Certify(c) => Body::Certify(c),
             Action::ConfirmImport { certificate, note } => {
                 Body::ConfirmImport(ConfirmImport { certificate, note })
             }

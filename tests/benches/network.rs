@@ -6,17 +6,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use custody_tests::{node_binary, register, wait_for, NodeSpec, TestNode};
+use custody_tests::{
+    gossip_peer, node_binary, register, start_network, wait_for, Gossip, NodeSpec, TestNode,
+};
 use futures::StreamExt;
 use ledger_core::bytes::Digest;
 use ledger_core::crypto::{event_message, verifying_key, SecretKey};
 use ledger_core::dev::DevNetwork;
 use ledger_core::event::{Body, Register};
-use libp2p::gossipsub::{self, AllowAllSubscriptionFilter, IdentityTransform, MessageAuthenticity};
-use libp2p::swarm::SwarmEvent;
-use libp2p::{noise, tcp, yamux, Multiaddr, PeerId, Swarm};
-
-type Gossip = gossipsub::Behaviour<IdentityTransform, AllowAllSubscriptionFilter>;
+use libp2p::gossipsub::{self};
+use libp2p::{Multiaddr, PeerId, Swarm};
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
@@ -82,34 +81,14 @@ fn watch(node: &TestNode, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<
 
 fn propagation(quick: bool) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let bin = node_binary!();
-    let first = TestNode::start(&bin, &dir.path().join("n0"), &spec(Some("mine-bw"), vec![]));
-    let boot = first.p2p_addr().expect("addr");
-    let mut nodes = vec![first];
-    for (i, m) in ["sorter-bw", "exporter-bw", "authority-bw", "monitor"]
-        .iter()
-        .enumerate()
-    {
-        let mut b = vec![boot.clone()];
-        if i > 0 {
-            b.push(nodes[i].p2p_addr().expect("addr"));
-        }
-        nodes.push(TestNode::start(
-            &bin,
-            &dir.path().join(format!("n{}", i + 1)),
-            &spec(Some(m), b),
-        ));
-    }
-    wait_for("peers", Duration::from_secs(30), || {
-        nodes
-            .iter()
-            .all(|n| {
-                n.status()["peers"]
-                    .as_array()
-                    .is_some_and(|p| !p.is_empty())
-            })
-            .then_some(())
-    });
+    let members = [
+        "mine-bw",
+        "sorter-bw",
+        "exporter-bw",
+        "authority-bw",
+        "monitor",
+    ];
+    let nodes = start_network(&node_binary!(), dir.path(), &members, 2);
     // Let the gossip mesh form (heartbeats every 500 ms).
     std::thread::sleep(Duration::from_secs(3));
     let stop = Arc::new(AtomicBool::new(false));
@@ -169,35 +148,12 @@ async fn publisher(
     target: PeerId,
     topic: &gossipsub::IdentTopic,
 ) -> Swarm<Gossip> {
-    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .expect("transport")
-        .with_behaviour(|key| {
-            let config = gossipsub::ConfigBuilder::default()
-                .max_transmit_size(custody_node::net::MAX_TRANSMIT)
-                .message_id_fn(|m| custody_node::net::message_id(&m.data))
-                .build()
-                .expect("config");
-            Gossip::new(MessageAuthenticity::Signed(key.clone()), config).expect("gossipsub")
-        })
-        .expect("behaviour")
-        .build();
-    swarm.behaviour_mut().subscribe(topic).expect("subscribe");
-    swarm.dial(addr).expect("dial");
-    loop {
-        if let SwarmEvent::Behaviour(gossipsub::Event::Subscribed { peer_id, .. }) =
-            swarm.select_next_some().await
-        {
-            if peer_id == target {
-                return swarm;
-            }
-        }
-    }
+    let config = gossipsub::ConfigBuilder::default()
+        .max_transmit_size(custody_node::net::MAX_TRANSMIT)
+        .message_id_fn(|m| custody_node::net::message_id(&m.data))
+        .build()
+        .expect("config");
+    gossip_peer(addr, target, topic, config).await
 }
 
 /// Signed registrations of four mines' feeds, interleaved.

@@ -320,6 +320,87 @@ impl Drop for TestNode {
     }
 }
 
+/// Starts one node per member of `members` (of `DevNetwork::standard()`) in `dir/n0`, `dir/n1`,
+/// ...: each bootstraps to the first and to the one started before it (a connected graph, not a
+/// complete one). Returns once every node has a peer.
+pub fn start_network(bin: &Path, dir: &Path, members: &[&str], sync_secs: u64) -> Vec<TestNode> {
+    let mut nodes: Vec<TestNode> = Vec::new();
+    for (i, member) in members.iter().enumerate() {
+        let mut bootstrap = Vec::new();
+        if let Some(first) = nodes.first() {
+            bootstrap.push(first.p2p_addr().expect("address"));
+        }
+        if i > 1 {
+            bootstrap.push(nodes[i - 1].p2p_addr().expect("address"));
+        }
+        let spec = NodeSpec {
+            member: Some((*member).to_owned()),
+            bootstrap,
+            sync_secs,
+        };
+        nodes.push(TestNode::start(bin, &dir.join(format!("n{i}")), &spec));
+    }
+    wait_for("every node to have a peer", START_DEADLINE, || {
+        nodes
+            .iter()
+            .all(|n| {
+                n.status()["peers"]
+                    .as_array()
+                    .is_some_and(|p| !p.is_empty())
+            })
+            .then_some(())
+    });
+    nodes
+}
+
+/// A gossipsub behaviour as a raw libp2p peer uses it.
+pub type Gossip = libp2p::gossipsub::Behaviour<
+    libp2p::gossipsub::IdentityTransform,
+    libp2p::gossipsub::AllowAllSubscriptionFilter,
+>;
+
+/// A raw libp2p peer (TCP, noise, yamux, gossipsub with `config`, signed messages) subscribed to
+/// `topic` and connected to `addr`; returns once `target` has subscribed to it.
+pub async fn gossip_peer(
+    addr: libp2p::Multiaddr,
+    target: libp2p::PeerId,
+    topic: &libp2p::gossipsub::IdentTopic,
+    config: libp2p::gossipsub::Config,
+) -> libp2p::Swarm<Gossip> {
+    use futures::StreamExt;
+    use libp2p::gossipsub::{Event, MessageAuthenticity};
+    use libp2p::swarm::SwarmEvent;
+    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default().nodelay(true),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .expect("transport")
+        .with_behaviour(|key| {
+            Gossip::new(MessageAuthenticity::Signed(key.clone()), config).expect("gossipsub")
+        })
+        .expect("behaviour")
+        .build();
+    swarm.behaviour_mut().subscribe(topic).expect("subscribe");
+    swarm.dial(addr).expect("dial");
+    tokio::time::timeout(START_DEADLINE, async {
+        loop {
+            if let SwarmEvent::Behaviour(Event::Subscribed { peer_id, .. }) =
+                swarm.select_next_some().await
+            {
+                if peer_id == target {
+                    break;
+                }
+            }
+        }
+    })
+    .await
+    .expect("the target subscribes within the deadline");
+    swarm
+}
+
 /// A JSON register action at `site`.
 pub fn register(site: &str, carats: u64) -> Value {
     serde_json::json!({ "kind": "register", "site": site, "carats": carats, "stones": 3, "extracted_on": "2026-02-01" })

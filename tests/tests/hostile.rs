@@ -2,22 +2,16 @@
 
 use std::time::Duration;
 
-use custody_tests::{node_binary, register, wait_for, NodeSpec, TestNode};
+use custody_tests::{gossip_peer, node_binary, register, wait_for, Gossip, NodeSpec, TestNode};
 use futures::StreamExt;
 use ledger_core::crypto::SecretKey;
 use ledger_core::dev::DevNetwork;
 use ledger_core::event::{Body, Register};
 use ledger_core::writer::sign;
-use libp2p::gossipsub::{
-    self, AllowAllSubscriptionFilter, IdentTopic, IdentityTransform, MessageAuthenticity,
-    MessageId, ValidationMode,
-};
-use libp2p::swarm::SwarmEvent;
-use libp2p::{noise, tcp, yamux, Multiaddr, PeerId, Swarm};
+use libp2p::gossipsub::{self, IdentTopic, MessageId, ValidationMode};
+use libp2p::{Multiaddr, PeerId, Swarm};
 
 const DEADLINE: Duration = Duration::from_secs(60);
-
-type Gossip = gossipsub::Behaviour<IdentityTransform, AllowAllSubscriptionFilter>;
 
 fn register_body(i: u64) -> Body {
     Body::Register(Register {
@@ -66,41 +60,13 @@ fn rand_id() -> Vec<u8> {
 /// A raw libp2p peer on the network's topic: no validation, a large transmit size, and message
 /// ids of its own so that it can repeat itself. Returns once `target` has subscribed.
 async fn hostile_peer(addr: Multiaddr, target: PeerId, topic: &IdentTopic) -> Swarm<Gossip> {
-    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default(),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .expect("transport")
-        .with_behaviour(|key| {
-            let config = gossipsub::ConfigBuilder::default()
-                .validation_mode(ValidationMode::Permissive)
-                .max_transmit_size(1 << 20)
-                .message_id_fn(|_| MessageId::from(rand_id()))
-                .build()
-                .expect("config");
-            Gossip::new(MessageAuthenticity::Signed(key.clone()), config).expect("gossipsub")
-        })
-        .expect("behaviour")
-        .build();
-    swarm.behaviour_mut().subscribe(topic).expect("subscribe");
-    swarm.dial(addr).expect("dial");
-    tokio::time::timeout(DEADLINE, async {
-        loop {
-            if let SwarmEvent::Behaviour(gossipsub::Event::Subscribed { peer_id, .. }) =
-                swarm.select_next_some().await
-            {
-                if peer_id == target {
-                    break;
-                }
-            }
-        }
-    })
-    .await
-    .expect("the target subscribes within the deadline");
-    swarm
+    let config = gossipsub::ConfigBuilder::default()
+        .validation_mode(ValidationMode::Permissive)
+        .max_transmit_size(1 << 20)
+        .message_id_fn(|_| MessageId::from(rand_id()))
+        .build()
+        .expect("config");
+    gossip_peer(addr, target, topic, config).await
 }
 
 /// Publishes each message and drives the swarm a little after each; returns how many went out.

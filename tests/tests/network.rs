@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use custody_tests::{node_binary, register, registered_parcel, wait_for, NodeSpec, TestNode};
+use custody_tests::{
+    node_binary, register, registered_parcel, start_network, wait_for, NodeSpec, TestNode,
+};
 use ledger_core::dev::DevNetwork;
 use ledger_core::event::{Body, Register};
 use serde_json::{json, Value};
@@ -24,35 +26,14 @@ fn heads(node: &TestNode) -> Value {
 #[test]
 fn an_action_reaches_all_five_nodes_and_their_states_agree() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let bin = node_binary!();
-    let first = TestNode::start(&bin, &dir.path().join("n0"), &spec(Some("mine-bw"), vec![]));
-    let boot = vec![first.p2p_addr().expect("address")];
-    let mut nodes = vec![first];
-    for (i, member) in ["sorter-bw", "exporter-bw", "authority-bw", "monitor"]
-        .iter()
-        .enumerate()
-    {
-        // Each node knows the first and the one before it: a connected, not complete, graph.
-        let mut b = boot.clone();
-        if i > 0 {
-            b.push(nodes[i].p2p_addr().expect("address"));
-        }
-        nodes.push(TestNode::start(
-            &bin,
-            &dir.path().join(format!("n{}", i + 1)),
-            &spec(Some(member), b),
-        ));
-    }
-    wait_for("every node to have a peer", CONVERGE, || {
-        nodes
-            .iter()
-            .all(|n| {
-                n.status()["peers"]
-                    .as_array()
-                    .is_some_and(|p| !p.is_empty())
-            })
-            .then_some(())
-    });
+    let members = [
+        "mine-bw",
+        "sorter-bw",
+        "exporter-bw",
+        "authority-bw",
+        "monitor",
+    ];
+    let nodes = start_network(&node_binary!(), dir.path(), &members, 1);
     // A registration at the mine, a dispatch to the sorter, and the sorter's receipt at its own node.
     let reg = nodes[0].act_ok(&register("jwaneng", 500));
     let parcel = registered_parcel(&reg);
@@ -69,9 +50,34 @@ fn an_action_reaches_all_five_nodes_and_their_states_agree() {
             });
         }
     }
+    // A Botswanan certificate at the authority's node lets the sorter ship across the border.
+    let cert = nodes[3].act_ok(&json!({
+        "kind": "certify", "number": "KP-BW-0001", "exporter": "sorter-bw", "importer": "importer-be",
+        "destination": "BE", "parcels": [parcel], "total_carats": 500, "value_cents": 90000,
+        "origins": ["BW"], "issued_on": "2026-01-01", "expires_on": "2030-01-01",
+    }));
+    wait_for("the certificate at the sorter's node", CONVERGE, || {
+        nodes[1].has_event(&cert).then_some(())
+    });
+    let export = nodes[1].act_ok(
+        &json!({ "kind": "dispatch", "parcel": parcel, "to": "importer-be", "certificate": cert }),
+    );
+    for id in [&cert, &export] {
+        for n in &nodes {
+            wait_for("the export everywhere", CONVERGE, || {
+                n.has_event(id).then_some(())
+            });
+        }
+    }
     let reference = heads(&nodes[0]);
     let parcel_state = nodes[0].get_json(&format!("/v1/parcels/{parcel}"));
-    assert_eq!(parcel_state["custodian"], "sorter-bw");
+    assert_eq!(
+        (
+            parcel_state["state"].as_str(),
+            parcel_state["custodian"].as_str()
+        ),
+        (Some("in-transit"), Some("sorter-bw"))
+    );
     for n in &nodes[1..] {
         assert_eq!(heads(n), reference);
         assert_eq!(n.get_json(&format!("/v1/parcels/{parcel}")), parcel_state);
