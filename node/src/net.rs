@@ -42,6 +42,10 @@ pub const MAX_TRANSMIT: usize = MAX_EVENT_BYTES + 1024;
 pub const COMMAND_QUEUE: usize = 1024;
 /// Most gossip messages being validated at once; beyond it new ones are ignored (not forwarded).
 pub const MAX_VALIDATING: usize = 2048;
+/// Gossip messages handed to the writer at once.
+pub const GOSSIP_BATCH: usize = 256;
+/// Longest a gossip message waits to be batched with others.
+pub const GOSSIP_BATCH_WAIT: Duration = Duration::from_millis(1);
 /// How long gossip remembers message ids it has seen.
 pub const DUPLICATE_CACHE: Duration = Duration::from_secs(10);
 /// The sync protocol's name.
@@ -224,14 +228,18 @@ impl NetHandle {
 }
 
 /// Results of background work, returned to the event loop.
+/// The verdict of gossip validation on one message.
+struct Validated {
+    id: MessageId,
+    source: PeerId,
+    acceptance: MessageAcceptance,
+    missing: Vec<EventId>,
+    fault: bool,
+}
+
+/// Results of background work, returned to the event loop.
 enum Done {
-    Validated {
-        id: MessageId,
-        source: PeerId,
-        acceptance: MessageAcceptance,
-        missing: Vec<EventId>,
-        fault: bool,
-    },
+    Validated(Vec<Validated>),
     Synced {
         peer: PeerId,
         request: SyncRequest,
@@ -338,6 +346,8 @@ pub async fn start(
         requests: HashMap::new(),
         done_tx,
         sync_interval: Duration::from_secs(limits.sync_interval_secs.max(1)),
+        gossip: Vec::new(),
+        validating: 0,
     };
     let task = tokio::spawn(event_loop.run(command_rx, publish, done_rx));
     Ok((NetHandle { commands, status }, task))
@@ -355,6 +365,10 @@ struct EventLoop {
     requests: HashMap<OutboundRequestId, SyncRequest>,
     done_tx: mpsc::Sender<Done>,
     sync_interval: Duration,
+    /// Gossip messages waiting to be handed to the writer together.
+    gossip: Vec<(MessageId, PeerId, Vec<u8>)>,
+    /// Gossip messages handed to the writer and not yet judged.
+    validating: usize,
 }
 
 impl EventLoop {
@@ -365,6 +379,8 @@ impl EventLoop {
         mut done: mpsc::Receiver<Done>,
     ) {
         let mut tick = tokio::time::interval(self.sync_interval);
+        let mut batch_tick = tokio::time::interval(GOSSIP_BATCH_WAIT);
+        batch_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
@@ -386,6 +402,7 @@ impl EventLoop {
                     Some(NetCommand::Shutdown) | None => break,
                 },
                 _ = tick.tick() => self.anti_entropy(),
+                _ = batch_tick.tick(), if !self.gossip.is_empty() => self.validate_gossip(),
             }
         }
         info!("network task stopped");
@@ -523,9 +540,7 @@ impl EventLoop {
                 .report_message_validation_result(&id, &source, MessageAcceptance::Reject);
             return;
         }
-        let service = self.service.clone();
-        let done = self.done_tx.clone();
-        let Ok(permit) = done.try_reserve_owned() else {
+        if self.validating + self.gossip.len() >= MAX_VALIDATING {
             // Too much being validated: do not forward this one; sync will bring it if it matters.
             self.metrics
                 .gossip_ignored
@@ -535,61 +550,93 @@ impl EventLoop {
                 .gossipsub
                 .report_message_validation_result(&id, &source, MessageAcceptance::Ignore);
             return;
-        };
+        }
+        self.gossip.push((id, source, data));
+        if self.gossip.len() >= GOSSIP_BATCH {
+            self.validate_gossip();
+        }
+    }
+
+    /// Hands the gossip messages gathered so far to the writer as one submission.
+    fn validate_gossip(&mut self) {
+        if self.gossip.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.gossip);
+        self.validating += batch.len();
+        let service = self.service.clone();
+        let done = self.done_tx.clone();
         tokio::spawn(async move {
-            let result = service.submit(vec![data]).await;
-            let (acceptance, missing, fault) = match result.as_deref() {
-                Ok(
-                    [Ok(Outcome {
-                        status: Status::Stored(_),
-                        ..
-                    })],
-                ) => (MessageAcceptance::Accept, Vec::new(), false),
-                Ok(
-                    [Ok(Outcome {
-                        status: Status::Pending(missing),
-                        ..
-                    })],
-                ) => (MessageAcceptance::Ignore, missing_events(missing), false),
-                Ok([Err(Refusal::Admission(e))]) if e.blames_sender() => {
-                    (MessageAcceptance::Reject, Vec::new(), true)
-                }
-                _ => (MessageAcceptance::Ignore, Vec::new(), false),
-            };
-            permit.send(Done::Validated {
-                id,
-                source,
-                acceptance,
-                missing,
-                fault,
-            });
+            let (heads, data): (Vec<(MessageId, PeerId)>, Vec<Vec<u8>>) = batch
+                .into_iter()
+                .map(|(id, source, data)| ((id, source), data))
+                .unzip();
+            let results = service.submit(data).await;
+            let verdicts = heads
+                .into_iter()
+                .enumerate()
+                .map(|(i, (id, source))| {
+                    let (acceptance, missing, fault) = match results.as_ref().map(|r| r.get(i)) {
+                        Ok(Some(Ok(Outcome {
+                            status: Status::Stored(_),
+                            ..
+                        }))) => (MessageAcceptance::Accept, Vec::new(), false),
+                        Ok(Some(Ok(Outcome {
+                            status: Status::Pending(missing),
+                            ..
+                        }))) => (MessageAcceptance::Ignore, missing_events(missing), false),
+                        Ok(Some(Err(Refusal::Admission(e)))) if e.blames_sender() => {
+                            (MessageAcceptance::Reject, Vec::new(), true)
+                        }
+                        _ => (MessageAcceptance::Ignore, Vec::new(), false),
+                    };
+                    Validated {
+                        id,
+                        source,
+                        acceptance,
+                        missing,
+                        fault,
+                    }
+                })
+                .collect();
+            let _ = done.send(Done::Validated(verdicts)).await;
         });
     }
 
     fn on_done(&mut self, done: Done) {
         use std::sync::atomic::Ordering::Relaxed;
         match done {
-            Done::Validated {
-                id,
-                source,
-                acceptance,
-                missing,
-                fault,
-            } => {
-                match acceptance {
-                    MessageAcceptance::Accept => self.metrics.gossip_accepted.fetch_add(1, Relaxed),
-                    MessageAcceptance::Reject => self.metrics.gossip_rejected.fetch_add(1, Relaxed),
-                    MessageAcceptance::Ignore => self.metrics.gossip_ignored.fetch_add(1, Relaxed),
-                };
-                self.swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .report_message_validation_result(&id, &source, acceptance);
-                if fault {
-                    self.fault(source, "peer sent an event that admission refuses");
-                }
-                if !missing.is_empty() && !self.banned.contains(&source) {
-                    self.request(source, SyncRequest::Events { ids: missing });
+            Done::Validated(verdicts) => {
+                self.validating = self.validating.saturating_sub(verdicts.len());
+                for Validated {
+                    id,
+                    source,
+                    acceptance,
+                    missing,
+                    fault,
+                } in verdicts
+                {
+                    match acceptance {
+                        MessageAcceptance::Accept => {
+                            self.metrics.gossip_accepted.fetch_add(1, Relaxed)
+                        }
+                        MessageAcceptance::Reject => {
+                            self.metrics.gossip_rejected.fetch_add(1, Relaxed)
+                        }
+                        MessageAcceptance::Ignore => {
+                            self.metrics.gossip_ignored.fetch_add(1, Relaxed)
+                        }
+                    };
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .report_message_validation_result(&id, &source, acceptance);
+                    if fault {
+                        self.fault(source, "peer sent an event that admission refuses");
+                    }
+                    if !missing.is_empty() && !self.banned.contains(&source) {
+                        self.request(source, SyncRequest::Events { ids: missing });
+                    }
                 }
             }
             Done::Synced {
