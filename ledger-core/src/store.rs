@@ -5,7 +5,7 @@
 //!
 //! | prefix | keyspace        | key                    | value                         | derived? |
 //! |--------|-----------------|------------------------|-------------------------------|----------|
-//! | `m`    | meta            | name                   | network id, genesis, schema   | no       |
+//! | `m`    | meta            | name                   | network id, genesis, schema; `group-open` while a group's batches land | no |
 //! | `l`    | log (journal)   | u64 position (BE)      | exact event bytes, in storing order | no |
 //! | `q`    | pending         | event id               | exact event bytes             | no       |
 //! | `e`    | events          | event id               | `EventRow`: log position, author, seq, kind, time, gov, verdict | yes |
@@ -17,7 +17,9 @@
 //! of sled's tree, which is cheap); the `events` keyspace maps ids to positions and verdicts.
 //! Each sled insert costs several microseconds, so an event writes as few rows as it can: its log
 //! entry, its index row, its feed slot and one row per parcel it changes. Which events cite a
-//! parcel is kept in memory (`Parcel::events`), recomputed from the log on open.
+//! parcel is kept in memory (`Parcel::events`), recomputed from the log on open. A group commit
+//! (one durable point) is written as several batches of at most `SLED_BATCH_EVENTS` events,
+//! because sled's memory grows much faster than linearly with the size of one batch.
 
 use std::collections::HashSet;
 use std::fs::File;
