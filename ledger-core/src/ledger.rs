@@ -1,6 +1,6 @@
 //! The ledger state machine: feeds, parcels, verdicts, forks and the pending set, fed one verified event at a time.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -179,7 +179,9 @@ pub struct MassTotals {
 
 #[derive(Debug, Default)]
 struct PendingSet {
-    events: HashMap<EventId, VerifiedEvent>,
+    /// Each waiting event and what it was registered as waiting for.
+    events: HashMap<EventId, (VerifiedEvent, Vec<Missing>)>,
+    /// For each missing dependency, the events waiting for it (every id in here is in `events`).
     waiting: HashMap<Missing, Vec<EventId>>,
     bytes: usize,
 }
@@ -297,7 +299,7 @@ impl Ledger {
     }
     /// Events waiting for a dependency.
     pub fn pending(&self) -> impl Iterator<Item = &VerifiedEvent> {
-        self.pending.events.values()
+        self.pending.events.values().map(|(ev, _)| ev)
     }
     /// Number of events waiting for a dependency.
     pub fn pending_len(&self) -> usize {
@@ -310,14 +312,6 @@ impl Ledger {
             .and_then(|f| f.forked_at)
             .is_some_and(|f| seq >= f)
     }
-    /// What a pending event still waits for.
-    pub fn missing_of(&self, ev: &VerifiedEvent) -> Vec<Missing> {
-        match self.locate(ev) {
-            Ok(Place::Wait(m)) => m,
-            _ => Vec::new(),
-        }
-    }
-
     /// What offering `ev` would give, without changing anything: its verdict if it would be
     /// stored now, or why it would not be.
     pub fn preview(&self, ev: &VerifiedEvent) -> Result<Verdict, Preview> {
@@ -716,16 +710,11 @@ impl Ledger {
         let mut out: Vec<(EventId, Vec<Missing>)> = self
             .pending
             .events
-            .values()
-            .map(|e| (*e.id(), self.missing_of(e)))
+            .iter()
+            .map(|(id, (_, missing))| (*id, missing.clone()))
             .collect();
         out.sort_by_key(|(id, _)| *id);
         out
-    }
-
-    /// The set of authors with a proven fork.
-    pub fn forked_authors(&self) -> HashSet<&MemberId> {
-        self.forks.keys().map(|(a, _)| a).collect()
     }
 }
 
@@ -738,6 +727,7 @@ enum Place {
 }
 
 impl PendingSet {
+    /// Keeps `ev` until `missing` arrives. An event already waiting keeps its registration.
     fn put(
         &mut self,
         ev: VerifiedEvent,
@@ -745,31 +735,38 @@ impl PendingSet {
         limits: Limits,
     ) -> Result<(), PendingFull> {
         let id = *ev.id();
-        if !self.events.contains_key(&id) {
-            let size = ev.bytes().len();
-            if self.events.len() >= limits.max_pending_events
-                || self.bytes + size > limits.max_pending_bytes
-            {
-                return Err(PendingFull {
-                    events: self.events.len(),
-                    bytes: self.bytes,
-                });
-            }
-            self.bytes += size;
-            self.events.insert(id, ev);
+        if self.events.contains_key(&id) {
+            return Ok(());
         }
+        let size = ev.bytes().len();
+        if self.events.len() >= limits.max_pending_events
+            || self.bytes + size > limits.max_pending_bytes
+        {
+            return Err(PendingFull {
+                events: self.events.len(),
+                bytes: self.bytes,
+            });
+        }
+        self.bytes += size;
         for m in missing {
-            let list = self.waiting.entry(*m).or_default();
-            if !list.contains(&id) {
-                list.push(id);
-            }
+            self.waiting.entry(*m).or_default().push(id);
         }
+        self.events.insert(id, (ev, missing.to_vec()));
         Ok(())
     }
 
+    /// Removes a waiting event and every registration of it, so nothing stale is left behind.
     fn take(&mut self, id: &EventId) -> Option<VerifiedEvent> {
-        let ev = self.events.remove(id)?;
+        let (ev, missing) = self.events.remove(id)?;
         self.bytes -= ev.bytes().len();
+        for m in missing {
+            if let Some(list) = self.waiting.get_mut(&m) {
+                list.retain(|w| w != id);
+                if list.is_empty() {
+                    self.waiting.remove(&m);
+                }
+            }
+        }
         Some(ev)
     }
 }
@@ -835,5 +832,55 @@ mod tests {
             .offer(verify_event(&e3.bytes, &dev.network(), &keys).expect("valid"))
             .expect("room");
         assert!(matches!(out[0].outcome, Ok(Step::Stored { .. })));
+    }
+
+    #[test]
+    fn an_event_leaving_the_pending_set_leaves_no_registration_behind() {
+        use crate::event::{Dispatch, ParcelRef, Register};
+        let dev = DevNetwork::standard();
+        let keys = KeyCache::default();
+        let verify = |b: &[u8]| verify_event(b, &dev.network(), &keys).expect("valid");
+        let mut ledger = Ledger::new(dev.genesis(), Limits::default()).expect("genesis");
+        let mut mine = dev.writer("mine-bw").expect("member");
+        let register = Body::Register(Register {
+            site: "jwaneng".parse().expect("slug"),
+            carats: 5,
+            stones: 1,
+            value_cents: None,
+            seal: String::new(),
+            extracted_on: crate::types::Date(1),
+        });
+        let e1 = mine.append(register, 10_000);
+        // seq 2 claims an earlier time than seq 1 and cites a head no one will ever send.
+        let mut h = mine.next_header(0);
+        h.time_ms = 5_000;
+        let never = Digest([9; 32]);
+        let dispatch = Body::Dispatch(Dispatch {
+            parcel: ParcelRef {
+                parcel: never,
+                head: never,
+            },
+            to: "sorter-bw".parse().expect("slug"),
+            certificate: None,
+            seal: String::new(),
+            deadline_ms: None,
+        });
+        let e2 = mine.sign_raw(h, dispatch);
+        let out = ledger.offer(verify(&e2.bytes)).expect("room");
+        assert!(
+            matches!(&out[0].outcome, Ok(Step::Pending(m)) if m.len() == 1),
+            "{:?}",
+            out[0].outcome
+        );
+        // Its prev arrives; it is then refused for its time, and must vanish from every list.
+        let out = ledger.offer(verify(&e1.bytes)).expect("room");
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].outcome, Err(AdmissionError::TimeBackwards));
+        assert_eq!(ledger.pending_len(), 0);
+        assert!(
+            ledger.pending.waiting.is_empty(),
+            "{:?}",
+            ledger.pending.waiting
+        );
     }
 }

@@ -401,10 +401,10 @@ impl Store {
             Ok(ev) => ev,
             Err(e) => return Ok(Err(e.into())),
         };
-        let mut out = self.append_verified(vec![Ok(ev)])?;
-        Ok(out
-            .pop()
-            .unwrap_or(Err(Refusal::Admission(AdmissionError::TooShort(0)))))
+        let out = self.append_verified(vec![Ok(ev)])?;
+        // `append_verified` gives exactly one result per input.
+        #[allow(clippy::expect_used)]
+        Ok(out.into_iter().next().expect("one result per input"))
     }
 
     /// Group commit: admits (`verify_strict` on all cores), judges and stores up to [`MAX_GROUP`]

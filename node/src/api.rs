@@ -32,6 +32,8 @@ use crate::service::{read, ActError, Service, ServiceError};
 pub const MAX_HTTP_BODY: usize = MAX_EVENT_BYTES + 4096;
 /// Most events one feed page returns.
 pub const MAX_PAGE: u64 = 1000;
+/// Most events one history answer carries.
+pub const MAX_HISTORY_EVENTS: usize = 10_000;
 /// Events read per store lock while exporting.
 pub const EXPORT_PIECE: usize = 1024;
 /// Export pieces buffered for a slow client.
@@ -385,15 +387,17 @@ async fn history(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult
     let ledger = store.ledger();
     let audit = audit_parcel(ledger, &id)
         .ok_or_else(|| ApiError::not_found(format!("unknown parcel {id}")))?;
+    // A bounded answer (the store is held while it is built): the earliest events first.
     let events = audit
         .history
         .iter()
+        .take(MAX_HISTORY_EVENTS)
         .map(|h| event_json(ledger, &store, &h.event))
         .collect::<ApiResult<Vec<_>>>()?;
     Ok(Json(json!({
         "parcel": parcel_json(ledger, &id)?,
         "ancestry": audit.ancestry,
-        "truncated": audit.truncated,
+        "truncated": audit.truncated || audit.history.len() > MAX_HISTORY_EVENTS,
         "events": events,
     })))
 }

@@ -42,6 +42,8 @@ pub const MAX_TRANSMIT: usize = MAX_EVENT_BYTES + 1024;
 pub const COMMAND_QUEUE: usize = 1024;
 /// Most gossip messages being validated at once; beyond it new ones are ignored (not forwarded).
 pub const MAX_VALIDATING: usize = 2048;
+/// Most peers whose faults are counted, and most peers kept banned.
+pub const MAX_TRACKED_PEERS: usize = 4096;
 /// Gossip messages handed to the writer at once.
 pub const GOSSIP_BATCH: usize = 256;
 /// Longest a gossip message waits to be batched with others.
@@ -342,6 +344,7 @@ pub async fn start(
         status: status.clone(),
         faults: HashMap::new(),
         banned: HashSet::new(),
+        ban_order: std::collections::VecDeque::new(),
         max_faults: limits.max_peer_faults,
         requests: HashMap::new(),
         done_tx,
@@ -361,6 +364,8 @@ struct EventLoop {
     status: Arc<Mutex<NetStatus>>,
     faults: HashMap<PeerId, u32>,
     banned: HashSet<PeerId>,
+    /// Banned peers, oldest first (the set is bounded by [`MAX_TRACKED_PEERS`]).
+    ban_order: std::collections::VecDeque<PeerId>,
     max_faults: u32,
     requests: HashMap<OutboundRequestId, SyncRequest>,
     done_tx: mpsc::Sender<Done>,
@@ -441,11 +446,28 @@ impl EventLoop {
     }
 
     fn fault(&mut self, peer: PeerId, what: &str) {
+        if self.faults.len() >= MAX_TRACKED_PEERS && !self.faults.contains_key(&peer) {
+            // Keep counting for connected peers only; forget those that left.
+            let connected: HashSet<PeerId> = self.swarm.connected_peers().copied().collect();
+            self.faults.retain(|p, _| connected.contains(p));
+        }
         let n = self.faults.entry(peer).or_default();
         *n += 1;
         warn!(%peer, faults = *n, "{what}");
         if *n >= self.max_faults && self.banned.insert(peer) {
             warn!(%peer, "banning peer");
+            self.faults.remove(&peer);
+            self.ban_order.push_back(peer);
+            if self.ban_order.len() > MAX_TRACKED_PEERS {
+                // Forget the oldest ban rather than grow without bound.
+                if let Some(old) = self.ban_order.pop_front() {
+                    self.banned.remove(&old);
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .remove_blacklisted_peer(&old);
+                }
+            }
             self.metrics
                 .peers_banned
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

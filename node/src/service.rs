@@ -10,7 +10,7 @@ use ledger_core::admission::VerifiedEvent;
 use ledger_core::admission::{self, verify_event, AdmissionError};
 use ledger_core::bytes::{EventId, NetworkId};
 use ledger_core::crypto::{KeyCache, SecretKey};
-use ledger_core::ledger::{Missing, Preview};
+use ledger_core::ledger::Preview;
 use ledger_core::rules::{Verdict, VoidReason};
 use ledger_core::store::{Outcome, Refusal, Status, Store, StoreError, MAX_GROUP};
 use ledger_core::types::MemberId;
@@ -387,10 +387,12 @@ impl Writer {
                     return Err(ActError::Refused(reason));
                 }
                 Err(Preview::Waiting(missing)) => {
-                    return Err(ActError::NotNow(describe_missing(&missing)))
+                    return Err(ActError::NotNow(format!(
+                        "it depends on events this node does not have yet: {missing:?}"
+                    )))
                 }
                 Err(Preview::Duplicate) => return Err(ActError::NotNow("already stored".into())),
-                Err(Preview::Refused(e)) => return Err(ActError::NotNow(admission_text(&e))),
+                Err(Preview::Refused(e)) => return Err(ActError::NotNow(e.to_string())),
             }
             draft
         };
@@ -433,12 +435,4 @@ fn jobs_events(jobs: &[Job]) -> usize {
             }
         })
         .sum()
-}
-
-fn describe_missing(missing: &[Missing]) -> String {
-    format!("it depends on events this node does not have yet: {missing:?}")
-}
-
-fn admission_text(e: &AdmissionError) -> String {
-    e.to_string()
 }

@@ -3,7 +3,7 @@
 //! Run: `cargo bench -p custody-tests --bench network` (add `-- --quick` for a smaller run).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use custody_tests::{
@@ -53,30 +53,44 @@ fn spec(member: Option<&str>, bootstrap: Vec<String>) -> NodeSpec {
     }
 }
 
-/// Polls a node's event count every millisecond; records when each count was first seen.
-fn watch(node: &TestNode, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<(u64, Instant)>> {
+/// Polls a node's stored-event count every `every` until `stop`, calling `seen` with each reading.
+fn poll_events(
+    node: &TestNode,
+    every: Duration,
+    stop: Arc<AtomicBool>,
+    mut seen: impl FnMut(u64) + Send + 'static,
+) -> std::thread::JoinHandle<()> {
     let url = format!("http://{}/v1/status", node.http);
     std::thread::spawn(move || {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .build()
             .into();
-        let mut seen = Vec::new();
-        let mut last = 0;
         while !stop.load(Ordering::Relaxed) {
             if let Ok(mut r) = agent.get(&url).call() {
                 if let Ok(v) = r.body_mut().read_json::<serde_json::Value>() {
-                    let n = v["events"].as_u64().unwrap_or(0);
-                    if n > last {
-                        seen.push((n, Instant::now()));
-                        last = n;
-                    }
+                    seen(v["events"].as_u64().unwrap_or(0));
                 }
             }
-            std::thread::sleep(Duration::from_millis(1));
+            std::thread::sleep(every);
         }
-        seen
     })
+}
+
+/// When each event count was first seen, shared with the watcher thread.
+type Sightings = Arc<Mutex<Vec<(u64, Instant)>>>;
+
+/// Records when each event count was first seen at `node`, polling every millisecond.
+fn watch(node: &TestNode, stop: Arc<AtomicBool>) -> (std::thread::JoinHandle<()>, Sightings) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let handle = poll_events(node, Duration::from_millis(1), stop, move |n| {
+        let mut log = log.lock().expect("lock");
+        if log.last().is_none_or(|(last, _)| n > *last) {
+            log.push((n, Instant::now()));
+        }
+    });
+    (handle, seen)
 }
 
 fn propagation(quick: bool) {
@@ -117,7 +131,10 @@ fn propagation(quick: bool) {
     stop.store(true, Ordering::Relaxed);
     let seen: Vec<Vec<(u64, Instant)>> = watchers
         .into_iter()
-        .map(|w| w.join().expect("watcher"))
+        .map(|(w, seen)| {
+            w.join().expect("watcher");
+            std::mem::take(&mut *seen.lock().expect("lock"))
+        })
         .collect();
     let mut latencies: Vec<f64> = (1..=count as u64)
         .map(|k| {
@@ -203,24 +220,9 @@ fn gossip_into(node: &TestNode, events: Vec<Vec<u8>>, window: u64) -> f64 {
     let stored = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let poller = {
-        let (stored, stop) = (stored.clone(), stop.clone());
-        let url = format!("http://{}/v1/status", node.http);
-        std::thread::spawn(move || {
-            let agent: ureq::Agent = ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .build()
-                .into();
-            while !stop.load(Ordering::Relaxed) {
-                if let Ok(mut r) = agent.get(&url).call() {
-                    if let Ok(v) = r.body_mut().read_json::<serde_json::Value>() {
-                        stored.store(
-                            v["events"].as_u64().unwrap_or(0).saturating_sub(base),
-                            Ordering::Relaxed,
-                        );
-                    }
-                }
-                std::thread::sleep(Duration::from_millis(2));
-            }
+        let stored = stored.clone();
+        poll_events(node, Duration::from_millis(2), stop.clone(), move |n| {
+            stored.store(n.saturating_sub(base), Ordering::Relaxed)
         })
     };
     let elapsed = runtime.block_on(async {
