@@ -195,7 +195,9 @@ pub struct Ledger {
     limits: Limits,
     events: HashMap<EventId, EventMeta>,
     feeds: BTreeMap<MemberId, Feed>,
-    parcels: HashMap<ParcelId, Parcel>,
+    /// Boxed: a parcel record is large, and the table's spare slots and its growth copies should
+    /// cost a pointer each, not a whole record.
+    parcels: HashMap<ParcelId, Box<Parcel>>,
     certificates: HashMap<EventId, Certify>,
     forks: BTreeMap<(MemberId, u64), Fork>,
     pending: PendingSet,
@@ -279,11 +281,11 @@ impl Ledger {
     }
     /// A parcel.
     pub fn parcel(&self, id: &ParcelId) -> Option<&Parcel> {
-        self.parcels.get(id)
+        self.parcels.get(id).map(|p| &**p)
     }
-    /// All parcels.
-    pub fn parcels(&self) -> &HashMap<ParcelId, Parcel> {
-        &self.parcels
+    /// All parcels, in no particular order.
+    pub fn parcels(&self) -> impl ExactSizeIterator<Item = &Parcel> {
+        self.parcels.values().map(|p| &**p)
     }
     /// An applied certificate.
     pub fn certificate(&self, id: &EventId) -> Option<&Certify> {
@@ -618,10 +620,10 @@ impl Ledger {
             state: state.clone(),
             head: event,
             transitions: vec![Transition { event, state }],
-            events: Vec::new(),
+            events: Vec::with_capacity(1),
             measured_carats: None,
         };
-        self.parcels.insert(c.id, parcel);
+        self.parcels.insert(c.id, Box::new(parcel));
         c.id
     }
 
@@ -662,7 +664,7 @@ impl Ledger {
             });
             let mut h = Sha256::new();
             let mut buf = Vec::with_capacity(1024);
-            let mut parcels: Vec<&Parcel> = self.parcels.values().collect();
+            let mut parcels: Vec<&Parcel> = self.parcels().collect();
             parcels.sort_unstable_by_key(|p| p.id);
             for p in parcels {
                 codec::encode_into(p, &mut buf);

@@ -5,21 +5,20 @@
 //!
 //! | prefix | keyspace        | key                    | value                         | derived? |
 //! |--------|-----------------|------------------------|-------------------------------|----------|
-//! | `m`    | meta            | name                   | network id, genesis, schema; `group-open` while a group's batches land | no |
+//! | `m`    | meta            | name                   | network id, genesis, schema   | no       |
 //! | `l`    | log (journal)   | u64 position (BE)      | exact event bytes, in storing order | no |
 //! | `q`    | pending         | event id               | exact event bytes             | no       |
 //! | `e`    | events          | event id               | `EventRow`: log position, author, seq, kind, time, gov, verdict | yes |
-//! | `f`    | feeds           | author 0x00 seq (BE)   | event id holding the slot     | yes      |
-//! | `p`    | parcels         | parcel id              | `Parcel` (state, head, origin, transitions) | yes |
 //! | `k`    | evidence        | author 0x00 seq (BE)   | `Fork`                        | yes      |
 //!
 //! Event bytes live once, in the append-only log keyed by position (appends go to the right edge
 //! of sled's tree, which is cheap); the `events` keyspace maps ids to positions and verdicts.
-//! Each sled insert costs several microseconds, so an event writes as few rows as it can: its log
-//! entry, its index row, its feed slot and one row per parcel it changes. Which events cite a
-//! parcel is kept in memory (`Parcel::events`), recomputed from the log on open. A group commit
-//! (one durable point) is written as several batches of at most `SLED_BATCH_EVENTS` events,
-//! because sled's memory grows much faster than linearly with the size of one batch.
+//! Each sled insert costs several microseconds, so an event writes two rows: its log entry and its
+//! index row. Feeds, parcels and which events cite a parcel are state of the in-memory ledger,
+//! recomputed from the log on open and never written (decision D17). A group commit (one durable
+//! point) is written as several batches of at most `SLED_BATCH_EVENTS` events, because sled's
+//! memory grows much faster than linearly with the size of one batch; every event lands whole, so
+//! a crash between two batches leaves a log prefix that opens like any other.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -39,7 +38,7 @@ use crate::rules::Verdict;
 use crate::types::{Genesis, MemberId};
 
 /// Version of the on-disk layout.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 /// How long opening waits for sled's file lock held by a store just dropped in this process.
 pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 /// sled's page cache (its default is 1 GiB; the ledger state lives in memory already).
@@ -53,11 +52,11 @@ const META: u8 = b'm';
 const LOG: u8 = b'l';
 const PENDING: u8 = b'q';
 const EVENTS: u8 = b'e';
-const FEEDS: u8 = b'f';
-const PARCELS: u8 = b'p';
 const EVIDENCE: u8 = b'k';
 /// Keyspaces that can be rebuilt from the log (and `pending`) alone.
-const DERIVED: [u8; 4] = [EVENTS, FEEDS, PARCELS, EVIDENCE];
+const DERIVED: [u8; 2] = [EVENTS, EVIDENCE];
+/// Keyspaces of schema 1 (feed slots, parcel rows) that schema 2 no longer writes.
+const SCHEMA_1_ONLY: [u8; 2] = [b'f', b'p'];
 
 /// The row of one stored event in the `events` keyspace.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -238,7 +237,9 @@ impl Store {
         let schema = log
             .get(key(META, &[b"schema"]))?
             .ok_or_else(|| corrupt("no schema version"))?;
-        if schema.as_ref() != SCHEMA_VERSION.to_le_bytes() {
+        if schema.as_ref() == 1u32.to_le_bytes() {
+            migrate_from_schema_1(&db, &log)?;
+        } else if schema.as_ref() != SCHEMA_VERSION.to_le_bytes() {
             return Err(corrupt(format!(
                 "schema {:?} is not {SCHEMA_VERSION}",
                 schema.as_ref()
@@ -351,37 +352,6 @@ impl Store {
                 "{indexed} events indexed but {log_len} in the log"
             )));
         }
-        let mut slots = 0usize;
-        for item in self.log.scan_prefix([FEEDS]) {
-            let (k, id) = item?;
-            let (author, seq) = parse_slot_key(&k)?;
-            let held = self
-                .ledger
-                .feed(&author)
-                .and_then(|f| f.ids.get((seq - 1) as usize));
-            if held.map(|h| h.as_bytes().as_slice()) != Some(id.as_ref()) {
-                return Err(corrupt(format!(
-                    "feed slot {author}/{seq} disagrees with the log"
-                )));
-            }
-            slots += 1;
-        }
-        if slots
-            != self
-                .ledger
-                .feeds()
-                .values()
-                .map(|f| f.ids.len())
-                .sum::<usize>()
-        {
-            return Err(corrupt("feed index is missing slots"));
-        }
-        if self.log.contains_key(key(META, &[b"group-open"]))? {
-            // A crash came between the batches of one group: its parcel rows may lag the log.
-            self.repair_parcel_rows()?;
-            self.log.remove(key(META, &[b"group-open"]))?;
-            self.durable()?;
-        }
         let pending: Vec<sled::IVec> = self
             .log
             .scan_prefix([PENDING])
@@ -456,44 +426,6 @@ impl Store {
             }
             Ok(())
         })
-    }
-
-    /// Parcel rows are derived and written with the last event of a group that changed them; a
-    /// crash between the batches of one group can leave some behind. Rewrite those that differ
-    /// from the state recomputed from the log.
-    fn repair_parcel_rows(&mut self) -> Result<(), StoreError> {
-        let mut fix = sled::Batch::default();
-        let mut fixed = 0usize;
-        for item in self.log.scan_prefix([PARCELS]) {
-            let (k, v) = item?;
-            let id = Digest(
-                k.get(1..)
-                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                    .ok_or_else(|| corrupt("parcel key"))?,
-            );
-            match self.ledger.parcel(&id) {
-                Some(p) if codec::encode(p) == v.as_ref() => {}
-                Some(p) => {
-                    fix.insert(k, codec::encode(p));
-                    fixed += 1;
-                }
-                None => {
-                    fix.remove(k);
-                    fixed += 1;
-                }
-            }
-        }
-        for (id, p) in self.ledger.parcels() {
-            if !self.log.contains_key(key(PARCELS, &[id.as_bytes()]))? {
-                fix.insert(key(PARCELS, &[id.as_bytes()]), codec::encode(p));
-                fixed += 1;
-            }
-        }
-        if fixed > 0 {
-            self.log.apply_batch(fix)?;
-            self.durable()?;
-        }
-        Ok(())
     }
 
     /// Judges and stores events already admitted (for callers that verify outside a lock);
@@ -644,11 +576,10 @@ impl Store {
         Ok(())
     }
 
-    /// The rows of a stored event: its bytes in the log (unless already there), its index row
-    /// with its verdict, and its feed slot.
+    /// The rows of a stored event: its bytes in the log (unless already there) and its index row
+    /// with its verdict.
     fn put_event_rows(&self, b: &mut sled::Batch, ev: &VerifiedEvent, pos: u64, in_log: bool) {
         let id = ev.id();
-        let h = ev.header();
         if !in_log {
             b.insert(key(LOG, &[&pos.to_be_bytes()]), ev.bytes().as_ref());
         }
@@ -661,26 +592,12 @@ impl Store {
                 }),
             );
         }
-        if self
-            .ledger
-            .feed(&h.author)
-            .and_then(|f| f.ids.get((h.seq - 1) as usize))
-            == Some(id)
-        {
-            b.insert(slot_key(FEEDS, &h.author, h.seq), id.as_bytes().as_slice());
-        }
-    }
-
-    fn put_parcel(&self, b: &mut sled::Batch, id: &ParcelId) {
-        if let Some(p) = self.ledger.parcel(id) {
-            b.insert(key(PARCELS, &[id.as_bytes()]), codec::encode(p));
-        }
     }
 
     /// The rows of a group, as several sled batches of at most [`SLED_BATCH_EVENTS`] events
     /// each (sled's memory grows much faster than linearly with the size of one batch). Every
     /// event's rows, including the removal of its pending copy, are in one batch, so each event
-    /// lands whole; a parcel's row goes with the last event of the group that changed it.
+    /// lands whole and the log stays a prefix of the group if a crash comes between two batches.
     fn incremental_batches(
         &mut self,
         stored: &[(VerifiedEvent, Vec<ParcelId>, Option<Fork>)],
@@ -688,13 +605,6 @@ impl Store {
         left_pending: &[EventId],
     ) -> Vec<sled::Batch> {
         let was_pending: HashSet<&EventId> = left_pending.iter().collect();
-        let mut last_touch: std::collections::HashMap<ParcelId, usize> =
-            std::collections::HashMap::new();
-        for (i, (_, parcels, _)) in stored.iter().enumerate() {
-            for p in parcels {
-                last_touch.insert(*p, i);
-            }
-        }
         let stored_ids: HashSet<&EventId> = stored.iter().map(|(ev, _, _)| ev.id()).collect();
         let mut first = sled::Batch::default();
         for id in left_pending.iter().filter(|id| !stored_ids.contains(id)) {
@@ -703,34 +613,20 @@ impl Store {
         for ev in newly_pending {
             first.insert(key(PENDING, &[ev.id().as_bytes()]), ev.bytes().as_ref());
         }
-        let split = stored.len() > SLED_BATCH_EVENTS;
-        if split {
-            // Marks a group whose batches have not all landed; cleared by its last batch.
-            first.insert(key(META, &[b"group-open"]), &[1u8][..]);
-        }
         let mut batches = vec![first];
-        for (c, chunk) in stored.chunks(SLED_BATCH_EVENTS).enumerate() {
+        for chunk in stored.chunks(SLED_BATCH_EVENTS) {
             let mut b = sled::Batch::default();
-            for (j, (ev, parcels, fork)) in chunk.iter().enumerate() {
-                let i = c * SLED_BATCH_EVENTS + j;
+            for (ev, _, fork) in chunk {
                 self.put_event_rows(&mut b, ev, self.log_next, false);
                 self.log_next += 1;
                 if was_pending.contains(ev.id()) {
                     b.remove(key(PENDING, &[ev.id().as_bytes()]));
-                }
-                for p in parcels.iter().filter(|p| last_touch.get(*p) == Some(&i)) {
-                    self.put_parcel(&mut b, p);
                 }
                 if let Some(f) = fork {
                     b.insert(slot_key(EVIDENCE, &f.author, f.seq), codec::encode(f));
                 }
             }
             batches.push(b);
-        }
-        if split {
-            if let Some(last) = batches.last_mut() {
-                last.remove(key(META, &[b"group-open"]));
-            }
         }
         batches
     }
@@ -825,9 +721,6 @@ impl Store {
                 }
             }
         }
-        for id in self.ledger.parcels().keys() {
-            self.put_parcel(&mut b, id);
-        }
         for f in self.ledger.forks() {
             b.insert(slot_key(EVIDENCE, &f.author, f.seq), codec::encode(f));
         }
@@ -837,8 +730,7 @@ impl Store {
         Ok(b)
     }
 
-    /// Rebuilds every derived keyspace (event index, feeds, verdicts, parcels, parcel index,
-    /// evidence) from the log and the pending events alone, in one atomic, durable batch.
+    /// Rebuilds every derived keyspace (event index with verdicts, evidence) from the log and the pending events alone, in one atomic, durable batch.
     pub fn rebuild(&mut self) -> Result<(), StoreError> {
         if self.poisoned {
             return Err(StoreError::Poisoned);
@@ -951,21 +843,23 @@ fn log_position(k: &[u8]) -> Result<u64, StoreError> {
     Ok(u64::from_be_bytes(pos))
 }
 
-fn parse_slot_key(k: &[u8]) -> Result<(MemberId, u64), StoreError> {
-    let body = &k[1..];
-    let nul = body
-        .iter()
-        .position(|b| *b == 0)
-        .ok_or_else(|| corrupt("slot key has no separator"))?;
-    let author =
-        std::str::from_utf8(&body[..nul]).map_err(|_| corrupt("slot key author is not UTF-8"))?;
-    let author = MemberId::new(author).map_err(|e| corrupt(e.to_string()))?;
-    let seq = u64::from_be_bytes(
-        body[nul + 1..]
-            .try_into()
-            .map_err(|_| corrupt("slot key seq is not 8 bytes"))?,
+/// Schema 1 also wrote feed slots and parcel rows (and a `group-open` marker while a group's
+/// batches landed); schema 2 recomputes all of them from the log on open (decision D17).
+fn migrate_from_schema_1(db: &sled::Db, log: &sled::Tree) -> Result<(), StoreError> {
+    let mut b = sled::Batch::default();
+    for prefix in SCHEMA_1_ONLY {
+        for k in log.scan_prefix([prefix]).keys() {
+            b.remove(k?);
+        }
+    }
+    b.remove(key(META, &[b"group-open"]));
+    b.insert(
+        key(META, &[b"schema"]),
+        SCHEMA_VERSION.to_le_bytes().to_vec(),
     );
-    Ok((author, seq))
+    log.apply_batch(b)?;
+    db.flush()?;
+    Ok(())
 }
 
 fn read_forks(log: &sled::Tree) -> Result<Vec<Fork>, StoreError> {

@@ -71,7 +71,7 @@ fn assert_same_state(a: &Ledger, b: &Ledger) {
     };
     assert_eq!(verdicts(a), verdicts(b));
     assert_eq!(a.parcels().len(), b.parcels().len());
-    for id in a.parcels().keys() {
+    for id in a.parcels().map(|p| &p.id) {
         assert_eq!(audit_parcel(a, id), audit_parcel(b, id), "audit of {id}");
         assert_eq!(a.parcel(id), b.parcel(id));
     }
@@ -124,7 +124,7 @@ proptest! {
         }
         let mut live = 0u64;
         let mut retired = 0u64;
-        for p in l.parcels().values() {
+        for p in l.parcels() {
             match p.state {
                 ParcelState::Held { .. } | ParcelState::InTransit { .. } => live += p.carats,
                 ParcelState::Retired { .. } => retired += p.carats,

@@ -212,29 +212,81 @@ fn a_store_of_another_network_is_refused() {
 }
 
 #[test]
-fn parcel_rows_left_behind_by_an_interrupted_group_are_repaired_on_open() {
+fn a_group_cut_between_its_sled_batches_reopens_as_a_log_prefix() {
     let (net, events) = scenario(9, 200);
+    assert!(events.len() > 2 * ledger_core::store::SLED_BATCH_EVENTS);
+    let bytes: Vec<Vec<u8>> = events.iter().map(|s| s.bytes.clone()).collect();
+    let landed = 2 * ledger_core::store::SLED_BATCH_EVENTS;
     let dir = tempfile::tempdir().expect("tempdir");
-    let rows = {
+    drop({
+        let mut store = open(dir.path(), &net);
+        store.append_batch(&bytes).expect("no fault");
+        store
+    });
+    {
+        // What a crash after the group's first two sled batches leaves: later events absent
+        // from both the log and the index.
+        let db = open_raw(dir.path());
+        let log = db.open_tree("log").expect("tree");
+        for (pos, s) in events.iter().enumerate().skip(landed) {
+            let mut l = b"l".to_vec();
+            l.extend_from_slice(&(pos as u64).to_be_bytes());
+            log.remove(l).expect("remove");
+            let mut e = b"e".to_vec();
+            e.extend_from_slice(s.id.as_bytes());
+            log.remove(e).expect("remove");
+        }
+        db.flush().expect("flush");
+    }
+    let store = Store::open(dir.path(), Limits::default()).expect("a log prefix opens");
+    assert_eq!(store.len(), landed as u64);
+    let reference_dir = tempfile::tempdir().expect("tempdir");
+    let mut reference = open(reference_dir.path(), &net);
+    reference.append_batch(&bytes[..landed]).expect("no fault");
+    assert_eq!(store.ledger().state_root(), reference.ledger().state_root());
+    assert_eq!(
+        store.derived_rows().expect("rows"),
+        reference.derived_rows().expect("rows")
+    );
+}
+
+#[test]
+fn a_schema_1_store_is_migrated_on_open() {
+    let (net, events) = scenario(5, 60);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (root, rows) = {
         let mut store = open(dir.path(), &net);
         let bytes: Vec<Vec<u8>> = events.iter().map(|s| s.bytes.clone()).collect();
         store.append_batch(&bytes).expect("no fault");
-        store.derived_rows().expect("rows")
+        (
+            store.ledger().state_root(),
+            store.derived_rows().expect("rows"),
+        )
     };
     {
-        // What a crash between two batches of one group leaves: the group marker still set and
-        // a parcel row that did not land.
+        // Schema 1 kept feed slots and parcel rows, and a marker while a group landed.
         let db = open_raw(dir.path());
         let log = db.open_tree("log").expect("tree");
+        log.insert(b"mschema", &1u32.to_le_bytes()[..])
+            .expect("write");
         log.insert(b"mgroup-open", &[1u8][..]).expect("write");
-        let (k, _) = log
-            .scan_prefix(b"p")
-            .next()
-            .expect("a parcel row")
-            .expect("read");
-        log.remove(k).expect("remove");
+        log.insert(b"fmine\0\0\0\0\0\0\0\0\x01", &[7u8; 32][..])
+            .expect("write");
+        log.insert([b'p'; 33], &b"old parcel row"[..])
+            .expect("write");
         db.flush().expect("flush");
     }
-    let store = Store::open(dir.path(), Limits::default()).expect("reopen repairs");
+    let store = Store::open(dir.path(), Limits::default()).expect("schema 1 opens");
+    assert_eq!(store.ledger().state_root(), root);
     assert_eq!(store.derived_rows().expect("rows"), rows);
+    drop(store);
+    let db = open_raw(dir.path());
+    let log = db.open_tree("log").expect("tree");
+    assert_eq!(log.scan_prefix(b"f").count(), 0);
+    assert_eq!(log.scan_prefix(b"p").count(), 0);
+    assert_eq!(log.get(b"mgroup-open").expect("read"), None);
+    assert_eq!(
+        log.get(b"mschema").expect("read").as_deref(),
+        Some(&2u32.to_le_bytes()[..])
+    );
 }

@@ -522,13 +522,14 @@ async fn metrics(State(s): State<AppState>) -> Response {
     let text = {
         let store = read(s.service.store());
         let l = store.ledger();
-        s.metrics.render(
+        let text = s.metrics.render(
             store.len(),
             l.pending_len(),
             l.feeds().len(),
             l.parcels().len(),
             l.forks().count(),
-        )
+        );
+        text
     };
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

@@ -47,7 +47,7 @@ pub const MAX_TRACKED_PEERS: usize = 4096;
 /// Gossip messages handed to the writer at once.
 pub const GOSSIP_BATCH: usize = 256;
 /// Longest a gossip message waits to be batched with others.
-pub const GOSSIP_BATCH_WAIT: Duration = Duration::from_millis(1);
+pub const GOSSIP_BATCH_WAIT: Duration = Duration::from_millis(4);
 /// How long gossip remembers message ids it has seen.
 pub const DUPLICATE_CACHE: Duration = Duration::from_secs(10);
 /// The sync protocol's name.

@@ -80,9 +80,9 @@ pub struct Acted {
 /// The result of one submitted event.
 pub type Submitted = Result<Outcome, Refusal>;
 
-/// Submitted events waiting for their group: the events, when they came, and who to tell.
+/// Submitted events waiting for their group: how many, when they came, and who to tell.
 type Waiting = (
-    Vec<Vec<u8>>,
+    usize,
     Instant,
     oneshot::Sender<Result<Vec<Submitted>, ServiceError>>,
 );
@@ -236,15 +236,13 @@ fn verify_stage(
     network: NetworkId,
 ) {
     let keys = KeyCache::default();
-    let flush = |submits: &mut Vec<Waiting>| -> bool {
+    // The events of `submits`, in order.
+    let flush = |submits: &mut Vec<Waiting>, events: &mut Vec<Vec<u8>>| -> bool {
         if submits.is_empty() {
             return true;
         }
-        let events: Vec<Vec<u8>> = submits
-            .iter()
-            .flat_map(|(e, _, _)| e.iter().cloned())
-            .collect();
-        let verified = admission::verify_events_strict(&events, &network, &keys);
+        let verified = admission::verify_events_strict(events, &network, &keys);
+        events.clear();
         stages
             .send(Stage::Commit {
                 submits: std::mem::take(submits),
@@ -265,6 +263,7 @@ fn verify_stage(
             }
         }
         let mut submits: Vec<Waiting> = Vec::new();
+        let mut group: Vec<Vec<u8>> = Vec::new();
         for job in jobs {
             match job {
                 Job::Submit {
@@ -272,23 +271,23 @@ fn verify_stage(
                     received,
                     reply,
                 } => {
-                    if events.len() + submits.iter().map(|(e, _, _)| e.len()).sum::<usize>()
-                        > MAX_GROUP
-                        && !flush(&mut submits)
-                    {
+                    if events.len() + group.len() > MAX_GROUP && !flush(&mut submits, &mut group) {
                         return;
                     }
-                    submits.push((events, received, reply));
+                    submits.push((events.len(), received, reply));
+                    group.extend(events);
                 }
                 Job::Act { action, reply } => {
                     // Actions see the state after everything received before them.
-                    if !flush(&mut submits) || stages.send(Stage::Act { action, reply }).is_err() {
+                    if !flush(&mut submits, &mut group)
+                        || stages.send(Stage::Act { action, reply }).is_err()
+                    {
                         return;
                     }
                 }
             }
         }
-        if !flush(&mut submits) {
+        if !flush(&mut submits, &mut group) {
             return;
         }
     }
@@ -334,8 +333,8 @@ impl Writer {
             }
         };
         let mut results = results.into_iter();
-        for (events, received, reply) in submits {
-            let mine: Vec<Submitted> = results.by_ref().take(events.len()).collect();
+        for (count, received, reply) in submits {
+            let mine: Vec<Submitted> = results.by_ref().take(count).collect();
             for r in &mine {
                 self.count(r);
             }

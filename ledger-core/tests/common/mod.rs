@@ -275,7 +275,6 @@ pub fn scenario(seed: u64, steps: usize) -> (Net, Vec<Signed>) {
         // Live parcels and who may act on them.
         let mut live: Vec<(ParcelId, ParcelState, EventId, u64)> = ledger
             .parcels()
-            .values()
             .filter(|p| {
                 matches!(
                     p.state,
