@@ -1,5 +1,308 @@
-//! custody: the command line over ledger-core and the node API.
-fn main() -> anyhow::Result<()> {
-    println!("custody {}", env!("CARGO_PKG_VERSION"));
-    Ok(())
+//! custody: the command line over ledger-core and the node API (keys, genesis, actions, audit, replay, export, demo).
+
+mod act;
+mod client;
+mod demo;
+mod inspect;
+mod keys;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use act::{ActCommand, ActError};
+use client::{ClientError, Node};
+use inspect::{AuditFormat, Source};
+
+/// Largest token file read.
+const MAX_TOKEN_FILE: u64 = 4096;
+
+/// Exit status: the command did what was asked and everything checked out.
+const EXIT_OK: u8 = 0;
+/// Exit status: a refusal, a void verdict, an unknown parcel, or a log that is not intact.
+const EXIT_NO: u8 = 1;
+/// Exit status: bad arguments or input files (clap uses 2 as well).
+const EXIT_USAGE: u8 = 2;
+/// Exit status: the node could not be reached.
+const EXIT_UNREACHABLE: u8 = 3;
+
+/// custody: a permissioned, append-only chain-of-custody log for rough diamonds.
+///
+/// Reads (audit, replay, export) trust nothing from the node but bytes: every signature, link and
+/// verdict is checked locally. Actions are signed by your node for its member.
+#[derive(Debug, Parser)]
+#[command(
+    name = "custody",
+    version,
+    after_help = "Examples:\n  custody demo\n  custody audit parcel 3f2a... --node http://127.0.0.1:7300\n  custody replay --file log.export --genesis genesis.bin\n  CUSTODY_TOKEN=$(cat node/data/api-token) custody register --site jwaneng --carats 125000 --extracted-on 2026-03-02\n\nExit status: 0 ok, 1 refused / void / not intact / unknown, 2 bad arguments or files, 3 node unreachable."
+)]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+struct Common {
+    /// The node's HTTP API.
+    #[arg(
+        long,
+        global = true,
+        default_value = "http://127.0.0.1:7300",
+        env = "CUSTODY_NODE"
+    )]
+    node: String,
+    /// File holding the node's API token (for actions); or set CUSTODY_TOKEN.
+    #[arg(long, global = true)]
+    token_file: Option<PathBuf>,
+    /// Print JSON (documented in docs/cli.md) instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Member keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Genesis documents.
+    #[command(subcommand)]
+    Genesis(GenesisCommand),
+    #[command(flatten)]
+    Act(ActCommand),
+    /// Audit one parcel: its whole ancestry, origin shares, history with verdicts, findings.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Verify and replay a whole log locally, and summarise it; exit 1 if it is not intact.
+    #[command(
+        after_help = "Examples:\n  custody replay --node http://127.0.0.1:7300\n  custody replay --file log.export --genesis genesis.bin --json"
+    )]
+    Replay {
+        #[command(flatten)]
+        source: SourceArgs,
+        /// Check every signature with verify_strict (slower) instead of batch verification.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Save a node's whole log to a file in the export format.
+    #[command(
+        after_help = "Example:\n  custody export --node http://127.0.0.1:7300 --out log.export"
+    )]
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Start a local network, run a scripted custody story, print the audit and the replay.
+    #[command(after_help = "Example:\n  custody demo\n  custody demo --nodes 12 --keep-running")]
+    Demo {
+        /// Nodes to start: one per member of the story (9), plus observers up to 16.
+        #[arg(long, default_value_t = demo::CAST.len())]
+        nodes: usize,
+        /// Keep the network running after the story (Ctrl-C stops it).
+        #[arg(long)]
+        keep_running: bool,
+    },
+    /// Run a node of `custody demo` (internal).
+    #[command(hide = true)]
+    NodeProcess {
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Generate a member key.
+    #[command(
+        after_help = "Examples:\n  custody key new --out mine-bw.key\n  custody key new > mine-bw.key"
+    )]
+    New {
+        /// Write the secret key here (mode 0600); otherwise it goes to stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Show a key file's public key and fingerprint.
+    #[command(after_help = "Example:\n  custody key show mine-bw.key")]
+    Show { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+enum GenesisCommand {
+    /// Write a genesis document from a members file (format in docs/cli.md).
+    #[command(
+        after_help = "Example:\n  custody genesis new --members members.toml --out genesis.bin"
+    )]
+    New {
+        #[arg(long)]
+        members: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Show a genesis: members, chambers, roles, policy and network id.
+    #[command(after_help = "Example:\n  custody genesis show genesis.bin")]
+    Show { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Audit one parcel from a node's log (or an export file), verified locally.
+    #[command(
+        after_help = "Examples:\n  custody audit parcel 3f2a...\n  custody audit parcel 3f2a... --dot | dot -Tsvg > parcel.svg\n  custody audit parcel 3f2a... --file log.export --genesis genesis.bin --json"
+    )]
+    Parcel {
+        /// The parcel id (64 hex characters).
+        id: String,
+        #[command(flatten)]
+        source: SourceArgs,
+        /// Print the ancestry as a Graphviz digraph.
+        #[arg(long, conflicts_with = "json")]
+        dot: bool,
+    },
+}
+
+/// Where to read a log: a node (the default, --node), or an export file with its genesis.
+#[derive(Debug, Clone, Args)]
+struct SourceArgs {
+    /// An export file (from `custody export`) instead of a node.
+    #[arg(long, requires = "genesis")]
+    file: Option<PathBuf>,
+    /// The network's genesis document (needed with --file; with a node, pins the network).
+    #[arg(long)]
+    genesis: Option<PathBuf>,
+}
+
+/// An argument or input file that is wrong (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Usage(String);
+
+fn token(common: &Common) -> anyhow::Result<Option<String>> {
+    if let Some(path) = &common.token_file {
+        use std::io::Read;
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_TOKEN_FILE).read_to_string(&mut text))
+            .map_err(|e| Usage(format!("--token-file {}: {e}", path.display())))?;
+        return Ok(Some(text.trim().to_owned()));
+    }
+    Ok(std::env::var("CUSTODY_TOKEN")
+        .ok()
+        .map(|t| t.trim().to_owned()))
+}
+
+fn source(common: &Common, args: &SourceArgs) -> anyhow::Result<Source> {
+    match (&args.file, &args.genesis) {
+        (Some(export), Some(genesis)) => Ok(Source::File {
+            export: export.clone(),
+            genesis: genesis.clone(),
+        }),
+        (Some(_), None) => {
+            Err(Usage("--file needs --genesis FILE (the network's genesis document)".into()).into())
+        }
+        (None, pinned) => {
+            let node = Node::new(&common.node, None);
+            if let Some(path) = pinned {
+                let mine = keys::read_genesis(path).map_err(|e| Usage(format!("{e:#}")))?;
+                let theirs = inspect::node_genesis(&node)?;
+                if mine != theirs {
+                    anyhow::bail!(
+                        "the node at {} runs network {}, not {} of {}",
+                        common.node,
+                        ledger_core::governance::network_id(&theirs),
+                        ledger_core::governance::network_id(&mine),
+                        path.display()
+                    );
+                }
+            }
+            Ok(Source::Node(node))
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    let common = &cli.common;
+    match cli.command {
+        Command::Key(KeyCommand::New { out }) => keys::key_new(out.as_deref(), common.json)?,
+        Command::Key(KeyCommand::Show { file }) => {
+            keys::key_show(&file, common.json).map_err(|e| Usage(format!("{e:#}")))?
+        }
+        Command::Genesis(GenesisCommand::New { members, out }) => {
+            keys::genesis_new(&members, &out, common.json).map_err(|e| Usage(format!("{e:#}")))?
+        }
+        Command::Genesis(GenesisCommand::Show { file }) => {
+            keys::genesis_show(&file, common.json).map_err(|e| Usage(format!("{e:#}")))?
+        }
+        Command::Act(cmd) => {
+            let action = cmd.action().map_err(|e| Usage(format!("{e:#}")))?;
+            let node = Node::new(&common.node, token(common)?);
+            act::run(&node, &cmd, &action, common.json)?;
+        }
+        Command::Audit(AuditCommand::Parcel {
+            id,
+            source: src,
+            dot,
+        }) => {
+            if id.parse::<ledger_core::bytes::ParcelId>().is_err() {
+                return Err(Usage(format!("{id:?} is not a parcel id (64 hex characters)")).into());
+            }
+            let format = match (common.json, dot) {
+                (true, _) => AuditFormat::Json,
+                (false, true) => AuditFormat::Dot,
+                (false, false) => AuditFormat::Text,
+            };
+            inspect::audit(&source(common, &src)?, &id, format)?;
+        }
+        Command::Replay {
+            source: src,
+            strict,
+        } => {
+            if !inspect::replay(&source(common, &src)?, common.json, strict)? {
+                return Ok(EXIT_NO);
+            }
+        }
+        Command::Export { out } => {
+            inspect::export(&Node::new(&common.node, None), &out, common.json)?;
+        }
+        Command::Demo {
+            nodes,
+            keep_running,
+        } => demo::run(nodes, keep_running)?,
+        Command::NodeProcess { config } => custody_node::launch::serve(&config, true)
+            .with_context(|| format!("node of {}", config.display()))?,
+    }
+    Ok(EXIT_OK)
+}
+
+/// The exit status for an error.
+fn status_of(e: &anyhow::Error) -> u8 {
+    for cause in e.chain() {
+        if cause.downcast_ref::<Usage>().is_some() {
+            return EXIT_USAGE;
+        }
+        match cause.downcast_ref::<ClientError>() {
+            Some(ClientError::Unreachable { .. }) => return EXIT_UNREACHABLE,
+            Some(_) => return EXIT_NO,
+            None => {}
+        }
+        match cause.downcast_ref::<ActError>() {
+            Some(ActError::Client(ClientError::Unreachable { .. })) => return EXIT_UNREACHABLE,
+            Some(_) => return EXIT_NO,
+            None => {}
+        }
+    }
+    EXIT_NO
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("custody: {e:#}");
+            ExitCode::from(status_of(&e))
+        }
+    }
 }

@@ -51,8 +51,9 @@ pub struct Audit {
     pub origin_countries: Vec<(Country, u64)>,
     /// The parcel and all its ancestors, the audited parcel first, then breadth-first.
     pub ancestry: Vec<AncestorParcel>,
-    /// Every event that created, moved or cited any parcel of the ancestry, applied or void,
-    /// ordered by claimed time, then author and seq.
+    /// Every event that created, moved or cited any parcel of the ancestry, applied or void, and
+    /// the certificates covering them with their import confirmations; ordered by claimed time,
+    /// then author and seq.
     pub history: Vec<HistoryEntry>,
     /// The ancestry was larger than [`MAX_AUDIT_PARCELS`] and was cut.
     pub truncated: bool,
@@ -90,6 +91,15 @@ pub fn audit_parcel(ledger: &Ledger, parcel: &ParcelId) -> Option<Audit> {
         for parent in &p.parents {
             if seen.insert(*parent) {
                 queue.push_back(*parent);
+            }
+        }
+    }
+    // Certificates covering any parcel of the ancestry, and their import confirmations.
+    for (cert, c) in ledger.certificates() {
+        if c.parcels.iter().any(|p| seen.contains(p)) {
+            events.insert(*cert);
+            if let Some(confirmed) = ledger.notes().confirmations.get(cert) {
+                events.extend(confirmed.iter().copied());
             }
         }
     }

@@ -169,6 +169,21 @@ pub enum FlagCode {
     Other,
 }
 
+impl FlagCode {
+    /// The stable name (as in JSON).
+    pub fn name(self) -> &'static str {
+        match self {
+            FlagCode::Smuggling => "smuggling",
+            FlagCode::Laundering => "laundering",
+            FlagCode::ForgedCertificate => "forged-certificate",
+            FlagCode::HumanRights => "human-rights",
+            FlagCode::Embargo => "embargo",
+            FlagCode::MassDiscrepancy => "mass-discrepancy",
+            FlagCode::Other => "other",
+        }
+    }
+}
+
 /// A signed observation by a monitor or authority; no one can remove it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Flag {

@@ -8,7 +8,7 @@ use sha2::{Digest as _, Sha256};
 use crate::admission::{AdmissionError, VerifiedEvent};
 use crate::bytes::{Digest, EventId, NetworkId, ParcelId};
 use crate::codec;
-use crate::event::{Body, Certify, Kind};
+use crate::event::{Body, Certify, Flag, Kind};
 use crate::governance::{network_id, GenesisError, Governance};
 use crate::merkle::{self, Frontier};
 use crate::origin::Origin;
@@ -169,6 +169,22 @@ impl Parcel {
     }
 }
 
+/// What applied events said that the parcel states do not keep, for findings: flags, receipts
+/// that disagree with the declared weight or found the seal broken, and explicit dispatch deadlines.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Notes {
+    /// Applied flags, by event.
+    pub flags: BTreeMap<EventId, Flag>,
+    /// Applied receipts whose measured weight differs from the parcel's: (parcel, declared, measured).
+    pub receipt_mismatches: BTreeMap<EventId, (ParcelId, u64, u64)>,
+    /// Applied receipts that found the seal broken, with the parcel.
+    pub broken_seals: BTreeMap<EventId, ParcelId>,
+    /// Applied dispatches that name their own deadline (UNIX ms).
+    pub deadlines: HashMap<EventId, u64>,
+    /// Applied import confirmations, by the certificate they confirm.
+    pub confirmations: BTreeMap<EventId, Vec<EventId>>,
+}
+
 /// Carat totals for the mass-balance invariant.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MassTotals {
@@ -202,6 +218,7 @@ pub struct Ledger {
     forks: BTreeMap<(MemberId, u64), Fork>,
     pending: PendingSet,
     totals: MassTotals,
+    notes: Notes,
     stale: bool,
 }
 
@@ -221,6 +238,7 @@ impl Ledger {
             forks: BTreeMap::new(),
             pending: PendingSet::default(),
             totals: MassTotals::default(),
+            notes: Notes::default(),
             stale: false,
         })
     }
@@ -291,9 +309,17 @@ impl Ledger {
     pub fn certificate(&self, id: &EventId) -> Option<&Certify> {
         self.certificates.get(id)
     }
+    /// Applied certificates, in no particular order.
+    pub fn certificates(&self) -> impl Iterator<Item = (&EventId, &Certify)> {
+        self.certificates.iter()
+    }
     /// Proven forks.
     pub fn forks(&self) -> impl Iterator<Item = &Fork> {
         self.forks.values()
+    }
+    /// Flags, receipt notes and deadlines of applied events.
+    pub fn notes(&self) -> &Notes {
+        &self.notes
     }
     /// Carat totals.
     pub fn totals(&self) -> MassTotals {
@@ -556,6 +582,34 @@ impl Ledger {
     fn apply(&mut self, ev: &VerifiedEvent, effect: Effect) -> Vec<ParcelId> {
         let id = *ev.id();
         let author = self.intern(ev.header().gov, &ev.header().author);
+        match ev.body() {
+            Body::Flag(f) => {
+                self.notes.flags.insert(id, f.clone());
+            }
+            Body::Receive(r) => {
+                let declared = self.parcels.get(&r.parcel.parcel).map_or(0, |p| p.carats);
+                if r.measured_carats != declared {
+                    self.notes
+                        .receipt_mismatches
+                        .insert(id, (r.parcel.parcel, declared, r.measured_carats));
+                }
+                if !r.seal_intact {
+                    self.notes.broken_seals.insert(id, r.parcel.parcel);
+                }
+            }
+            Body::Dispatch(d) => {
+                if let Some(deadline) = d.deadline_ms {
+                    self.notes.deadlines.insert(id, deadline);
+                }
+            }
+            Body::ConfirmImport(c) => {
+                let confirmed = self.notes.confirmations.entry(c.certificate).or_default();
+                if let Err(at) = confirmed.binary_search(&id) {
+                    confirmed.insert(at, id);
+                }
+            }
+            _ => {}
+        }
         match effect {
             Effect::Record => Vec::new(),
             Effect::Certificate => {

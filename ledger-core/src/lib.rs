@@ -11,6 +11,7 @@ pub mod dev;
 pub mod event;
 pub mod evidence;
 pub mod export;
+pub mod findings;
 pub mod governance;
 pub mod ledger;
 pub mod merkle;

@@ -91,6 +91,42 @@ impl VoidReason {
             VoidReason::Unsupported => "unsupported",
         }
     }
+
+    /// The reason in words, for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            VoidReason::WrongRole => "the author does not have the role this kind of event needs",
+            VoidReason::NotOwnSite => "the registration names a site that is not the author's",
+            VoidReason::NotCustodian => "the author does not hold the parcel",
+            VoidReason::NotRecipient => {
+                "only the recipient of the dispatch may receive or reject it"
+            }
+            VoidReason::Conflict => {
+                "the parcel was already acted on from that state (e.g. a double dispatch)"
+            }
+            VoidReason::ParcelClosed => "the parcel was already consumed or retired",
+            VoidReason::UnknownParcel => "no applied event created or moved this parcel as cited",
+            VoidReason::MassGain => "the outputs weigh more than the inputs",
+            VoidReason::Uncertified => {
+                "a cross-border dispatch needs a valid certificate covering the parcel"
+            }
+            VoidReason::CertificateMismatch => {
+                "the certificate does not fit the shipment or members it names"
+            }
+            VoidReason::WrongCountry => "an authority of another country issued or confirmed it",
+            VoidReason::UnknownMember => "a member it names does not exist",
+            VoidReason::SelfDispatch => "a member cannot dispatch to itself",
+            VoidReason::AuthorForked => {
+                "the author signed two events for one feed slot before this"
+            }
+            VoidReason::Unsupported => "governance records take effect in a later version",
+        }
+    }
+
+    /// The reason with this stable name.
+    pub fn from_name(name: &str) -> Option<VoidReason> {
+        VoidReason::ALL.into_iter().find(|r| r.name() == name)
+    }
 }
 
 /// The verdict on a stored event.

@@ -69,6 +69,25 @@ impl FeedWriter {
     }
 
     /// The member this writer signs for.
+    /// The id of the feed's last event, if any.
+    pub fn last(&self) -> Option<&EventId> {
+        self.ids.last()
+    }
+
+    /// Continues from a feed that grew elsewhere (events signed with this key outside this
+    /// writer): takes its ids, governance version and last time, keeping the key.
+    pub fn resync(&mut self, ids: &[EventId], gov: u64, last_time_ms: u64) {
+        let key = SecretKey::from_bytes(&self.key.to_bytes());
+        *self = FeedWriter::resume(
+            self.network,
+            self.author.clone(),
+            key,
+            ids,
+            gov,
+            last_time_ms,
+        );
+    }
+
     pub fn author(&self) -> &MemberId {
         &self.author
     }

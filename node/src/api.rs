@@ -157,6 +157,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/status", get(status))
         .route("/v1/state", get(state_root))
+        .route("/v1/genesis", get(genesis))
         .route("/v1/actions", post(actions))
         .route("/v1/events", post(submit_event))
         .route("/v1/events/{id}", get(event))
@@ -263,6 +264,11 @@ async fn status(State(s): State<AppState>) -> Json<Value> {
         "forks": l.forks().count(),
         "gov": l.governance().latest(),
     }))
+}
+
+async fn genesis(State(s): State<AppState>) -> Response {
+    let bytes = ledger_core::codec::encode(read(s.service.store()).ledger().genesis());
+    ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
 }
 
 async fn state_root(State(s): State<AppState>) -> Json<Value> {

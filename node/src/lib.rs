@@ -3,6 +3,7 @@
 pub mod actions;
 pub mod api;
 pub mod config;
+pub mod launch;
 pub mod metrics;
 pub mod net;
 pub mod node;

@@ -2,14 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::{Parser, Subcommand};
 
-use custody_node::config::{api_token, write_secret_key, Config};
-use custody_node::node::{node_key, run};
-use ledger_core::codec;
-use ledger_core::crypto::SecretKey;
-use ledger_core::dev::{dev_key, DevNetwork};
+use custody_node::config::write_secret_key;
+use custody_node::launch::{self, InitOptions};
+use ledger_core::dev::dev_key;
 use ledger_core::types::MemberId;
 
 /// A custody participant node: gossips signed custody events over libp2p, stores them durably,
@@ -66,64 +64,18 @@ enum Command {
     },
 }
 
-fn init(
-    dir: &Path,
-    genesis: Option<&Path>,
-    member: Option<MemberId>,
-    key: Option<&Path>,
-    http: &str,
-    listen: Vec<String>,
-    bootstrap: Vec<String>,
-) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let genesis_path = dir.join("genesis.bin");
-    match genesis {
-        Some(g) => {
-            std::fs::copy(g, &genesis_path).with_context(|| format!("copying {}", g.display()))?;
-        }
-        None if !genesis_path.exists() => {
-            std::fs::write(
-                &genesis_path,
-                codec::encode(&DevNetwork::standard().genesis()),
-            )?;
-            println!("no --genesis: using the embedded development genesis (not for real use)");
-        }
-        None => {}
+fn init(opts: &InitOptions) -> anyhow::Result<PathBuf> {
+    let done = launch::init(opts)?;
+    if done.dev_genesis {
+        println!("no --genesis: using the embedded development genesis (not for real use)");
     }
-    let mut config = Config::new(PathBuf::from("data"), PathBuf::from("genesis.bin"));
-    config.http = http.parse().with_context(|| format!("--http {http}"))?;
-    if !listen.is_empty() {
-        config.listen = listen;
+    if let (Some(key), Some(member)) = (&done.generated_key, &opts.member) {
+        println!(
+            "generated member key; public key {key} must be listed for {member} in the genesis"
+        );
     }
-    config.bootstrap = bootstrap;
-    if let Some(member) = member {
-        let key_path = dir.join("member.key");
-        match key {
-            Some(k) => {
-                std::fs::copy(k, &key_path).with_context(|| format!("copying {}", k.display()))?;
-            }
-            None if !key_path.exists() => {
-                let k = SecretKey::generate();
-                write_secret_key(&key_path, &k)?;
-                println!("generated member key; public key {} must be listed for {member} in the genesis", k.public());
-            }
-            None => {}
-        }
-        config.member = Some(member);
-        config.member_key = Some(PathBuf::from("member.key"));
-    }
-    let data = dir.join("data");
-    std::fs::create_dir_all(&data)?;
-    let loaded = Config {
-        data_dir: data,
-        ..config.clone()
-    };
-    api_token(&loaded.token_path())?;
-    node_key(&loaded.node_key_path())?;
-    let path = dir.join("config.toml");
-    config.save(&path)?;
-    println!("wrote {}", path.display());
-    Ok(path)
+    println!("wrote {}", done.config.display());
+    Ok(done.config)
 }
 
 fn dev_setup(dir: &Path, http: &str) -> anyhow::Result<PathBuf> {
@@ -134,30 +86,15 @@ fn dev_setup(dir: &Path, http: &str) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let key = dir.join("dev-member.key");
     write_secret_key(&key, &dev_key("mine-bw"))?;
-    init(
-        dir,
-        None,
-        Some("mine-bw".parse()?),
-        Some(&key),
-        http,
-        vec!["/ip4/127.0.0.1/tcp/0".into()],
-        vec![],
-    )
-}
-
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = term => {},
-    }
+    init(&InitOptions {
+        dir: dir.to_owned(),
+        genesis: None,
+        member: Some("mine-bw".parse()?),
+        key: Some(key),
+        http: http.to_owned(),
+        listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+        bootstrap: vec![],
+    })
 }
 
 fn main() -> anyhow::Result<()> {
@@ -175,15 +112,15 @@ fn main() -> anyhow::Result<()> {
             }),
             false,
         ) => {
-            init(
-                dir,
-                genesis.as_deref(),
-                member.clone(),
-                key.as_deref(),
-                http,
-                listen.clone(),
-                bootstrap.clone(),
-            )?;
+            init(&InitOptions {
+                dir: dir.clone(),
+                genesis: genesis.clone(),
+                member: member.clone(),
+                key: key.clone(),
+                http: http.clone(),
+                listen: listen.clone(),
+                bootstrap: bootstrap.clone(),
+            })?;
             return Ok(());
         }
         (Some(Command::Run { config }), false) => config.clone(),
@@ -191,16 +128,6 @@ fn main() -> anyhow::Result<()> {
         (None, false) => bail!("nothing to do: give --dev, or a command (init, run); see --help"),
         (Some(_), true) => bail!("--dev runs on its own; do not combine it with a command"),
     };
-    let config = Config::load(&config_path)?;
-    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| config.log.clone());
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(run(config, shutdown_signal()))?;
+    launch::serve(&config_path, false)?;
     Ok(())
 }

@@ -133,14 +133,7 @@ impl Service {
     ) -> Result<(Service, std::thread::JoinHandle<()>), StoreError> {
         let network = *store.ledger().network();
         let feed = member.map(|(id, key)| {
-            let (ids, gov, last) = store.ledger().feed(&id).map_or((Vec::new(), 0, 0), |f| {
-                let last = f.ids.last().and_then(|h| store.ledger().event(h));
-                (
-                    f.ids.clone(),
-                    last.map_or(0, |m| m.gov),
-                    last.map_or(0, |m| m.time_ms),
-                )
-            });
+            let (ids, gov, last) = feed_state(store.ledger(), &id);
             FeedWriter::resume(network, id, key, &ids, gov, last)
         });
         let member = feed.as_ref().map(|f| f.author().clone());
@@ -374,6 +367,17 @@ impl Writer {
         let time = now_ms();
         let draft = {
             let store = read(&self.store);
+            let stored_head = store
+                .ledger()
+                .feed(feed.author())
+                .and_then(|f| f.ids.last());
+            if stored_head != feed.last() {
+                // Events signed with this member's key reached the store from elsewhere (another
+                // installation, a restored backup): continue the feed after them, never beside them.
+                warn!(member = %feed.author(), "the member's feed grew outside this node; continuing after it");
+                let (ids, gov, last) = feed_state(store.ledger(), feed.author());
+                feed.resync(&ids, gov, last);
+            }
             let body = action.body(store.ledger())?;
             let draft = feed.draft(body, time);
             let verified = verify_event(&draft.bytes, &self.network, &self.keys).map_err(|e| {
@@ -422,6 +426,18 @@ impl Writer {
             Err(e) => Err(ActError::NotNow(e.to_string())),
         }
     }
+}
+
+/// A feed's ids, the governance version and time of its last event.
+fn feed_state(ledger: &ledger_core::ledger::Ledger, author: &MemberId) -> (Vec<EventId>, u64, u64) {
+    ledger.feed(author).map_or((Vec::new(), 0, 0), |f| {
+        let last = f.ids.last().and_then(|h| ledger.event(h));
+        (
+            f.ids.clone(),
+            last.map_or(0, |m| m.gov),
+            last.map_or(0, |m| m.time_ms),
+        )
+    })
 }
 
 fn jobs_events(jobs: &[Job]) -> usize {
