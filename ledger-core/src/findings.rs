@@ -67,7 +67,8 @@ pub struct Finding {
     pub event: Option<EventId>,
     /// Parcels it concerns.
     pub parcels: Vec<ParcelId>,
-    /// Members it concerns.
+    /// Members it is about (a flagged member, an equivocating author): an audit shows it when one
+    /// of them authored an event of the parcel's history.
     pub members: Vec<MemberId>,
     /// Mine sites it concerns, as (member, site).
     pub sites: Vec<(MemberId, SiteId)>,
@@ -173,7 +174,6 @@ pub fn all_findings(ledger: &Ledger) -> Vec<Finding> {
             );
             f.event = Some(event);
             f.parcels = inputs.iter().chain(&outputs).copied().collect();
-            f.members.extend(author_of(&event));
             out.push(f);
         }
         // Value per carat of the inputs, when every input declares a value.
@@ -198,7 +198,6 @@ pub fn all_findings(ledger: &Ledger) -> Vec<Finding> {
                     );
                     f.event = Some(event);
                     f.parcels = vec![*id];
-                    f.members.extend(author_of(&event));
                     out.push(f);
                 }
             }
@@ -216,7 +215,6 @@ pub fn all_findings(ledger: &Ledger) -> Vec<Finding> {
         );
         f.event = Some(*id);
         f.parcels = vec![*parcel];
-        f.members.extend(author_of(id));
         out.push(f);
     }
     for (id, parcel) in &notes.broken_seals {
@@ -226,7 +224,6 @@ pub fn all_findings(ledger: &Ledger) -> Vec<Finding> {
         );
         f.event = Some(*id);
         f.parcels = vec![*parcel];
-        f.members.extend(author_of(id));
         out.push(f);
     }
 
@@ -262,7 +259,6 @@ pub fn all_findings(ledger: &Ledger) -> Vec<Finding> {
         );
         f.event = Some(dispatch);
         f.parcels = vec![parcel];
-        f.members = vec![from, to];
         out.push(f);
     }
 
@@ -286,7 +282,6 @@ pub fn all_findings(ledger: &Ledger) -> Vec<Finding> {
             if let Some(c) = ledger.certificate(id) {
                 f.parcels = c.parcels.clone();
             }
-            f.members.extend(author_of(id));
             out.push(f);
         }
     }

@@ -44,6 +44,15 @@ pub enum Missing {
     Gov(u64),
 }
 
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Missing::Event(id) => write!(f, "event {id}"),
+            Missing::Gov(v) => write!(f, "governance version {v}"),
+        }
+    }
+}
+
 /// The pending set is full; the event was not kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("pending set is full ({events} events, {bytes} bytes); the event was not kept")]

@@ -225,7 +225,14 @@ impl Pass {
                 at,
                 Some(id),
                 "missing-dependency",
-                format!("never received: {missing:?}"),
+                format!(
+                    "waits for {}, which the log does not hold",
+                    missing
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             );
         }
         let ledger = self.ledger;

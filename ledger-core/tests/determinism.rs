@@ -8,6 +8,7 @@ use common::{scenario, Net, Rng};
 use ledger_core::audit::audit_parcel;
 use ledger_core::bytes::EventId;
 use ledger_core::event::Body;
+use ledger_core::findings::all_findings;
 use ledger_core::ledger::Ledger;
 use ledger_core::replay::{replay_events, ReplayOptions, SignatureCheck};
 use ledger_core::rules::{ParcelState, Verdict};
@@ -76,6 +77,8 @@ fn assert_same_state(a: &Ledger, b: &Ledger) {
         assert_eq!(a.parcel(id), b.parcel(id));
     }
     assert_eq!(a.totals(), b.totals());
+    assert_eq!(a.notes(), b.notes());
+    assert_eq!(all_findings(a), all_findings(b));
 }
 
 proptest! {

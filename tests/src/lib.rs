@@ -37,6 +37,14 @@ macro_rules! node_binary {
     };
 }
 
+/// The path of the CLI binary built in this package (usable from this package's tests).
+#[macro_export]
+macro_rules! cli_binary {
+    () => {
+        std::path::PathBuf::from(env!("CARGO_BIN_EXE_test-custody"))
+    };
+}
+
 /// An HTTP response: status and body.
 #[derive(Debug)]
 pub struct Reply {
