@@ -215,7 +215,7 @@ pub fn summary_json(genesis: &Genesis, r: &Replayed) -> Value {
     let report: &Report = &r.report;
     let mut parcels: BTreeMap<&str, u64> = BTreeMap::new();
     for p in r.ledger.parcels() {
-        *parcels.entry(p.state.name()).or_default() += 1;
+        *parcels.entry(p.state().name()).or_default() += 1;
     }
     let mut findings: BTreeMap<&str, u64> = BTreeMap::new();
     for f in all_findings(&r.ledger) {
@@ -343,7 +343,7 @@ fn made(ledger: &Ledger, id: &ParcelId) -> String {
     let Some(p) = ledger.parcel(id) else {
         return String::new();
     };
-    let created = p.transitions.first().map(|t| t.event);
+    let created = p.transitions().first().map(|t| t.event);
     let meta = created.and_then(|e| ledger.event(&e));
     match (meta, p.parents.is_empty()) {
         (Some(m), true) => {
@@ -393,7 +393,7 @@ fn print_tree(
         short(id),
         carats(p.carats),
         made(ledger, id),
-        state_words(&p.state),
+        state_words(&p.state()),
         if again { "  (shown above)" } else { "" }
     );
     if again {

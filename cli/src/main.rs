@@ -61,6 +61,9 @@ struct Common {
     /// Print JSON (documented in docs/cli.md) instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// Print the time taken and the peak memory (RSS) to stderr at the end.
+    #[arg(long, global = true)]
+    stats: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -296,9 +299,31 @@ fn status_of(e: &anyhow::Error) -> u8 {
     EXIT_NO
 }
 
+/// The process's peak resident memory in KiB (Linux), if known.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let started = std::time::Instant::now();
+    let stats = cli.common.stats;
+    let result = run(cli);
+    if stats {
+        eprintln!(
+            "stats: {:.3} s, peak RSS {}",
+            started.elapsed().as_secs_f64(),
+            peak_rss_kib().map_or_else(
+                || "unknown".to_owned(),
+                |k| format!("{:.1} MiB", k as f64 / 1024.0)
+            )
+        );
+    }
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("custody: {e:#}");

@@ -76,17 +76,17 @@ pub fn audit_parcel(ledger: &Ledger, parcel: &ParcelId) -> Option<Audit> {
         let Some(p) = ledger.parcel(&id) else {
             continue;
         };
-        let created_by = p.transitions.first().map_or(p.head, |t| t.event);
+        let created_by = *p.created_by();
         events.insert(created_by);
-        events.extend(p.transitions.iter().map(|t| t.event));
-        events.extend(p.events.iter().copied());
+        events.extend(p.transitions().iter().map(|t| t.event));
+        events.extend(p.events().iter().copied());
         ancestry.push(AncestorParcel {
             parcel: id,
             carats: p.carats,
             stones: p.stones,
             created_by,
             parents: p.parents.clone(),
-            state: p.state.clone(),
+            state: p.state().clone(),
         });
         for parent in &p.parents {
             if seen.insert(*parent) {
@@ -121,8 +121,8 @@ pub fn audit_parcel(ledger: &Ledger, parcel: &ParcelId) -> Option<Audit> {
     });
     Some(Audit {
         parcel: *parcel,
-        state: root.state.clone(),
-        custodian: root.state.custodian().cloned(),
+        state: root.state().clone(),
+        custodian: root.state().custodian().cloned(),
         carats: root.carats,
         origin: root.origin.shares().to_vec(),
         origin_countries: root.origin.by_country(),

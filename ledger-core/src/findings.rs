@@ -136,7 +136,7 @@ pub fn all_findings(ledger: &Ledger) -> Vec<Finding> {
         if p.parents.is_empty() {
             continue;
         }
-        if let Some(created) = p.transitions.first() {
+        if let Some(created) = p.transitions().first() {
             let t = transforms.entry(created.event).or_default();
             t.1.push(p.id);
             if t.0.is_empty() {
@@ -235,7 +235,7 @@ pub fn all_findings(ledger: &Ledger) -> Vec<Finding> {
         .unwrap_or(0);
     let mut overdue: Vec<(EventId, ParcelId, MemberId, MemberId, u64)> = ledger
         .parcels()
-        .filter_map(|p| match &p.state {
+        .filter_map(|p| match &p.state() {
             ParcelState::InTransit { from, to, dispatch } => {
                 let sent = ledger.event(dispatch)?.time_ms;
                 let deadline = notes

@@ -154,20 +154,48 @@ pub struct Parcel {
     /// Parcels consumed by the transform that made this one (empty for a registration).
     pub parents: Vec<ParcelId>,
     pub origin: Origin,
-    pub state: ParcelState,
-    /// The last applied event on this parcel.
-    pub head: EventId,
-    /// Every applied change, the creation first.
-    pub transitions: Vec<Transition>,
-    /// Every stored event that cites this parcel at a head, applied or void, sorted by id.
-    /// Not encoded: the store keeps it as a separate index, and it follows from the events.
-    #[serde(skip)]
-    pub events: Vec<EventId>,
+    /// Every applied change, the creation first: never empty. The last one is the parcel's
+    /// state and head.
+    transitions: Vec<Transition>,
+    /// Void events that cite this parcel at a head, sorted by id (applied ones are transitions).
+    void_events: Vec<EventId>,
     /// The last weight measured on receipt.
     pub measured_carats: Option<u64>,
 }
 
 impl Parcel {
+    fn last(&self) -> &Transition {
+        // A parcel is created with its first transition and only ever gains more.
+        #[allow(clippy::expect_used)]
+        self.transitions.last().expect("a parcel has its creation")
+    }
+    /// Where the parcel is now.
+    pub fn state(&self) -> &ParcelState {
+        &self.last().state
+    }
+    /// The last applied event on this parcel.
+    pub fn head(&self) -> &EventId {
+        &self.last().event
+    }
+    /// The event that created it.
+    pub fn created_by(&self) -> &EventId {
+        &self.transitions[0].event
+    }
+    /// Every applied change, the creation first.
+    pub fn transitions(&self) -> &[Transition] {
+        &self.transitions
+    }
+    /// Every stored event that cites this parcel at a head, applied or void, sorted by id.
+    pub fn events(&self) -> Vec<EventId> {
+        let mut out: Vec<EventId> = self.transitions[1..]
+            .iter()
+            .map(|t| t.event)
+            .chain(self.void_events.iter().copied())
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
     /// The state right after applied event `event`, if that event changed this parcel.
     pub fn state_at(&self, event: &EventId) -> Option<&ParcelState> {
         self.transitions
@@ -555,11 +583,13 @@ impl Ledger {
         };
         touched.sort();
         touched.dedup();
-        for p in &ev.body().parcel_refs() {
-            if let Some(parcel) = self.parcels.get_mut(&p.parcel) {
-                // Kept sorted by id so the state does not depend on delivery order.
-                if let Err(at) = parcel.events.binary_search(ev.id()) {
-                    parcel.events.insert(at, *ev.id());
+        if let Verdict::Void(_) = verdict {
+            for p in &ev.body().parcel_refs() {
+                if let Some(parcel) = self.parcels.get_mut(&p.parcel) {
+                    // Kept sorted by id so the state does not depend on delivery order.
+                    if let Err(at) = parcel.void_events.binary_search(ev.id()) {
+                        parcel.void_events.insert(at, *ev.id());
+                    }
                 }
             }
         }
@@ -680,10 +710,8 @@ impl Ledger {
             seal: c.seal,
             parents: c.parents,
             origin: c.origin,
-            state: state.clone(),
-            head: event,
             transitions: vec![Transition { event, state }],
-            events: Vec::with_capacity(1),
+            void_events: Vec::new(),
             measured_carats: None,
         };
         self.parcels.insert(c.id, Box::new(parcel));
@@ -698,8 +726,6 @@ impl Ledger {
         measured: Option<u64>,
     ) {
         if let Some(p) = self.parcels.get_mut(parcel) {
-            p.state = state.clone();
-            p.head = event;
             p.transitions.push(Transition { event, state });
             if measured.is_some() {
                 p.measured_carats = measured;

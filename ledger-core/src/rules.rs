@@ -249,7 +249,7 @@ fn entitled<'l>(
         });
     }
     // Only `author` could have moved the parcel on from this head, in an earlier event of its feed.
-    require(parcel.head == r.head, VoidReason::Conflict)?;
+    require(*parcel.head() == r.head, VoidReason::Conflict)?;
     Ok(at_head)
 }
 

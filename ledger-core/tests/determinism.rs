@@ -128,7 +128,7 @@ proptest! {
         let mut live = 0u64;
         let mut retired = 0u64;
         for p in l.parcels() {
-            match p.state {
+            match p.state() {
                 ParcelState::Held { .. } | ParcelState::InTransit { .. } => live += p.carats,
                 ParcelState::Retired { .. } => retired += p.carats,
                 ParcelState::Consumed { .. } => {}

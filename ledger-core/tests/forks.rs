@@ -92,7 +92,7 @@ fn a_fork_is_proven_and_voids_the_feed_in_every_delivery_order() {
         );
         // The parcel never left the mine.
         let parcel = l.parcel(&registered(&events[0]).parcel).expect("parcel");
-        assert_eq!(parcel.state.custodian(), Some(&mid("mine-bw")));
+        assert_eq!(parcel.state().custodian(), Some(&mid("mine-bw")));
         assert!(r.report.intact());
         match first_root {
             None => first_root = Some(r.report.state_root),

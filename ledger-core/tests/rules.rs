@@ -147,7 +147,7 @@ fn not_the_custodian_is_void() {
     let early = net.sign("sorter-bw", retire(pref(registered(&a).parcel, d.id)));
     assert_eq!(apply(&net, &mut l, &early), void(VoidReason::NotCustodian));
     assert_eq!(
-        l.parcel(&registered(&a).parcel).map(|p| p.state.name()),
+        l.parcel(&registered(&a).parcel).map(|p| p.state().name()),
         Some("in-transit")
     );
 }
@@ -305,7 +305,7 @@ fn only_the_recipient_receives_or_rejects() {
     assert_eq!(apply(&net, &mut l, &rej), Verdict::Applied);
     // Rejected: back with the sender, who can dispatch again.
     assert_eq!(
-        l.parcel(&head.parcel).map(|p| p.state.clone()),
+        l.parcel(&head.parcel).map(|p| p.state().clone()),
         Some(ParcelState::Held { by: mid("mine-bw") })
     );
     let again = net.sign(

@@ -101,7 +101,7 @@ fn head(ledger: &Ledger, parcel: ParcelId) -> Result<ParcelRef, UnknownParcel> {
         .parcel(&parcel)
         .map(|p| ParcelRef {
             parcel,
-            head: p.head,
+            head: *p.head(),
         })
         .ok_or(UnknownParcel(parcel))
 }

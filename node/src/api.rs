@@ -361,14 +361,14 @@ fn parcel_json(ledger: &Ledger, id: &ParcelId) -> ApiResult<Value> {
         .ok_or_else(|| ApiError::not_found(format!("unknown parcel {id}")))?;
     Ok(json!({
         "parcel": p.id,
-        "state": p.state.name(),
-        "detail": p.state,
-        "custodian": p.state.custodian(),
+        "state": p.state().name(),
+        "detail": p.state(),
+        "custodian": p.state().custodian(),
         "carats": p.carats,
         "stones": p.stones,
         "value_cents": p.value_cents,
         "seal": p.seal,
-        "head": p.head,
+        "head": p.head(),
         "parents": p.parents,
         "measured_carats": p.measured_carats,
         "origin": p.origin.shares().iter().map(|o| json!({
@@ -377,7 +377,7 @@ fn parcel_json(ledger: &Ledger, id: &ParcelId) -> ApiResult<Value> {
         "origin_countries": p.origin.by_country().iter().map(|(c, u)| json!({
             "country": c, "share": percent(*u), "units": u,
         })).collect::<Vec<_>>(),
-        "events": p.events,
+        "events": p.events(),
     }))
 }
 

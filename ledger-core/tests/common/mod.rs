@@ -277,11 +277,11 @@ pub fn scenario(seed: u64, steps: usize) -> (Net, Vec<Signed>) {
             .parcels()
             .filter(|p| {
                 matches!(
-                    p.state,
+                    p.state(),
                     ParcelState::Held { .. } | ParcelState::InTransit { .. }
                 )
             })
-            .map(|p| (p.id, p.state.clone(), p.head, p.carats))
+            .map(|p| (p.id, p.state().clone(), *p.head(), p.carats))
             .collect();
         live.sort_by_key(|l| l.0);
         let action = rng.below(100);
