@@ -393,7 +393,7 @@ fn print_tree(
         short(id),
         carats(p.carats),
         made(ledger, id),
-        state_words(&p.state()),
+        state_words(p.state()),
         if again { "  (shown above)" } else { "" }
     );
     if again {
