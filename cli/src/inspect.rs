@@ -139,6 +139,35 @@ impl Source {
     }
 }
 
+/// No valid event is shorter than this (a header of ids, keys and counters, and a signature).
+const MIN_EVENT_BYTES: u32 = 200;
+
+/// How many records an export file holds, from their length prefixes alone (seeking over the
+/// bytes): a sizing hint for the replay, bounded by the file's size, so a hostile file cannot
+/// make the replay reserve more than its size warrants. 0 if it cannot be read.
+fn count_records(path: &Path, len: u64) -> usize {
+    let Ok(file) = File::open(path) else {
+        return 0;
+    };
+    let mut r = BufReader::with_capacity(1 << 16, file);
+    let (mut count, mut at) = (0usize, 0u64);
+    let mut prefix = [0u8; 4];
+    while at + 4 <= len {
+        if r.read_exact(&mut prefix).is_err() {
+            break;
+        }
+        let n = u32::from_le_bytes(prefix);
+        if n >= MIN_EVENT_BYTES {
+            count += 1;
+        }
+        at += 4 + u64::from(n);
+        if r.seek_relative(i64::from(n)).is_err() {
+            break;
+        }
+    }
+    count.min((len / u64::from(MIN_EVENT_BYTES)) as usize)
+}
+
 /// Verifies and replays a local log with a progress bar.
 pub fn replay_log(log: &LocalLog, signatures: SignatureCheck) -> anyhow::Result<Replayed> {
     let len = std::fs::metadata(&log.path)
@@ -148,6 +177,7 @@ pub fn replay_log(log: &LocalLog, signatures: SignatureCheck) -> anyhow::Result<
     let path = log.path.clone();
     let options = ReplayOptions {
         signatures,
+        expected_events: count_records(&log.path, len),
         ..ReplayOptions::default()
     };
     let opened_bar = bar.clone();
@@ -393,7 +423,7 @@ fn print_tree(
         short(id),
         carats(p.carats),
         made(ledger, id),
-        state_words(p.state()),
+        state_words(&p.state()),
         if again { "  (shown above)" } else { "" }
     );
     if again {

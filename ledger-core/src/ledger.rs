@@ -8,7 +8,7 @@ use sha2::{Digest as _, Sha256};
 use crate::admission::{AdmissionError, VerifiedEvent};
 use crate::bytes::{Digest, EventId, NetworkId, ParcelId};
 use crate::codec;
-use crate::event::{Body, Certify, Flag, Kind};
+use crate::event::{Body, Certify, Flag, Kind, RetireCause};
 use crate::governance::{network_id, GenesisError, Governance};
 use crate::merkle::{self, Frontier};
 use crate::origin::Origin;
@@ -136,11 +136,50 @@ impl Feed {
     }
 }
 
-/// An applied state change of a parcel.
+/// An applied state change of a parcel: the event and where it left the parcel.
+///
+/// Kept compact (every parcel keeps all of its transitions): the dispatch of an in-transit state
+/// and the transform of a consumed one are the transition's own event, so they are not stored
+/// twice; [`Transition::state`] puts the full state back together.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transition {
     pub event: EventId,
-    pub state: ParcelState,
+    step: Where,
+}
+
+/// A [`ParcelState`] without the event ids its transition already holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+enum Where {
+    Held(MemberId),
+    InTransit(MemberId, MemberId),
+    Consumed,
+    Retired(RetireCause),
+}
+
+impl Transition {
+    fn new(event: EventId, state: ParcelState) -> Transition {
+        let step = match state {
+            ParcelState::Held { by } => Where::Held(by),
+            ParcelState::InTransit { from, to, .. } => Where::InTransit(from, to),
+            ParcelState::Consumed { .. } => Where::Consumed,
+            ParcelState::Retired { cause } => Where::Retired(cause),
+        };
+        Transition { event, step }
+    }
+
+    /// The parcel's state right after this transition.
+    pub fn state(&self) -> ParcelState {
+        match &self.step {
+            Where::Held(by) => ParcelState::Held { by: by.clone() },
+            Where::InTransit(from, to) => ParcelState::InTransit {
+                from: from.clone(),
+                to: to.clone(),
+                dispatch: self.event,
+            },
+            Where::Consumed => ParcelState::Consumed { by: self.event },
+            Where::Retired(cause) => ParcelState::Retired { cause: *cause },
+        }
+    }
 }
 
 /// A parcel and everything the ledger knows of it.
@@ -170,8 +209,8 @@ impl Parcel {
         self.transitions.last().expect("a parcel has its creation")
     }
     /// Where the parcel is now.
-    pub fn state(&self) -> &ParcelState {
-        &self.last().state
+    pub fn state(&self) -> ParcelState {
+        self.last().state()
     }
     /// The last applied event on this parcel.
     pub fn head(&self) -> &EventId {
@@ -197,12 +236,12 @@ impl Parcel {
         out
     }
     /// The state right after applied event `event`, if that event changed this parcel.
-    pub fn state_at(&self, event: &EventId) -> Option<&ParcelState> {
+    pub fn state_at(&self, event: &EventId) -> Option<ParcelState> {
         self.transitions
             .iter()
             .rev()
             .find(|t| &t.event == event)
-            .map(|t| &t.state)
+            .map(Transition::state)
     }
 }
 
@@ -299,6 +338,11 @@ impl Ledger {
     /// out of date until it is rebuilt with [`Ledger::with_known_forks`] (the store and replay do this).
     pub fn needs_recompute(&self) -> bool {
         self.stale
+    }
+
+    /// Makes room for `events` more events at once (for a replay that knows its size).
+    pub fn reserve(&mut self, events: usize) {
+        self.events.reserve(events);
     }
 
     /// Changes the pending-set bounds (for events offered from now on).
@@ -653,7 +697,11 @@ impl Ledger {
             Effect::Record => Vec::new(),
             Effect::Certificate => {
                 if let Body::Certify(c) = ev.body() {
-                    self.certificates.insert(id, c.clone());
+                    let gov = ev.header().gov;
+                    let mut c = c.clone();
+                    c.exporter = self.intern(gov, &c.exporter);
+                    c.importer = self.intern(gov, &c.importer);
+                    self.certificates.insert(id, c);
                 }
                 Vec::new()
             }
@@ -686,6 +734,20 @@ impl Ledger {
                 if let ParcelState::Retired { .. } = state {
                     self.totals.retired += self.parcels.get(&parcel).map_or(0, |p| p.carats);
                 }
+                // Kept for the parcel's life: share the governance state's copies of member ids
+                // instead of the ones decoded with this event.
+                let gov = ev.header().gov;
+                let state = match state {
+                    ParcelState::Held { by } => ParcelState::Held {
+                        by: self.intern(gov, &by),
+                    },
+                    ParcelState::InTransit { from, to, dispatch } => ParcelState::InTransit {
+                        from: self.intern(gov, &from),
+                        to: self.intern(gov, &to),
+                        dispatch,
+                    },
+                    other => other,
+                };
                 self.move_parcel(&parcel, id, state, measured_carats);
                 Vec::new()
             }
@@ -710,7 +772,7 @@ impl Ledger {
             seal: c.seal,
             parents: c.parents,
             origin: c.origin,
-            transitions: vec![Transition { event, state }],
+            transitions: vec![Transition::new(event, state)],
             void_events: Vec::new(),
             measured_carats: None,
         };
@@ -726,7 +788,7 @@ impl Ledger {
         measured: Option<u64>,
     ) {
         if let Some(p) = self.parcels.get_mut(parcel) {
-            p.transitions.push(Transition { event, state });
+            p.transitions.push(Transition::new(event, state));
             if measured.is_some() {
                 p.measured_carats = measured;
             }
@@ -742,12 +804,15 @@ impl Ledger {
             let events = scope.spawn(|| {
                 let mut h = Sha256::new();
                 let mut buf = Vec::with_capacity(256);
-                let mut events: Vec<(&EventId, &EventMeta)> = self.events.iter().collect();
-                events.sort_unstable_by_key(|(id, _)| **id);
-                for (id, meta) in events {
+                // Ids only (a pointer each), sorted; each one's metadata looked up in turn.
+                let mut ids: Vec<&EventId> = self.events.keys().collect();
+                ids.sort_unstable();
+                for id in ids {
                     h.update(id.as_bytes());
-                    codec::encode_into(meta, &mut buf);
-                    h.update(&buf);
+                    if let Some(meta) = self.events.get(id) {
+                        codec::encode_into(meta, &mut buf);
+                        h.update(&buf);
+                    }
                 }
                 h.finalize()
             });

@@ -37,13 +37,21 @@ pub enum SignatureCheck {
 pub struct ReplayOptions {
     pub signatures: SignatureCheck,
     pub limits: Limits,
+    /// How many events the input holds, if known (at most [`MAX_EXPECTED_EVENTS`] is used): the
+    /// ledger's tables are sized once instead of doubling, which spares the copy of the old
+    /// table that doubling holds for a moment.
+    pub expected_events: usize,
 }
+
+/// The most events a replay sizes its tables for in advance.
+pub const MAX_EXPECTED_EVENTS: usize = 64 * 1024 * 1024;
 
 impl Default for ReplayOptions {
     fn default() -> Self {
         ReplayOptions {
             signatures: SignatureCheck::Batch,
             limits: REPLAY_LIMITS,
+            expected_events: 0,
         }
     }
 }
@@ -125,8 +133,10 @@ struct Pass {
 
 impl Pass {
     fn new(genesis: &Genesis, forks: &[Fork], options: ReplayOptions) -> Result<Pass, ReplayError> {
+        let mut ledger = Ledger::with_known_forks(genesis.clone(), options.limits, forks)?;
+        ledger.reserve(options.expected_events.min(MAX_EXPECTED_EVENTS));
         Ok(Pass {
-            ledger: Ledger::with_known_forks(genesis.clone(), options.limits, forks)?,
+            ledger,
             duplicates: 0,
             failures: BTreeMap::new(),
             first_failure: None,

@@ -234,11 +234,7 @@ fn require(ok: bool, reason: VoidReason) -> Result<(), VoidReason> {
 }
 
 /// Checks that `author` is the one entitled to act on `r.parcel` at `r.head`, and returns the state there.
-fn entitled<'l>(
-    ledger: &'l Ledger,
-    r: &ParcelRef,
-    author: &MemberId,
-) -> Result<&'l ParcelState, VoidReason> {
+fn entitled(ledger: &Ledger, r: &ParcelRef, author: &MemberId) -> Result<ParcelState, VoidReason> {
     let parcel = ledger.parcel(&r.parcel).ok_or(VoidReason::UnknownParcel)?;
     let at_head = parcel.state_at(&r.head).ok_or(VoidReason::UnknownParcel)?;
     let who = at_head.entitled().ok_or(VoidReason::ParcelClosed)?;
@@ -333,7 +329,7 @@ pub fn judge(ledger: &Ledger, gov: &GovState, ev: &VerifiedEvent) -> Result<Effe
                 value_cents: r.value_cents,
                 seal: r.seal.clone(),
                 parents: Vec::new(),
-                origin: Origin::single(author_id.clone(), site.id.clone(), site.country),
+                origin: Origin::single(author.id.clone(), site.id.clone(), site.country),
             }]))
         }
         Body::Transform(t) => {
