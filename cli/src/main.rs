@@ -16,6 +16,9 @@ use act::{ActCommand, ActError};
 use client::{ClientError, Node};
 use inspect::{AuditFormat, Source};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Largest token file read.
 const MAX_TOKEN_FILE: u64 = 4096;
 
