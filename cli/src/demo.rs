@@ -141,21 +141,36 @@ fn start_node(
         .with_context(|| format!("starting {}", exe.display()))?;
     let stdin = child.stdin.take();
     let data = dir.join("data");
+    // A node that fails to start says why in its log: show its end with the error.
+    let log_tail = |e: anyhow::Error, child: &mut Child| -> anyhow::Error {
+        let exited = match child.try_wait() {
+            Ok(Some(status)) => format!(" (it exited: {status})"),
+            _ => String::new(),
+        };
+        let log = std::fs::read_to_string(dir.join("node.log")).unwrap_or_default();
+        let mut tail: Vec<&str> = log.lines().rev().take(10).collect();
+        tail.reverse();
+        anyhow::anyhow!("{e}{exited}; the end of its log:\n{}", tail.join("\n"))
+    };
     let http = wait_for(&format!("{name} to listen"), START_DEADLINE, || {
-        std::fs::read_to_string(data.join("http.addr")).ok()
-    })?;
+        std::fs::read_to_string(data.join("http.addr"))
+            .ok()
+            .and_then(|a| a.trim().parse::<std::net::SocketAddr>().ok())
+    })
+    .map_err(|e| log_tail(e, &mut child))?;
     let token = std::fs::read_to_string(data.join("api-token"))?;
-    let api = Node::new(
-        &format!("http://{}", http.trim()),
-        Some(token.trim().to_owned()),
-    );
-    let status = wait_for(&format!("{name} to answer"), START_DEADLINE, || {
-        api.get_json("/v1/status").ok()
-    })?;
-    let p2p = status["listen"][0]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow::anyhow!("{name} reports no listen address"))?;
+    let api = Node::new(&format!("http://{http}"), Some(token.trim().to_owned()));
+    // The HTTP API can answer before libp2p has bound its listener: wait for both.
+    let p2p = wait_for(
+        &format!("{name} to listen on libp2p"),
+        START_DEADLINE,
+        || {
+            api.get_json("/v1/status")
+                .ok()
+                .and_then(|s| s["listen"][0].as_str().map(str::to_owned))
+        },
+    )
+    .map_err(|e| log_tail(e, &mut child))?;
     Ok(DemoNode {
         member: member.map(str::to_owned),
         dir,

@@ -122,13 +122,16 @@ pub async fn run(
         addr: config.http,
         source,
     })?;
-    // Tell whoever started us where the API is (tests and scripts wait for this file).
-    std::fs::write(config.data_dir.join("http.addr"), http.to_string()).map_err(|source| {
-        ConfigError::Io {
-            path: config.data_dir.join("http.addr"),
+    // Tell whoever started us where the API is (tests and scripts wait for this file). Written
+    // beside and renamed, so that a reader never sees it half-written.
+    let addr_file = config.data_dir.join("http.addr");
+    let partial = config.data_dir.join("http.addr.partial");
+    std::fs::write(&partial, http.to_string())
+        .and_then(|()| std::fs::rename(&partial, &addr_file))
+        .map_err(|source| ConfigError::Io {
+            path: addr_file.clone(),
             source,
-        }
-    })?;
+        })?;
     info!(%http, member = ?service.member(), "HTTP API listening");
     let state = AppState {
         service,

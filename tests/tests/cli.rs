@@ -40,12 +40,18 @@ impl Run {
 }
 
 fn custody(args: &[&str]) -> Run {
-    let out = Command::new(cli_binary!())
-        .args(args)
+    custody_env(args, &[])
+}
+
+fn custody_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(cli_binary!());
+    cmd.args(args)
         .env_remove("CUSTODY_TOKEN")
-        .env_remove("CUSTODY_NODE")
-        .output()
-        .expect("run custody");
+        .env_remove("CUSTODY_NODE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run custody");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -98,6 +104,43 @@ fn demo_tells_the_whole_story_in_under_a_minute() {
         "{}",
         few.stderr
     );
+}
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    let commands: &[&[&str]] = &[
+        &["key", "new"],
+        &["key", "show"],
+        &["genesis", "new"],
+        &["genesis", "show"],
+        &["register"],
+        &["transform"],
+        &["dispatch"],
+        &["receive"],
+        &["reject"],
+        &["certify"],
+        &["confirm-import"],
+        &["retire"],
+        &["flag"],
+        &["audit", "parcel"],
+        &["replay"],
+        &["export"],
+        &["demo"],
+    ];
+    for command in commands {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let run = custody(&args).ok();
+        assert!(
+            run.stdout.contains("Example"),
+            "{command:?} --help has no example:\n{}",
+            run.stdout
+        );
+    }
+    let top = custody(&["--help"]).ok();
+    for word in ["--node", "--token-file", "--json", "Exit status"] {
+        assert!(top.stdout.contains(word), "custody --help lacks {word}");
+    }
 }
 
 #[test]
