@@ -95,8 +95,8 @@ impl Node {
         })
     }
 
-    /// GET a JSON document.
-    pub fn get_json(&self, path: &str) -> Result<Value, ClientError> {
+    /// GET with the request time limit; the body of a 2xx answer.
+    fn get(&self, path: &str) -> Result<ureq::Body, ClientError> {
         let r = self
             .agent
             .get(format!("{}{path}", self.base))
@@ -105,7 +105,27 @@ impl Node {
             .build()
             .call()
             .map_err(|e| self.unreachable(e))?;
-        let mut body = self.check(r)?;
+        self.check(r)
+    }
+
+    /// POST with the request time limit and the bearer token; the body of a 2xx answer.
+    fn post(&self, path: &str, content_type: &str, body: &[u8]) -> Result<ureq::Body, ClientError> {
+        let mut req = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .config()
+            .timeout_global(Some(REQUEST_TIMEOUT))
+            .build()
+            .header("content-type", content_type);
+        if let Some(t) = &self.token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let r = req.send(body).map_err(|e| self.unreachable(e))?;
+        self.check(r)
+    }
+
+    /// Reads a JSON answer (at most [`MAX_JSON_ANSWER`] bytes).
+    fn json(&self, mut body: ureq::Body) -> Result<Value, ClientError> {
         let bytes = body
             .with_config()
             .limit(MAX_JSON_ANSWER)
@@ -114,17 +134,15 @@ impl Node {
         serde_json::from_slice(&bytes).map_err(|e| self.bad(format!("not JSON: {e}")))
     }
 
+    /// GET a JSON document.
+    pub fn get_json(&self, path: &str) -> Result<Value, ClientError> {
+        let body = self.get(path)?;
+        self.json(body)
+    }
+
     /// GET bytes (at most `limit`).
     pub fn get_bytes(&self, path: &str, limit: u64) -> Result<Vec<u8>, ClientError> {
-        let r = self
-            .agent
-            .get(format!("{}{path}", self.base))
-            .config()
-            .timeout_global(Some(REQUEST_TIMEOUT))
-            .build()
-            .call()
-            .map_err(|e| self.unreachable(e))?;
-        let mut body = self.check(r)?;
+        let mut body = self.get(path)?;
         body.with_config()
             .limit(limit)
             .read_to_vec()
@@ -143,47 +161,13 @@ impl Node {
 
     /// POST JSON with the bearer token.
     pub fn post_json(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
-        let mut req = self
-            .agent
-            .post(format!("{}{path}", self.base))
-            .config()
-            .timeout_global(Some(REQUEST_TIMEOUT))
-            .build()
-            .header("content-type", "application/json");
-        if let Some(t) = &self.token {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        let r = req
-            .send(body.to_string().as_bytes())
-            .map_err(|e| self.unreachable(e))?;
-        let mut body = self.check(r)?;
-        let bytes = body
-            .with_config()
-            .limit(MAX_JSON_ANSWER)
-            .read_to_vec()
-            .map_err(|e| self.bad(e))?;
-        serde_json::from_slice(&bytes).map_err(|e| self.bad(format!("not JSON: {e}")))
+        let answer = self.post(path, "application/json", body.to_string().as_bytes())?;
+        self.json(answer)
     }
 
     /// POST exact event bytes with the bearer token (`/v1/events`).
     pub fn post_event(&self, bytes: &[u8]) -> Result<Value, ClientError> {
-        let mut req = self
-            .agent
-            .post(format!("{}/v1/events", self.base))
-            .config()
-            .timeout_global(Some(REQUEST_TIMEOUT))
-            .build()
-            .header("content-type", "application/octet-stream");
-        if let Some(t) = &self.token {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        let r = req.send(bytes).map_err(|e| self.unreachable(e))?;
-        let mut body = self.check(r)?;
-        let bytes = body
-            .with_config()
-            .limit(MAX_JSON_ANSWER)
-            .read_to_vec()
-            .map_err(|e| self.bad(e))?;
-        serde_json::from_slice(&bytes).map_err(|e| self.bad(format!("not JSON: {e}")))
+        let answer = self.post("/v1/events", "application/octet-stream", bytes)?;
+        self.json(answer)
     }
 }

@@ -210,21 +210,31 @@ fn name<T: serde::Serialize>(v: &T) -> String {
         .unwrap_or_default()
 }
 
-/// The JSON form of a genesis, as `custody genesis show --json` prints it.
-pub fn genesis_json(g: &Genesis) -> Value {
-    let mut chambers = serde_json::Map::new();
-    for c in [
+/// Member ids by chamber, in the genesis's order.
+fn chambers(g: &Genesis) -> Vec<(String, Vec<&str>)> {
+    [
         Chamber::Government,
         Chamber::Industry,
         Chamber::CivilSociety,
-    ] {
-        let ids: Vec<&str> = g
+    ]
+    .iter()
+    .map(|c| {
+        let ids = g
             .members
             .iter()
-            .filter(|m| m.chamber == c)
+            .filter(|m| m.chamber == *c)
             .map(|m| m.id.as_str())
             .collect();
-        chambers.insert(name(&c), json!(ids));
+        (name(c), ids)
+    })
+    .collect()
+}
+
+/// The JSON form of a genesis, as `custody genesis show --json` prints it.
+pub fn genesis_json(g: &Genesis) -> Value {
+    let mut chambers_json = serde_json::Map::new();
+    for (chamber, ids) in chambers(g) {
+        chambers_json.insert(chamber, json!(ids));
     }
     json!({
         "name": g.name,
@@ -239,7 +249,7 @@ pub fn genesis_json(g: &Genesis) -> Value {
             "sites": m.sites.iter().map(|s| json!({"id": s.id, "name": s.name, "region": s.region})).collect::<Vec<_>>(),
             "keys": m.keys.iter().map(|k| json!({"key": k.key, "fingerprint": fingerprint(&k.key), "from_seq": k.from_seq})).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
-        "chambers": chambers,
+        "chambers": chambers_json,
         "policy": g.policy,
     })
 }
@@ -278,18 +288,8 @@ pub fn genesis_show(file: &Path, json_out: bool) -> anyhow::Result<()> {
     }
     println!();
     println!("chambers:");
-    for c in [
-        Chamber::Government,
-        Chamber::Industry,
-        Chamber::CivilSociety,
-    ] {
-        let ids: Vec<&str> = g
-            .members
-            .iter()
-            .filter(|m| m.chamber == c)
-            .map(|m| m.id.as_str())
-            .collect();
-        println!("  {:<14} {}", name(&c), ids.join(", "));
+    for (chamber, ids) in chambers(&g) {
+        println!("  {chamber:<14} {}", ids.join(", "));
     }
     let p = &g.policy;
     println!();
