@@ -8,19 +8,18 @@
 //! | `m`    | meta            | name                   | network id, genesis, schema   | no       |
 //! | `l`    | log (journal)   | u64 position (BE)      | exact event bytes, in storing order | no |
 //! | `q`    | pending         | event id               | exact event bytes             | no       |
-//! | `e`    | events          | event id               | `EventRow`: log position, author, seq, kind, time, gov, verdict | yes |
 //! | `k`    | evidence        | author 0x00 seq (BE)   | `Fork`                        | yes      |
 //!
 //! Event bytes live once, in the append-only log keyed by position (appends go to the right edge
-//! of sled's tree, which is cheap); the `events` keyspace maps ids to positions and verdicts.
-//! Each sled insert costs several microseconds, so an event writes two rows: its log entry and its
-//! index row. Feeds, parcels and which events cite a parcel are state of the in-memory ledger,
-//! recomputed from the log on open and never written (decision D17). A group commit (one durable
+//! of sled's tree, which is cheap). Each sled insert costs several microseconds, so an event
+//! writes one row: its log entry. Verdicts, feeds, parcels and the index from event id to log
+//! position are state in memory, recomputed from the log on open and never written (decisions
+//! D17, D22). A group commit (one durable
 //! point) is written as several batches of at most `SLED_BATCH_EVENTS` events, because sled's
 //! memory grows much faster than linearly with the size of one batch; every event lands whole, so
 //! a crash between two batches leaves a log prefix that opens like any other.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -32,39 +31,33 @@ use crate::crypto::KeyCache;
 use crate::evidence::ForkProof;
 use crate::export::write_record;
 use crate::governance::{decode_genesis, network_id, GenesisError};
-use crate::ledger::{EventMeta, Fork, Ledger, Limits, Missing, PendingFull, Processed, Step};
+use crate::ledger::{Fork, Ledger, Limits, Missing, PendingFull, Processed, Step};
 use crate::replay::rebuild_ledger;
 use crate::rules::Verdict;
 use crate::types::{Genesis, MemberId};
 
 /// Version of the on-disk layout.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 /// How long opening waits for sled's file lock held by a store just dropped in this process.
 pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 /// sled's page cache (its default is 1 GiB; the ledger state lives in memory already).
 pub const SLED_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 /// Most events in one sled batch within a group (a group may span several batches).
 pub const SLED_BATCH_EVENTS: usize = 64;
+/// Log entries read and signature-checked together when a store is opened.
+pub const LOAD_CHUNK: usize = 4096;
 /// Most events committed in one group (one durable point).
 pub const MAX_GROUP: usize = 4096;
 
 const META: u8 = b'm';
 const LOG: u8 = b'l';
 const PENDING: u8 = b'q';
-const EVENTS: u8 = b'e';
 const EVIDENCE: u8 = b'k';
 /// Keyspaces that can be rebuilt from the log (and `pending`) alone.
-const DERIVED: [u8; 2] = [EVENTS, EVIDENCE];
-/// Keyspaces of schema 1 (feed slots, parcel rows) that schema 2 no longer writes.
-const SCHEMA_1_ONLY: [u8; 2] = [b'f', b'p'];
-
-/// The row of one stored event in the `events` keyspace.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct EventRow {
-    /// Position of its bytes in the log.
-    pub pos: u64,
-    pub meta: EventMeta,
-}
+const DERIVED: [u8; 1] = [EVIDENCE];
+/// Keyspaces of schemas 1 and 2 (feed slots, parcel rows, the event index) that schema 3 no
+/// longer writes.
+const OLD_KEYSPACES: [u8; 3] = [b'f', b'p', b'e'];
 
 /// A raw key-value row of the store.
 pub type Row = (Vec<u8>, Vec<u8>);
@@ -145,6 +138,8 @@ pub struct Store {
     ledger: Ledger,
     keys: KeyCache,
     log_next: u64,
+    /// Where each stored event's bytes are in the log.
+    positions: HashMap<EventId, u64>,
     durability: Durability,
     limits: Limits,
     poisoned: bool,
@@ -237,8 +232,8 @@ impl Store {
         let schema = log
             .get(key(META, &[b"schema"]))?
             .ok_or_else(|| corrupt("no schema version"))?;
-        if schema.as_ref() == 1u32.to_le_bytes() {
-            migrate_from_schema_1(&db, &log)?;
+        if schema.as_ref() == 1u32.to_le_bytes() || schema.as_ref() == 2u32.to_le_bytes() {
+            migrate_to_schema_3(&db, &log)?;
         } else if schema.as_ref() != SCHEMA_VERSION.to_le_bytes() {
             return Err(corrupt(format!(
                 "schema {:?} is not {SCHEMA_VERSION}",
@@ -257,6 +252,7 @@ impl Store {
             ledger,
             keys: KeyCache::default(),
             log_next: 0,
+            positions: HashMap::new(),
             durability: Durability::Fsync,
             limits,
             poisoned: false,
@@ -290,68 +286,40 @@ impl Store {
         self.log_next == 0
     }
 
-    /// Replays the log into the in-memory ledger, checking ids, links, verdicts and slots
-    /// against what is stored. Any difference is corruption.
+    /// Replays the log into the in-memory ledger: every entry's signature (batch verification),
+    /// id, links and order are checked again, and the verdicts, feeds, parcels and the position
+    /// index are recomputed. Anything that does not check out is corruption.
     fn load(&mut self) -> Result<(), StoreError> {
         let network = *self.ledger.network();
         let mut log_len = 0u64;
-        for item in self.log.scan_prefix([LOG]) {
-            let (k, bytes) = item?;
-            let pos = log_position(&k)?;
-            if pos != log_len {
-                return Err(corrupt(format!(
-                    "log skips from position {log_len} to {pos}"
-                )));
-            }
-            log_len += 1;
-            let ev = admission::from_store(&bytes, &network)
-                .map_err(|e| corrupt(format!("log position {pos}: {e}")))?;
-            let processed = self.ledger.offer(ev).map_err(|e| corrupt(e.to_string()))?;
-            for p in processed {
-                let pid = *p.event.id();
-                match p.outcome {
-                    Ok(Step::Stored { verdict, .. }) => {
-                        let row: EventRow = self
-                            .log
-                            .get(key(EVENTS, &[pid.as_bytes()]))?
-                            .ok_or_else(|| corrupt(format!("event {pid} is not indexed")))
-                            .and_then(|b| {
-                                codec::decode(&b, codec::MAX_EVENT_BYTES)
-                                    .map_err(|e| corrupt(e.to_string()))
-                            })?;
-                        if row.pos != pos {
-                            return Err(corrupt(format!(
-                                "event {pid} at log position {pos} is indexed at {}",
-                                row.pos
-                            )));
-                        }
-                        if row.meta.verdict != verdict {
-                            return Err(corrupt(format!(
-                                "event {pid}: stored verdict {:?}, recomputed {verdict:?}",
-                                row.meta.verdict
-                            )));
-                        }
-                    }
-                    Ok(other) => {
-                        return Err(corrupt(format!(
-                            "logged event {pid} did not apply in log order: {other:?}"
-                        )))
-                    }
-                    Err(e) => {
-                        return Err(corrupt(format!(
-                            "logged event {pid} fails its chain check: {e}"
-                        )))
-                    }
+        let mut chunk: Vec<Vec<u8>> = Vec::with_capacity(LOAD_CHUNK);
+        let mut entries = self.log.scan_prefix([LOG]);
+        loop {
+            // Read a chunk of the log, then check all its signatures at once (batch verification
+            // on all cores): the log holds no other copy of an event to catch a changed byte with.
+            chunk.clear();
+            let first = log_len;
+            for item in entries.by_ref().take(LOAD_CHUNK) {
+                let (k, bytes) = item?;
+                let pos = log_position(&k)?;
+                if pos != log_len {
+                    return Err(corrupt(format!(
+                        "log skips from position {log_len} to {pos}"
+                    )));
                 }
+                log_len += 1;
+                chunk.push(bytes.to_vec());
+            }
+            if chunk.is_empty() {
+                break;
+            }
+            let verified = admission::verify_events(&chunk, &network, &self.keys);
+            for (pos, ev) in (first..).zip(verified) {
+                let ev = ev.map_err(|e| corrupt(format!("log position {pos}: {e}")))?;
+                self.load_one(ev, pos)?;
             }
         }
         self.log_next = log_len;
-        let indexed = self.log.scan_prefix([EVENTS]).count() as u64;
-        if indexed != log_len {
-            return Err(corrupt(format!(
-                "{indexed} events indexed but {log_len} in the log"
-            )));
-        }
         let pending: Vec<sled::IVec> = self
             .log
             .scan_prefix([PENDING])
@@ -361,6 +329,32 @@ impl Store {
             let ev = admission::from_store(&bytes, &network)
                 .map_err(|e| corrupt(format!("pending event: {e}")))?;
             self.ledger.offer(ev).map_err(|e| corrupt(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Applies one logged event during [`Store::load`]: it must be stored at once, in log order.
+    fn load_one(&mut self, ev: VerifiedEvent, pos: u64) -> Result<(), StoreError> {
+        let processed = self.ledger.offer(ev).map_err(|e| corrupt(e.to_string()))?;
+        for p in processed {
+            let pid = *p.event.id();
+            match p.outcome {
+                Ok(Step::Stored { .. }) => {
+                    if self.positions.insert(pid, pos).is_some() {
+                        return Err(corrupt(format!("event {pid} is logged twice")));
+                    }
+                }
+                Ok(other) => {
+                    return Err(corrupt(format!(
+                        "logged event {pid} did not apply in log order: {other:?}"
+                    )))
+                }
+                Err(e) => {
+                    return Err(corrupt(format!(
+                        "logged event {pid} fails its chain check: {e}"
+                    )))
+                }
+            }
         }
         Ok(())
     }
@@ -576,22 +570,12 @@ impl Store {
         Ok(())
     }
 
-    /// The rows of a stored event: its bytes in the log (unless already there) and its index row
-    /// with its verdict.
-    fn put_event_rows(&self, b: &mut sled::Batch, ev: &VerifiedEvent, pos: u64, in_log: bool) {
-        let id = ev.id();
+    /// Logs a stored event at `pos` (unless it is there already) and indexes it in memory.
+    fn put_event_rows(&mut self, b: &mut sled::Batch, ev: &VerifiedEvent, pos: u64, in_log: bool) {
         if !in_log {
             b.insert(key(LOG, &[&pos.to_be_bytes()]), ev.bytes().as_ref());
         }
-        if let Some(meta) = self.ledger.event(id) {
-            b.insert(
-                key(EVENTS, &[id.as_bytes()]),
-                codec::encode(&EventRow {
-                    pos,
-                    meta: meta.clone(),
-                }),
-            );
-        }
+        self.positions.insert(*ev.id(), pos);
     }
 
     /// The rows of a group, as several sled batches of at most [`SLED_BATCH_EVENTS`] events
@@ -704,6 +688,7 @@ impl Store {
             }
         }
         self.ledger = rebuilt;
+        self.positions.clear();
         for ev in &pending {
             if self.ledger.event(ev.id()).is_some() {
                 b.remove(key(PENDING, &[ev.id().as_bytes()]));
@@ -749,14 +734,12 @@ impl Store {
 
     /// The exact bytes of a stored event.
     pub fn event_bytes(&self, id: &EventId) -> Result<Option<Vec<u8>>, StoreError> {
-        let Some(row) = self.log.get(key(EVENTS, &[id.as_bytes()]))? else {
+        let Some(pos) = self.positions.get(id) else {
             return Ok(None);
         };
-        let row: EventRow =
-            codec::decode(&row, codec::MAX_EVENT_BYTES).map_err(|e| corrupt(e.to_string()))?;
         let bytes = self
             .log
-            .get(key(LOG, &[&row.pos.to_be_bytes()]))?
+            .get(key(LOG, &[&pos.to_be_bytes()]))?
             .ok_or_else(|| corrupt(format!("event {id} indexed at a missing log position")))?;
         Ok(Some(bytes.to_vec()))
     }
@@ -843,11 +826,12 @@ fn log_position(k: &[u8]) -> Result<u64, StoreError> {
     Ok(u64::from_be_bytes(pos))
 }
 
-/// Schema 1 also wrote feed slots and parcel rows (and a `group-open` marker while a group's
-/// batches landed); schema 2 recomputes all of them from the log on open (decision D17).
-fn migrate_from_schema_1(db: &sled::Db, log: &sled::Tree) -> Result<(), StoreError> {
+/// Schema 1 also wrote feed slots, parcel rows and an event index (and a `group-open` marker while
+/// a group's batches landed), schema 2 the event index; schema 3 recomputes all of them from the
+/// log on open (decisions D17, D22).
+fn migrate_to_schema_3(db: &sled::Db, log: &sled::Tree) -> Result<(), StoreError> {
     let mut b = sled::Batch::default();
-    for prefix in SCHEMA_1_ONLY {
+    for prefix in OLD_KEYSPACES {
         for k in log.scan_prefix([prefix]).keys() {
             b.remove(k?);
         }

@@ -49,7 +49,21 @@ fn reopen_and_rebuild_give_the_same_state() {
     let mut store = Store::open(dir.path(), Limits::default()).expect("reopen");
     assert_eq!(store.ledger().state_root(), root);
     assert_eq!(store.derived_rows().expect("rows"), rows);
+    for s in &events {
+        assert_eq!(
+            store.event_bytes(&s.id).expect("read"),
+            Some(s.bytes.clone()),
+            "after reopen"
+        );
+    }
     store.rebuild().expect("rebuild");
+    for s in &events {
+        assert_eq!(
+            store.event_bytes(&s.id).expect("read"),
+            Some(s.bytes.clone()),
+            "after rebuild"
+        );
+    }
     assert_eq!(store.ledger().state_root(), root);
     assert_eq!(
         store.derived_rows().expect("rows"),
@@ -192,6 +206,34 @@ fn a_corrupted_event_is_caught_on_open() {
 }
 
 #[test]
+fn a_changed_byte_in_the_last_logged_event_is_caught_on_open() {
+    // No later event cites the last one, so only its own signature can give it away.
+    let (net, events) = scenario(4, 20);
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let mut store = open(dir.path(), &net);
+        let bytes: Vec<Vec<u8>> = events.iter().map(|s| s.bytes.clone()).collect();
+        store.append_batch(&bytes).expect("no fault");
+    }
+    {
+        let db = open_raw(dir.path());
+        let log = db.open_tree("log").expect("tree");
+        let (k, v) = log
+            .scan_prefix(b"l")
+            .last()
+            .expect("present")
+            .expect("read");
+        let mut v = v.to_vec();
+        let at = v.len() - 80; // inside the body, before the signature
+        v[at] ^= 0x01;
+        log.insert(k, v).expect("write");
+        db.flush().expect("flush");
+    }
+    let err = Store::open(dir.path(), Limits::default()).expect_err("corruption must be caught");
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+}
+
+#[test]
 fn a_store_of_another_network_is_refused() {
     let net = Net::standard();
     let dir = tempfile::tempdir().expect("tempdir");
@@ -225,16 +267,13 @@ fn a_group_cut_between_its_sled_batches_reopens_as_a_log_prefix() {
     });
     {
         // What a crash after the group's first two sled batches leaves: later events absent
-        // from both the log and the index.
+        // from the log.
         let db = open_raw(dir.path());
         let log = db.open_tree("log").expect("tree");
-        for (pos, s) in events.iter().enumerate().skip(landed) {
+        for (pos, _) in events.iter().enumerate().skip(landed) {
             let mut l = b"l".to_vec();
             l.extend_from_slice(&(pos as u64).to_be_bytes());
             log.remove(l).expect("remove");
-            let mut e = b"e".to_vec();
-            e.extend_from_slice(s.id.as_bytes());
-            log.remove(e).expect("remove");
         }
         db.flush().expect("flush");
     }
@@ -251,42 +290,58 @@ fn a_group_cut_between_its_sled_batches_reopens_as_a_log_prefix() {
 }
 
 #[test]
-fn a_schema_1_store_is_migrated_on_open() {
-    let (net, events) = scenario(5, 60);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (root, rows) = {
-        let mut store = open(dir.path(), &net);
-        let bytes: Vec<Vec<u8>> = events.iter().map(|s| s.bytes.clone()).collect();
-        store.append_batch(&bytes).expect("no fault");
-        (
-            store.ledger().state_root(),
-            store.derived_rows().expect("rows"),
-        )
-    };
-    {
-        // Schema 1 kept feed slots and parcel rows, and a marker while a group landed.
+fn stores_of_schemas_1_and_2_are_migrated_on_open() {
+    for old in [1u32, 2] {
+        let (net, events) = scenario(5, 60);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (root, rows) = {
+            let mut store = open(dir.path(), &net);
+            let bytes: Vec<Vec<u8>> = events.iter().map(|s| s.bytes.clone()).collect();
+            store.append_batch(&bytes).expect("no fault");
+            (
+                store.ledger().state_root(),
+                store.derived_rows().expect("rows"),
+            )
+        };
+        {
+            // Schema 1 kept feed slots, parcel rows, an event index and a marker while a group
+            // landed; schema 2 the event index.
+            let db = open_raw(dir.path());
+            let log = db.open_tree("log").expect("tree");
+            log.insert(b"mschema", &old.to_le_bytes()[..])
+                .expect("write");
+            log.insert(b"mgroup-open", &[1u8][..]).expect("write");
+            log.insert(b"fmine\0\0\0\0\0\0\0\0\x01", &[7u8; 32][..])
+                .expect("write");
+            log.insert([b'p'; 33], &b"old parcel row"[..])
+                .expect("write");
+            log.insert([b'e'; 33], &b"old index row"[..])
+                .expect("write");
+            db.flush().expect("flush");
+        }
+        let store = Store::open(dir.path(), Limits::default()).expect("an old schema opens");
+        assert_eq!(store.ledger().state_root(), root);
+        assert_eq!(store.derived_rows().expect("rows"), rows);
+        for s in &events {
+            assert_eq!(
+                store.event_bytes(&s.id).expect("read"),
+                Some(s.bytes.clone())
+            );
+        }
+        drop(store);
         let db = open_raw(dir.path());
         let log = db.open_tree("log").expect("tree");
-        log.insert(b"mschema", &1u32.to_le_bytes()[..])
-            .expect("write");
-        log.insert(b"mgroup-open", &[1u8][..]).expect("write");
-        log.insert(b"fmine\0\0\0\0\0\0\0\0\x01", &[7u8; 32][..])
-            .expect("write");
-        log.insert([b'p'; 33], &b"old parcel row"[..])
-            .expect("write");
-        db.flush().expect("flush");
+        for prefix in [b"f", b"p", b"e"] {
+            assert_eq!(
+                log.scan_prefix(prefix).count(),
+                0,
+                "schema {old}: {prefix:?} rows left"
+            );
+        }
+        assert_eq!(log.get(b"mgroup-open").expect("read"), None);
+        assert_eq!(
+            log.get(b"mschema").expect("read").as_deref(),
+            Some(&3u32.to_le_bytes()[..])
+        );
     }
-    let store = Store::open(dir.path(), Limits::default()).expect("schema 1 opens");
-    assert_eq!(store.ledger().state_root(), root);
-    assert_eq!(store.derived_rows().expect("rows"), rows);
-    drop(store);
-    let db = open_raw(dir.path());
-    let log = db.open_tree("log").expect("tree");
-    assert_eq!(log.scan_prefix(b"f").count(), 0);
-    assert_eq!(log.scan_prefix(b"p").count(), 0);
-    assert_eq!(log.get(b"mgroup-open").expect("read"), None);
-    assert_eq!(
-        log.get(b"mschema").expect("read").as_deref(),
-        Some(&2u32.to_le_bytes()[..])
-    );
 }
