@@ -1,12 +1,59 @@
-//! The action commands (`register`, `dispatch`, ...): build the node API's action JSON, send it, and report the event and verdict.
+//! The action commands (`register`, `dispatch`, ...): turn arguments into the node API's own `Action`, send it, and report the event and verdict.
 
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
+use custody_node::actions::{Action, Output};
 use ledger_core::bytes::{EventId, ParcelId};
+use ledger_core::event::{Certify, FlagCode, FlagTarget, RetireCause};
 use ledger_core::rules::{parcel_id, VoidReason};
+use ledger_core::types::{Country, Date, MemberId, SiteId};
 
 use crate::client::{ClientError, Node};
+
+/// Parses a kebab-case name the way the API's JSON spells it (`cut`, `human-rights`, ...).
+fn kebab<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
+    serde_json::from_value(Value::String(s.to_owned())).map_err(|_| format!("unknown value {s:?}"))
+}
+
+/// One transform output: `CARATS[:STONES[:VALUE_CENTS]]`.
+fn output(spec: &str) -> Result<Output, String> {
+    let mut parts = spec.split(':');
+    let mut num = |what: &str| -> Result<Option<u64>, String> {
+        parts
+            .next()
+            .map(|s| {
+                s.parse::<u64>()
+                    .map_err(|_| format!("{what} must be a whole number in {spec:?}"))
+            })
+            .transpose()
+    };
+    let carats = num("carats")?.ok_or("expected CARATS[:STONES[:VALUE_CENTS]]")?;
+    let stones = num("stones")?.unwrap_or(0);
+    let value_cents = num("value cents")?;
+    if num("nothing more")?.is_some() {
+        return Err(format!(
+            "expected CARATS[:STONES[:VALUE_CENTS]], got {spec:?}"
+        ));
+    }
+    Ok(Output {
+        carats,
+        stones: u32::try_from(stones).map_err(|_| format!("too many stones in {spec:?}"))?,
+        value_cents,
+        seal: String::new(),
+    })
+}
+
+/// `MEMBER/SITE`.
+fn site_of(spec: &str) -> Result<(MemberId, SiteId), String> {
+    let (member, site) = spec
+        .split_once('/')
+        .ok_or_else(|| format!("expected MEMBER/SITE, e.g. mine-zw/marange, got {spec:?}"))?;
+    Ok((
+        member.parse().map_err(|e| format!("{e}"))?,
+        site.parse().map_err(|e| format!("{e}"))?,
+    ))
+}
 
 /// One action a member asks its node to sign.
 #[derive(Debug, Clone, Subcommand)]
@@ -18,7 +65,7 @@ pub enum ActCommand {
     Register {
         /// Your mine site id.
         #[arg(long)]
-        site: String,
+        site: SiteId,
         /// Weight in hundredths of a carat (125000 = 1,250.00 ct).
         #[arg(long)]
         carats: u64,
@@ -31,7 +78,7 @@ pub enum ActCommand {
         seal: String,
         /// YYYY-MM-DD.
         #[arg(long)]
-        extracted_on: String,
+        extracted_on: Date,
     },
     /// Split, mix or sort parcels you hold into new ones.
     #[command(
@@ -40,10 +87,10 @@ pub enum ActCommand {
     Transform {
         /// A parcel consumed (repeat).
         #[arg(long = "input", required = true)]
-        inputs: Vec<String>,
+        inputs: Vec<ParcelId>,
         /// An output as CARATS[:STONES[:VALUE_CENTS]] (repeat).
-        #[arg(long = "output", required = true)]
-        outputs: Vec<String>,
+        #[arg(long = "output", required = true, value_parser = output)]
+        outputs: Vec<Output>,
     },
     /// Send a parcel you hold to another member (across borders, name the certificate).
     #[command(
@@ -51,13 +98,13 @@ pub enum ActCommand {
     )]
     Dispatch {
         #[arg(long)]
-        parcel: String,
+        parcel: ParcelId,
         /// The recipient member id.
         #[arg(long)]
-        to: String,
+        to: MemberId,
         /// Event id of the certify event covering this shipment.
         #[arg(long)]
-        certificate: Option<String>,
+        certificate: Option<EventId>,
         #[arg(long, default_value = "")]
         seal: String,
         /// When the recipient must have received it (UNIX ms).
@@ -70,7 +117,7 @@ pub enum ActCommand {
     )]
     Receive {
         #[arg(long)]
-        parcel: String,
+        parcel: ParcelId,
         /// Weight on receipt, hundredths of a carat.
         #[arg(long)]
         measured_carats: u64,
@@ -86,7 +133,7 @@ pub enum ActCommand {
     )]
     Reject {
         #[arg(long)]
-        parcel: String,
+        parcel: ParcelId,
         #[arg(long, default_value = "")]
         reason: String,
     },
@@ -98,26 +145,26 @@ pub enum ActCommand {
         #[arg(long)]
         number: String,
         #[arg(long)]
-        exporter: String,
+        exporter: MemberId,
         #[arg(long)]
-        importer: String,
+        importer: MemberId,
         /// Destination country (ISO 3166 alpha-2).
         #[arg(long)]
-        destination: String,
+        destination: Country,
         /// A parcel covered (repeat).
         #[arg(long = "parcel", required = true)]
-        parcels: Vec<String>,
+        parcels: Vec<ParcelId>,
         #[arg(long)]
         total_carats: u64,
         #[arg(long)]
         value_cents: u64,
         /// A country of origin (repeat).
         #[arg(long = "origin", required = true)]
-        origins: Vec<String>,
+        origins: Vec<Country>,
         #[arg(long)]
-        issued_on: String,
+        issued_on: Date,
         #[arg(long)]
-        expires_on: String,
+        expires_on: Date,
     },
     /// Confirm that a certified shipment arrived (the importing country's authority).
     #[command(
@@ -126,7 +173,7 @@ pub enum ActCommand {
     )]
     ConfirmImport {
         #[arg(long)]
-        certificate: String,
+        certificate: EventId,
         #[arg(long, default_value = "")]
         note: String,
     },
@@ -134,10 +181,10 @@ pub enum ActCommand {
     #[command(after_help = "Example:\n  custody retire --parcel 3f2a... --cause cut")]
     Retire {
         #[arg(long)]
-        parcel: String,
+        parcel: ParcelId,
         /// cut, lost or destroyed.
-        #[arg(long)]
-        cause: String,
+        #[arg(long, value_parser = kebab::<RetireCause>)]
+        cause: RetireCause,
         #[arg(long, default_value = "")]
         note: String,
     },
@@ -149,8 +196,8 @@ pub enum ActCommand {
         #[command(flatten)]
         target: FlagTargetArgs,
         /// smuggling, laundering, forged-certificate, human-rights, embargo, mass-discrepancy or other.
-        #[arg(long)]
-        code: String,
+        #[arg(long, value_parser = kebab::<FlagCode>)]
+        code: FlagCode,
         #[arg(long, default_value = "")]
         text: String,
     },
@@ -161,39 +208,42 @@ pub enum ActCommand {
 #[group(required = true, multiple = false)]
 pub struct FlagTargetArgs {
     #[arg(long)]
-    parcel: Option<String>,
+    parcel: Option<ParcelId>,
     #[arg(long)]
-    member: Option<String>,
+    member: Option<MemberId>,
     /// MEMBER/SITE.
+    #[arg(long, value_parser = site_of)]
+    site: Option<(MemberId, SiteId)>,
     #[arg(long)]
-    site: Option<String>,
-    #[arg(long)]
-    event: Option<String>,
+    event: Option<EventId>,
 }
 
-fn output(spec: &str) -> anyhow::Result<Value> {
-    let mut parts = spec.split(':');
-    let num = |p: Option<&str>, what: &str| -> anyhow::Result<Option<u64>> {
-        p.map(|s| {
-            s.parse::<u64>()
-                .map_err(|_| anyhow::anyhow!("--output {spec:?}: {what} must be a whole number"))
-        })
-        .transpose()
-    };
-    let carats = num(parts.next(), "carats")?
-        .ok_or_else(|| anyhow::anyhow!("--output needs CARATS[:STONES[:VALUE_CENTS]]"))?;
-    let stones = num(parts.next(), "stones")?.unwrap_or(0);
-    let value = num(parts.next(), "value cents")?;
-    if parts.next().is_some() {
-        anyhow::bail!("--output {spec:?}: expected CARATS[:STONES[:VALUE_CENTS]]");
+impl FlagTargetArgs {
+    fn target(&self) -> Option<FlagTarget> {
+        match self {
+            FlagTargetArgs {
+                parcel: Some(p), ..
+            } => Some(FlagTarget::Parcel(*p)),
+            FlagTargetArgs {
+                member: Some(m), ..
+            } => Some(FlagTarget::Member(m.clone())),
+            FlagTargetArgs {
+                site: Some((member, site)),
+                ..
+            } => Some(FlagTarget::Site {
+                member: member.clone(),
+                site: site.clone(),
+            }),
+            FlagTargetArgs { event: Some(e), .. } => Some(FlagTarget::Event(*e)),
+            _ => None,
+        }
     }
-    Ok(json!({"carats": carats, "stones": stones, "value_cents": value}))
 }
 
 impl ActCommand {
-    /// The action as the node's API takes it.
-    pub fn action(&self) -> anyhow::Result<Value> {
-        Ok(match self {
+    /// The action, as the node's API takes it (`custody_node::actions::Action`).
+    pub fn action(&self) -> anyhow::Result<Action> {
+        Ok(match self.clone() {
             ActCommand::Register {
                 site,
                 carats,
@@ -201,28 +251,40 @@ impl ActCommand {
                 value_cents,
                 seal,
                 extracted_on,
-            } => json!({"kind": "register", "site": site, "carats": carats, "stones": stones,
-                "value_cents": value_cents, "seal": seal, "extracted_on": extracted_on}),
-            ActCommand::Transform { inputs, outputs } => json!({"kind": "transform",
-                "inputs": inputs, "outputs": outputs.iter().map(|o| output(o)).collect::<anyhow::Result<Vec<_>>>()?}),
+            } => Action::Register {
+                site,
+                carats,
+                stones,
+                value_cents,
+                seal,
+                extracted_on,
+            },
+            ActCommand::Transform { inputs, outputs } => Action::Transform { inputs, outputs },
             ActCommand::Dispatch {
                 parcel,
                 to,
                 certificate,
                 seal,
                 deadline_ms,
-            } => json!({"kind": "dispatch", "parcel": parcel, "to": to, "certificate": certificate,
-                "seal": seal, "deadline_ms": deadline_ms}),
+            } => Action::Dispatch {
+                parcel,
+                to,
+                certificate,
+                seal,
+                deadline_ms,
+            },
             ActCommand::Receive {
                 parcel,
                 measured_carats,
                 seal_broken,
                 note,
-            } => json!({"kind": "receive", "parcel": parcel, "measured_carats": measured_carats,
-                "seal_intact": !seal_broken, "note": note}),
-            ActCommand::Reject { parcel, reason } => {
-                json!({"kind": "reject", "parcel": parcel, "reason": reason})
-            }
+            } => Action::Receive {
+                parcel,
+                measured_carats,
+                seal_intact: !seal_broken,
+                note,
+            },
+            ActCommand::Reject { parcel, reason } => Action::Reject { parcel, reason },
             ActCommand::Certify {
                 number,
                 exporter,
@@ -234,36 +296,37 @@ impl ActCommand {
                 origins,
                 issued_on,
                 expires_on,
-            } => {
-                json!({"kind": "certify", "number": number, "exporter": exporter, "importer": importer,
-                "destination": destination, "parcels": parcels, "total_carats": total_carats,
-                "value_cents": value_cents, "origins": origins, "issued_on": issued_on, "expires_on": expires_on})
-            }
+            } => Action::Certify(Certify {
+                number,
+                exporter,
+                importer,
+                destination,
+                parcels,
+                total_carats,
+                value_cents,
+                origins,
+                issued_on,
+                expires_on,
+            }),
             ActCommand::ConfirmImport { certificate, note } => {
-                json!({"kind": "confirm-import", "certificate": certificate, "note": note})
+                Action::ConfirmImport { certificate, note }
             }
             ActCommand::Retire {
                 parcel,
                 cause,
                 note,
-            } => json!({"kind": "retire", "parcel": parcel, "cause": cause, "note": note}),
-            ActCommand::Flag { target, code, text } => {
-                let target = match (&target.parcel, &target.member, &target.site, &target.event) {
-                    (Some(p), _, _, _) => json!({"parcel": p}),
-                    (_, Some(m), _, _) => json!({"member": m}),
-                    (_, _, Some(s), _) => {
-                        let (member, site) = s.split_once('/').ok_or_else(|| {
-                            anyhow::anyhow!(
-                                "--site {s:?}: expected MEMBER/SITE, e.g. mine-zw/marange"
-                            )
-                        })?;
-                        json!({"site": {"member": member, "site": site}})
-                    }
-                    (_, _, _, Some(e)) => json!({"event": e}),
-                    _ => anyhow::bail!("flag needs one of --parcel, --member, --site, --event"),
-                };
-                json!({"kind": "flag", "target": target, "code": code, "text": text})
-            }
+            } => Action::Retire {
+                parcel,
+                cause,
+                note,
+            },
+            ActCommand::Flag { target, code, text } => Action::Flag {
+                target: target.target().ok_or_else(|| {
+                    anyhow::anyhow!("flag needs one of --parcel, --member, --site, --event")
+                })?,
+                code,
+                text,
+            },
         })
     }
 }
@@ -306,12 +369,12 @@ pub fn send(node: &Node, action: &Value) -> Result<Value, ActError> {
 }
 
 /// Runs an action command and prints the result.
-pub fn run(node: &Node, cmd: &ActCommand, action: &Value, json_out: bool) -> anyhow::Result<()> {
-    let mut answer = send(node, action)?;
+pub fn run(node: &Node, action: &Action, json_out: bool) -> anyhow::Result<()> {
+    let mut answer = send(node, &serde_json::to_value(action)?)?;
     // New parcels' ids follow from the event id (DESIGN.md section 3).
-    let created = match cmd {
-        ActCommand::Register { .. } => 1,
-        ActCommand::Transform { outputs, .. } => outputs.len(),
+    let created = match action {
+        Action::Register { .. } => 1,
+        Action::Transform { outputs, .. } => outputs.len(),
         _ => 0,
     };
     let event: Option<EventId> = answer["event"].as_str().and_then(|e| e.parse().ok());

@@ -244,7 +244,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Act(cmd) => {
             let action = cmd.action().map_err(|e| Usage(format!("{e:#}")))?;
             let node = Node::new(&common.node, token(common)?);
-            act::run(&node, &cmd, &action, common.json)?;
+            act::run(&node, &action, common.json)?;
         }
         Command::Audit(AuditCommand::Parcel {
             id,
