@@ -29,6 +29,16 @@ impl Run {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
     }
+    /// The run failed with exit status `code`, saying `says` on stderr.
+    fn fails(self, code: i32, says: &str) -> Run {
+        assert_eq!(self.code, code, "{self:?}");
+        assert!(
+            self.stderr.contains(says),
+            "stderr lacks {says:?}: {}",
+            self.stderr
+        );
+        self
+    }
     fn ok(self) -> Run {
         assert_eq!(
             self.code, 0,
@@ -38,6 +48,17 @@ impl Run {
         self
     }
 }
+
+/// A small registration, for the error paths of actions.
+const REGISTER_ONE: &[&str] = &[
+    "register",
+    "--site",
+    "orapa",
+    "--carats",
+    "1",
+    "--extracted-on",
+    "2026-03-03",
+];
 
 fn custody(args: &[&str]) -> Run {
     custody_env(args, &[])
@@ -97,13 +118,7 @@ fn demo_tells_the_whole_story_in_under_a_minute() {
         );
     }
     // Fewer nodes than the story has members is refused with a clear message.
-    let few = custody(&["demo", "--nodes", "3"]);
-    assert_eq!(few.code, 1, "{few:?}");
-    assert!(
-        few.stderr.contains("--nodes must be between 9"),
-        "{}",
-        few.stderr
-    );
+    custody(&["demo", "--nodes", "3"]).fails(1, "--nodes must be between 9");
 }
 
 #[test]
@@ -166,9 +181,7 @@ fn keys_and_genesis_documents() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600, "a secret key file must be private");
-    let again = custody(&["key", "new", "--out", &d("mine.key")]);
-    assert_eq!(again.code, 1, "{again:?}");
-    assert!(again.stderr.contains("exists already"), "{}", again.stderr);
+    custody(&["key", "new", "--out", &d("mine.key")]).fails(1, "exists already");
     let missing = custody(&["key", "show", &d("nothing.key")]);
     assert_eq!(missing.code, 2, "{missing:?}");
     let to_stdout = custody(&["key", "new"]).ok();
@@ -270,32 +283,30 @@ keys = ["{}"]
         ),
     )
     .expect("write");
-    let bad = custody(&[
+    custody(&[
         "genesis",
         "new",
         "--members",
         &d("bad.toml"),
         "--out",
         &d("bad.bin"),
-    ]);
-    assert_eq!(bad.code, 2, "{bad:?}");
-    assert!(bad.stderr.contains("colour"), "{}", bad.stderr);
+    ])
+    .fails(2, "colour");
     assert!(!dir.path().join("bad.bin").exists());
     std::fs::write(
         d("dup.toml"),
         members.replace("id = \"authority-b\"", "id = \"authority-a\""),
     )
     .expect("write");
-    let dup = custody(&[
+    custody(&[
         "genesis",
         "new",
         "--members",
         &d("dup.toml"),
         "--out",
         &d("dup.bin"),
-    ]);
-    assert_eq!(dup.code, 2, "{dup:?}");
-    assert!(dup.stderr.contains("invalid genesis"), "{}", dup.stderr);
+    ])
+    .fails(2, "invalid genesis");
     std::fs::write(d("garbage.bin"), b"not a genesis").expect("write");
     assert_eq!(custody(&["genesis", "show", &d("garbage.bin")]).code, 2);
 }
@@ -512,7 +523,7 @@ fn actions_audit_replay_and_export_against_real_nodes() {
         "{}",
         refused.stderr
     );
-    let unknown = custody(&[
+    custody(&[
         "--node",
         &url(mine),
         "--token-file",
@@ -522,70 +533,37 @@ fn actions_audit_replay_and_export_against_real_nodes() {
         &"ab".repeat(32),
         "--to",
         "sorter-bw",
-    ]);
-    assert_eq!(unknown.code, 1, "{unknown:?}");
-    assert!(
-        unknown.stderr.contains("unknown parcel"),
-        "{}",
-        unknown.stderr
-    );
+    ])
+    .fails(1, "unknown parcel");
     let wrong = dir.path().join("wrong-token");
     std::fs::write(&wrong, "x".repeat(40)).expect("write");
-    let bad_token = custody(&[
-        "--node",
-        &url(mine),
-        "--token-file",
-        &wrong.display().to_string(),
-        "register",
-        "--site",
-        "orapa",
-        "--carats",
-        "1",
-        "--extracted-on",
-        "2026-03-03",
-    ]);
-    assert_eq!(bad_token.code, 1, "{bad_token:?}");
-    assert!(
-        bad_token.stderr.contains("wrong bearer token"),
-        "{}",
-        bad_token.stderr
-    );
-    let no_token = custody(&[
-        "--node",
-        &url(mine),
-        "register",
-        "--site",
-        "orapa",
-        "--carats",
-        "1",
-        "--extracted-on",
-        "2026-03-03",
-    ]);
-    assert_eq!(no_token.code, 1, "{no_token:?}");
-    assert!(
-        no_token.stderr.contains("missing bearer token"),
-        "{}",
-        no_token.stderr
-    );
-    let down = custody(&[
-        "--node",
-        "http://127.0.0.1:1",
-        "--token-file",
-        &token_file(mine),
-        "register",
-        "--site",
-        "orapa",
-        "--carats",
-        "1",
-        "--extracted-on",
-        "2026-03-03",
-    ]);
-    assert_eq!(down.code, 3, "{down:?}");
-    assert!(
-        down.stderr.contains("cannot reach the node"),
-        "{}",
-        down.stderr
-    );
+    custody(
+        &[
+            &[
+                "--node",
+                &url(mine),
+                "--token-file",
+                &wrong.display().to_string(),
+            ][..],
+            REGISTER_ONE,
+        ]
+        .concat(),
+    )
+    .fails(1, "wrong bearer token");
+    custody(&[&["--node", &url(mine)][..], REGISTER_ONE].concat()).fails(1, "missing bearer token");
+    custody(
+        &[
+            &[
+                "--node",
+                "http://127.0.0.1:1",
+                "--token-file",
+                &token_file(mine),
+            ][..],
+            REGISTER_ONE,
+        ]
+        .concat(),
+    )
+    .fails(3, "cannot reach the node");
     for args in [
         vec![
             "register",
@@ -684,13 +662,8 @@ fn actions_audit_replay_and_export_against_real_nodes() {
         "{}",
         dot.stdout
     );
-    let unknown = custody(&["--node", &url(monitor), "audit", "parcel", &"cd".repeat(32)]);
-    assert_eq!(unknown.code, 1, "{unknown:?}");
-    assert!(
-        unknown.stderr.contains("unknown parcel"),
-        "{}",
-        unknown.stderr
-    );
+    custody(&["--node", &url(monitor), "audit", "parcel", &"cd".repeat(32)])
+        .fails(1, "unknown parcel");
     let down = custody(&["--node", "http://127.0.0.1:1", "audit", "parcel", &x]);
     assert_eq!(down.code, 3, "{down:?}");
 
@@ -754,15 +727,14 @@ fn actions_audit_replay_and_export_against_real_nodes() {
     let mut g = DevNetwork::standard().genesis();
     g.name = "another network".into();
     std::fs::write(&other, codec::encode(&g)).expect("write");
-    let pinned = custody(&[
+    custody(&[
         "--node",
         &url(monitor),
         "replay",
         "--genesis",
         &other.display().to_string(),
-    ]);
-    assert_eq!(pinned.code, 1, "{pinned:?}");
-    assert!(pinned.stderr.contains("runs network"), "{}", pinned.stderr);
+    ])
+    .fails(1, "runs network");
     let down = custody(&[
         "--node",
         "http://127.0.0.1:1",
