@@ -7,18 +7,14 @@ use std::time::Instant;
 
 use ledger_core::admission::{decode_event, verify_event};
 use ledger_core::bytes::Digest;
-use ledger_core::crypto::{
-    event_message, verify_many, verifying_key, KeyCache, SecretKey, SignatureItem,
-};
-use ledger_core::dev::DevNetwork;
-use ledger_core::event::{Body, Dispatch, NewParcel, ParcelRef, Receive, Register, Transform};
+use ledger_core::crypto::{verify_many, KeyCache, SecretKey};
+use ledger_core::dev::{split_cycles, DevNetwork, SignatureSample};
 use ledger_core::export::{write_record, ExportReader};
 use ledger_core::ledger::Limits;
 use ledger_core::replay::{replay_stream, ReplayError, ReplayOptions};
-use ledger_core::rules::parcel_id;
 use ledger_core::store::{Durability, Store};
 use ledger_core::types::{Chamber, Role};
-use ledger_core::writer::{FeedWriter, Signed};
+use ledger_core::writer::Signed;
 
 const MINES: usize = 8;
 const SORTERS: usize = 4;
@@ -65,128 +61,37 @@ fn network() -> DevNetwork {
 
 /// `n` valid events in a dependency-respecting order: cycles of register, dispatch, receive, split.
 fn events(dev: &DevNetwork, n: usize) -> Vec<Signed> {
-    let mut mines: Vec<FeedWriter> = (0..MINES)
-        .map(|i| dev.writer(&format!("mine-{i}")).expect("member"))
-        .collect();
-    let mut sorters: Vec<FeedWriter> = (0..SORTERS)
-        .map(|i| dev.writer(&format!("sorter-{i}")).expect("member"))
-        .collect();
+    let mines: Vec<String> = (0..MINES).map(|i| format!("mine-{i}")).collect();
+    let sorters: Vec<String> = (0..SORTERS).map(|i| format!("sorter-{i}")).collect();
+    let mines: Vec<&str> = mines.iter().map(String::as_str).collect();
+    let sorters: Vec<&str> = sorters.iter().map(String::as_str).collect();
     let mut out = Vec::with_capacity(n);
-    let mut t = 1_780_000_000_000u64;
-    let mut cycle = 0usize;
-    while out.len() < n {
-        let (m, s) = (cycle % MINES, cycle % SORTERS);
-        t += 1;
-        let reg = mines[m].append(
-            Body::Register(Register {
-                site: "pit".parse().expect("slug"),
-                carats: 1_000 + cycle as u64 % 500,
-                stones: 12,
-                value_cents: Some(50_000),
-                seal: format!("S{cycle}"),
-                extracted_on: "2026-01-01".parse().expect("date"),
-            }),
-            t,
-        );
-        let parcel = parcel_id(&reg.id, 0);
-        let to = sorters[s].author().clone();
-        let dis = mines[m].append(
-            Body::Dispatch(Dispatch {
-                parcel: ParcelRef {
-                    parcel,
-                    head: reg.id,
-                },
-                to,
-                certificate: None,
-                seal: "D".into(),
-                deadline_ms: None,
-            }),
-            t,
-        );
-        let rec = sorters[s].append(
-            Body::Receive(Receive {
-                parcel: ParcelRef {
-                    parcel,
-                    head: dis.id,
-                },
-                measured_carats: 1_000,
-                seal_intact: true,
-                note: String::new(),
-            }),
-            t,
-        );
-        let split = sorters[s].append(
-            Body::Transform(Transform {
-                inputs: vec![ParcelRef {
-                    parcel,
-                    head: rec.id,
-                }],
-                outputs: vec![
-                    NewParcel {
-                        carats: 500,
-                        stones: 6,
-                        value_cents: None,
-                        seal: "A".into(),
-                    },
-                    NewParcel {
-                        carats: 490,
-                        stones: 6,
-                        value_cents: None,
-                        seal: "B".into(),
-                    },
-                ],
-            }),
-            t,
-        );
-        out.extend([reg, dis, rec, split]);
-        cycle += 1;
-    }
-    out.truncate(n);
+    split_cycles(dev, &mines, &sorters, n, |e| out.push(e));
     out
 }
 
-/// Signatures of ~300-byte messages, for measuring reference ed25519 rates.
-struct Sigs {
-    vk: ed25519_dalek::VerifyingKey,
-    messages: Vec<Vec<u8>>,
-    sigs: Vec<ledger_core::bytes::SignatureBytes>,
-}
+/// Reference ed25519 rates over a signature sample.
+struct Sigs(SignatureSample);
 
 impl Sigs {
     fn new(n: usize) -> Sigs {
-        let key = SecretKey::from_bytes(&[5; 32]);
-        let vk = verifying_key(&key.public()).expect("key");
-        let net = Digest([1; 32]);
-        let payloads: Vec<Vec<u8>> = (0..n as u32)
-            .map(|i| [i.to_le_bytes().to_vec(), vec![7u8; 280]].concat())
-            .collect();
-        let sigs = payloads.iter().map(|p| key.sign_event(&net, p)).collect();
-        let messages = payloads.iter().map(|p| event_message(&net, p)).collect();
-        Sigs { vk, messages, sigs }
+        Sigs(SignatureSample::new(n))
     }
 
     /// `verify_strict` on one core, per second.
     fn strict_1core(&self) -> f64 {
-        rate(self.messages.len(), || {
-            for (m, s) in self.messages.iter().zip(&self.sigs) {
-                let sig = ed25519_dalek::Signature::from_bytes(&s.0);
-                black_box(self.vk.verify_strict(m, &sig).is_ok());
+        let s = &self.0;
+        rate(s.messages.len(), || {
+            for (m, sig) in s.messages.iter().zip(&s.signatures) {
+                let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
+                black_box(s.key.verify_strict(m, &sig).is_ok());
             }
         })
     }
 
     /// `verify_batch` in batches of 256 on all cores, per second.
     fn batch_all_cores(&self) -> f64 {
-        let items: Vec<SignatureItem> = self
-            .messages
-            .iter()
-            .zip(&self.sigs)
-            .map(|(m, s)| SignatureItem {
-                key: self.vk,
-                message: m,
-                signature: *s,
-            })
-            .collect();
+        let items = self.0.items();
         rate(items.len(), || {
             assert!(verify_many(&items).iter().all(|ok| *ok))
         })
@@ -217,7 +122,7 @@ fn reference(sigs: &Sigs) {
     let key = SecretKey::from_bytes(&[5; 32]);
     let net = Digest([1; 32]);
     let sign = rate(2_000, || {
-        for m in &sigs.messages[..2_000] {
+        for m in &sigs.0.messages[..2_000] {
             black_box(key.sign_event(&net, m));
         }
     });

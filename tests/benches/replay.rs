@@ -9,8 +9,8 @@ use std::time::Instant;
 use custody_tests::cli_binary;
 use ledger_core::bytes::{Digest, ParcelId};
 use ledger_core::codec;
-use ledger_core::crypto::{event_message, verify_many, verifying_key, SecretKey, SignatureItem};
-use ledger_core::dev::DevNetwork;
+use ledger_core::crypto::verify_many;
+use ledger_core::dev::{split_cycles, DevNetwork, SignatureSample};
 use ledger_core::event::{
     Body, Certify, ConfirmImport, Dispatch, NewParcel, ParcelRef, Receive, Register, Transform,
 };
@@ -204,73 +204,22 @@ fn write_chains(dev: &DevNetwork, n: usize, out: &mut dyn Write) {
     }
 }
 
-/// A parcel-heavy stress case: cycles of register, dispatch, receive and a split in two (1% loss),
-/// 0.75 parcels per event.
+/// A parcel-heavy stress case (the throughput benchmark's workload): cycles of register,
+/// dispatch, receive and a split in two (1% loss), 0.75 parcels per event.
 fn write_splits(dev: &DevNetwork, n: usize, out: &mut dyn Write) {
-    let w = |name: String| dev.writer(&name).expect("member");
-    let mut mines: Vec<FeedWriter> = (0..MINES).map(|i| w(format!("mine-{i}"))).collect();
-    let mut sorters: Vec<FeedWriter> = (0..SORTERS).map(|i| w(format!("sorter-{i}"))).collect();
-    let mut sink = Sink { out, left: n };
-    let mut t = 1_780_000_000_000u64;
-    for cycle in 0.. {
-        let (m, s) = (cycle % MINES, cycle % SORTERS);
-        t += 1;
-        let carats = 1_000 + cycle as u64 % 500;
-        let reg = mines[m].append(register(carats, format!("S{cycle}")), t);
-        let parcel = parcel_id(&reg.id, 0);
-        let to = sorters[s].author().clone();
-        let dis = mines[m].append(dispatch(parcel, reg.id, &to, None), t);
-        let rec = sorters[s].append(receive(parcel, dis.id, carats), t);
-        let half = carats / 2;
-        let split = sorters[s].append(
-            Body::Transform(Transform {
-                inputs: vec![ParcelRef {
-                    parcel,
-                    head: rec.id,
-                }],
-                outputs: vec![
-                    NewParcel {
-                        carats: half,
-                        stones: 6,
-                        value_cents: None,
-                        seal: "A".into(),
-                    },
-                    NewParcel {
-                        carats: carats - half - carats / 100,
-                        stones: 6,
-                        value_cents: None,
-                        seal: "B".into(),
-                    },
-                ],
-            }),
-            t,
-        );
-        for e in [reg, dis, rec, split] {
-            if !sink.put(&e.bytes) {
-                return;
-            }
-        }
-    }
+    let mines: Vec<String> = (0..MINES).map(|i| format!("mine-{i}")).collect();
+    let sorters: Vec<String> = (0..SORTERS).map(|i| format!("sorter-{i}")).collect();
+    let mines: Vec<&str> = mines.iter().map(String::as_str).collect();
+    let sorters: Vec<&str> = sorters.iter().map(String::as_str).collect();
+    split_cycles(dev, &mines, &sorters, n, |e| {
+        write_record(&mut &mut *out, &e.bytes).expect("write")
+    });
 }
 
+/// `verify_batch` in batches of 256 on both cores, signatures per second (median of 3).
 fn batch_all_cores() -> f64 {
-    let key = SecretKey::from_bytes(&[5; 32]);
-    let vk = verifying_key(&key.public()).expect("key");
-    let net = Digest([1; 32]);
-    let payloads: Vec<Vec<u8>> = (0..50_000u32)
-        .map(|i| [i.to_le_bytes().to_vec(), vec![7u8; 280]].concat())
-        .collect();
-    let sigs: Vec<_> = payloads.iter().map(|p| key.sign_event(&net, p)).collect();
-    let messages: Vec<Vec<u8>> = payloads.iter().map(|p| event_message(&net, p)).collect();
-    let items: Vec<SignatureItem> = messages
-        .iter()
-        .zip(&sigs)
-        .map(|(m, s)| SignatureItem {
-            key: vk,
-            message: m,
-            signature: *s,
-        })
-        .collect();
+    let sample = SignatureSample::new(50_000);
+    let items = sample.items();
     let mut rates: Vec<f64> = (0..3)
         .map(|_| {
             let t = Instant::now();
