@@ -506,7 +506,14 @@ impl Store {
             }
         }
         let batch = if recompute {
-            let batch = vec![self.recompute_batch(&stored, &newly_pending, &left_pending)?];
+            let batch = match self.recompute_batch(&stored, &newly_pending, &left_pending) {
+                Ok(b) => vec![b],
+                Err(e) => {
+                    // The ledger in memory may be ahead of disk now, as after a failed commit.
+                    self.poisoned = true;
+                    return Err(e);
+                }
+            };
             // The recomputed state may void events of this very group: report their final verdicts.
             for o in results.iter_mut().flatten() {
                 if let (Status::Stored(v), Some(meta)) = (&mut o.status, self.ledger.event(&o.id)) {
@@ -570,12 +577,12 @@ impl Store {
         Ok(())
     }
 
-    /// Logs a stored event at `pos` (unless it is there already) and indexes it in memory.
-    fn put_event_rows(&mut self, b: &mut sled::Batch, ev: &VerifiedEvent, pos: u64, in_log: bool) {
-        if !in_log {
-            b.insert(key(LOG, &[&pos.to_be_bytes()]), ev.bytes().as_ref());
-        }
+    /// Appends a stored event to the log (in batch `b`) and indexes its position in memory.
+    fn log_event(&mut self, b: &mut sled::Batch, ev: &VerifiedEvent) {
+        let pos = self.log_next;
+        b.insert(key(LOG, &[&pos.to_be_bytes()]), ev.bytes().as_ref());
         self.positions.insert(*ev.id(), pos);
+        self.log_next += 1;
     }
 
     /// The rows of a group, as several sled batches of at most [`SLED_BATCH_EVENTS`] events
@@ -601,8 +608,7 @@ impl Store {
         for chunk in stored.chunks(SLED_BATCH_EVENTS) {
             let mut b = sled::Batch::default();
             for (ev, _, fork) in chunk {
-                self.put_event_rows(&mut b, ev, self.log_next, false);
-                self.log_next += 1;
+                self.log_event(&mut b, ev);
                 if was_pending.contains(ev.id()) {
                     b.remove(key(PENDING, &[ev.id().as_bytes()]));
                 }
@@ -631,12 +637,13 @@ impl Store {
                 .zip(first_new..)
                 .map(|((ev, _, _), pos)| (pos, ev.clone())),
         );
+        // The new events take the next positions; anything the rewrite appends comes after them.
+        self.log_next = first_new + stored.len() as u64;
         let pending: Vec<VerifiedEvent> = self.ledger.pending().cloned().collect();
         let mut b = self.rewrite(&logged, pending)?;
         for (pos, ev) in &logged[first_new as usize..] {
             b.insert(key(LOG, &[&pos.to_be_bytes()]), ev.bytes().as_ref());
         }
-        self.log_next = first_new + stored.len() as u64;
         for id in left_pending {
             b.remove(key(PENDING, &[id.as_bytes()]));
         }
@@ -697,12 +704,11 @@ impl Store {
         for p in &order {
             if let Ok(Step::Stored { .. }) = p.outcome {
                 match positions.get(p.event.id()) {
-                    Some(pos) => self.put_event_rows(&mut b, &p.event, *pos, true),
-                    // A pending event that the rebuild could store after all: append it to the log.
-                    None => {
-                        self.put_event_rows(&mut b, &p.event, self.log_next, false);
-                        self.log_next += 1;
+                    Some(pos) => {
+                        self.positions.insert(*p.event.id(), *pos);
                     }
+                    // A pending event that the rebuild could store after all: append it to the log.
+                    None => self.log_event(&mut b, &p.event),
                 }
             }
         }
