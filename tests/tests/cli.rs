@@ -122,6 +122,59 @@ fn demo_tells_the_whole_story_in_under_a_minute() {
 }
 
 #[test]
+fn a_kept_running_demo_network_serves_until_the_demo_goes_away() {
+    use std::io::BufRead;
+    let mut demo = Command::new(cli_binary!())
+        .args(["demo", "--nodes", "10", "--keep-running"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the demo");
+    let stdout = demo.stdout.take().expect("stdout");
+    let mut urls = Vec::new();
+    let mut kept: Option<String> = None;
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.expect("read");
+        if let Some(dir) = line.split("its files stay in ").nth(1) {
+            kept = Some(dir.trim().to_owned());
+        }
+        if let Some(rest) = line.split("--node ").nth(1) {
+            urls.push(rest.split_whitespace().next().expect("url").to_owned());
+        }
+        if urls.len() == 10 {
+            break;
+        }
+    }
+    let kept = kept.expect("the demo says it keeps running, and where its files are");
+    assert_eq!(
+        urls.len(),
+        10,
+        "one line per node, observers included: {urls:?}"
+    );
+    let status = |url: &str| -> Option<Value> {
+        ureq::get(&format!("{url}/v1/status"))
+            .call()
+            .ok()
+            .and_then(|mut r| r.body_mut().read_json().ok())
+    };
+    let observer = status(&urls[9]).expect("the observer node answers");
+    assert_eq!(observer["member"], Value::Null);
+    assert_eq!(
+        observer["events"],
+        status(&urls[0]).expect("answers")["events"]
+    );
+    // Its nodes stop cleanly when the demo goes away (their standard input closes).
+    demo.kill().expect("kill the demo");
+    let _ = demo.wait();
+    for url in &urls {
+        wait_for(&format!("{url} to stop"), SPREAD, || {
+            status(url).is_none().then_some(())
+        });
+    }
+    std::fs::remove_dir_all(&kept).expect("remove the demo's files");
+}
+
+#[test]
 fn every_command_has_help_with_an_example() {
     let commands: &[&[&str]] = &[
         &["key", "new"],
@@ -838,7 +891,13 @@ fn tampered_exports_are_caught_and_located() {
         .collect();
     let original = dir.path().join("original.export");
     write_export(&original, &records);
-    let base = replay_file(&original, &genesis).ok().json();
+    let base = replay_file(&original, &genesis).ok();
+    assert!(
+        base.stderr.is_empty(),
+        "no progress bar when stderr is not a terminal: {}",
+        base.stderr
+    );
+    let base = base.json();
     assert_eq!(base["intact"], true);
     assert_eq!(base["events"], records.len());
     assert_eq!(base["void"], json!({}));
