@@ -87,7 +87,6 @@ pub enum Step {
     /// fork voids events that were already applied, so the state must be rebuilt with it known.
     Stored {
         verdict: Verdict,
-        parcels: Vec<ParcelId>,
         fork: Option<Fork>,
         recompute: bool,
     },
@@ -508,14 +507,8 @@ impl Ledger {
                     .entry((h.author.clone(), h.seq))
                     .or_insert_with(|| fork.clone());
                 match self.store(&ev, false, Some(fork)) {
-                    Step::Stored {
+                    Step::Stored { verdict, fork, .. } => Ok(Step::Stored {
                         verdict,
-                        parcels,
-                        fork,
-                        ..
-                    } => Ok(Step::Stored {
-                        verdict,
-                        parcels,
                         fork,
                         recompute,
                     }),
@@ -617,16 +610,13 @@ impl Ledger {
                 None => Err(VoidReason::UnknownMember),
             }
         };
-        let mut touched: Vec<ParcelId> = ev.body().parcel_refs().iter().map(|r| r.parcel).collect();
         let verdict = match verdict {
             Ok(effect) => {
-                touched.extend(self.apply(ev, effect));
+                self.apply(ev, effect);
                 Verdict::Applied
             }
             Err(reason) => Verdict::Void(reason),
         };
-        touched.sort();
-        touched.dedup();
         if let Verdict::Void(_) = verdict {
             for p in &ev.body().parcel_refs() {
                 if let Some(parcel) = self.parcels.get_mut(&p.parcel) {
@@ -656,13 +646,12 @@ impl Ledger {
         );
         Step::Stored {
             verdict,
-            parcels: touched,
             fork,
             recompute: false,
         }
     }
 
-    fn apply(&mut self, ev: &VerifiedEvent, effect: Effect) -> Vec<ParcelId> {
+    fn apply(&mut self, ev: &VerifiedEvent, effect: Effect) {
         let id = *ev.id();
         let author = self.intern(ev.header().gov, &ev.header().author);
         match ev.body() {
@@ -694,7 +683,7 @@ impl Ledger {
             _ => {}
         }
         match effect {
-            Effect::Record => Vec::new(),
+            Effect::Record => {}
             Effect::Certificate => {
                 if let Body::Certify(c) = ev.body() {
                     let gov = ev.header().gov;
@@ -703,14 +692,12 @@ impl Ledger {
                     c.importer = self.intern(gov, &c.importer);
                     self.certificates.insert(id, c);
                 }
-                Vec::new()
             }
             Effect::Create(created) => {
                 self.totals.registered += created.iter().map(|c| c.carats).sum::<u64>();
-                created
-                    .into_iter()
-                    .map(|c| self.create(id, &author, c))
-                    .collect()
+                for c in created {
+                    self.create(id, &author, c);
+                }
             }
             Effect::Transform {
                 consumed,
@@ -721,10 +708,9 @@ impl Ledger {
                 for p in &consumed {
                     self.move_parcel(p, id, ParcelState::Consumed { by: id }, None);
                 }
-                created
-                    .into_iter()
-                    .map(|c| self.create(id, &author, c))
-                    .collect()
+                for c in created {
+                    self.create(id, &author, c);
+                }
             }
             Effect::Move {
                 parcel,
@@ -749,7 +735,6 @@ impl Ledger {
                     other => other,
                 };
                 self.move_parcel(&parcel, id, state, measured_carats);
-                Vec::new()
             }
         }
     }
@@ -762,7 +747,7 @@ impl Ledger {
             .map_or_else(|| id.clone(), |(k, _)| k.clone())
     }
 
-    fn create(&mut self, event: EventId, author: &MemberId, c: Creation) -> ParcelId {
+    fn create(&mut self, event: EventId, author: &MemberId, c: Creation) {
         let state = ParcelState::Held { by: author.clone() };
         let parcel = Parcel {
             id: c.id,
@@ -777,7 +762,6 @@ impl Ledger {
             measured_carats: None,
         };
         self.parcels.insert(c.id, Box::new(parcel));
-        c.id
     }
 
     fn move_parcel(

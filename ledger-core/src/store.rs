@@ -25,7 +25,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::admission::{self, AdmissionError, VerifiedEvent};
-use crate::bytes::{Digest, EventId, NetworkId, ParcelId};
+use crate::bytes::{Digest, EventId, NetworkId};
 use crate::codec;
 use crate::crypto::KeyCache;
 use crate::evidence::ForkProof;
@@ -435,7 +435,7 @@ impl Store {
             return Err(StoreError::Poisoned);
         }
         let mut results = Vec::with_capacity(events.len());
-        let mut stored: Vec<(VerifiedEvent, Vec<ParcelId>, Option<Fork>)> = Vec::new();
+        let mut stored: Vec<(VerifiedEvent, Option<Fork>)> = Vec::new();
         let mut newly_pending: Vec<VerifiedEvent> = Vec::new();
         let mut left_pending: Vec<EventId> = Vec::new();
         let mut recompute = false;
@@ -470,12 +470,11 @@ impl Store {
                 let status = match step {
                     Ok(Step::Stored {
                         verdict,
-                        parcels,
                         fork,
                         recompute: r,
                     }) => {
                         recompute |= r;
-                        stored.push((event, parcels, fork.clone()));
+                        stored.push((event, fork.clone()));
                         if i > 0 {
                             if let Some(Ok(o)) = outcome.as_mut() {
                                 o.unblocked.push(id);
@@ -591,12 +590,12 @@ impl Store {
     /// lands whole and the log stays a prefix of the group if a crash comes between two batches.
     fn incremental_batches(
         &mut self,
-        stored: &[(VerifiedEvent, Vec<ParcelId>, Option<Fork>)],
+        stored: &[(VerifiedEvent, Option<Fork>)],
         newly_pending: &[VerifiedEvent],
         left_pending: &[EventId],
     ) -> Vec<sled::Batch> {
         let was_pending: HashSet<&EventId> = left_pending.iter().collect();
-        let stored_ids: HashSet<&EventId> = stored.iter().map(|(ev, _, _)| ev.id()).collect();
+        let stored_ids: HashSet<&EventId> = stored.iter().map(|(ev, _)| ev.id()).collect();
         let mut first = sled::Batch::default();
         for id in left_pending.iter().filter(|id| !stored_ids.contains(id)) {
             first.remove(key(PENDING, &[id.as_bytes()]));
@@ -607,7 +606,7 @@ impl Store {
         let mut batches = vec![first];
         for chunk in stored.chunks(SLED_BATCH_EVENTS) {
             let mut b = sled::Batch::default();
-            for (ev, _, fork) in chunk {
+            for (ev, fork) in chunk {
                 self.log_event(&mut b, ev);
                 if was_pending.contains(ev.id()) {
                     b.remove(key(PENDING, &[ev.id().as_bytes()]));
@@ -625,7 +624,7 @@ impl Store {
     /// rewrite every derived keyspace in the same atomic batch as the new events.
     fn recompute_batch(
         &mut self,
-        stored: &[(VerifiedEvent, Vec<ParcelId>, Option<Fork>)],
+        stored: &[(VerifiedEvent, Option<Fork>)],
         newly_pending: &[VerifiedEvent],
         left_pending: &[EventId],
     ) -> Result<sled::Batch, StoreError> {
@@ -635,7 +634,7 @@ impl Store {
             stored
                 .iter()
                 .zip(first_new..)
-                .map(|((ev, _, _), pos)| (pos, ev.clone())),
+                .map(|((ev, _), pos)| (pos, ev.clone())),
         );
         // The new events take the next positions; anything the rewrite appends comes after them.
         self.log_next = first_new + stored.len() as u64;
