@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use ledger_core::audit::{audit_parcel, Audit};
 use ledger_core::bytes::ParcelId;
 use ledger_core::export::{write_record, ExportReader};
-use ledger_core::findings::{all_findings, parcel_findings, Finding};
+use ledger_core::findings::{all_findings, carats_text, parcel_findings, Finding};
 use ledger_core::governance::{decode_genesis, network_id};
 use ledger_core::ledger::Ledger;
 use ledger_core::origin::SHARE_UNITS;
@@ -45,13 +45,12 @@ pub struct LocalLog {
 }
 
 fn progress(len: Option<u64>, what: &str) -> ProgressBar {
-    let bar = match len {
-        Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
-        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+    let target = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
     };
-    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
+    let bar = ProgressBar::with_draw_target(len, target);
     let style = if len.is_some() {
         ProgressStyle::with_template(
             "{msg:>10} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
@@ -223,10 +222,6 @@ fn share(units: u64) -> f64 {
 
 fn percent(units: u64) -> String {
     format!("{:.2}%", units as f64 * 100.0 / SHARE_UNITS as f64)
-}
-
-fn carats(c: u64) -> String {
-    format!("{}.{:02} ct", c / 100, c % 100)
 }
 
 fn short(id: &impl std::fmt::Display) -> String {
@@ -421,7 +416,7 @@ fn print_tree(
     println!(
         "  {prefix}{branch}{} {:>12}  {}  [{}]{}",
         short(id),
-        carats(p.carats),
+        carats_text(p.carats),
         made(ledger, id),
         state_words(&p.state()),
         if again { "  (shown above)" } else { "" }
@@ -447,7 +442,7 @@ pub fn print_audit(ledger: &Ledger, audit: &Audit, findings: &[Finding]) {
     println!("parcel {}", audit.parcel);
     println!(
         "  {}  {}{}",
-        carats(audit.carats),
+        carats_text(audit.carats),
         state_words(&audit.state),
         match (&audit.custodian, &audit.state) {
             (Some(c), ParcelState::InTransit { .. }) => format!(", custodian {c}"),
@@ -521,7 +516,7 @@ pub fn audit_dot(audit: &Audit) -> String {
         let label = format!(
             "{}\\n{}\\n{}",
             short(&a.parcel),
-            carats(a.carats),
+            carats_text(a.carats),
             state_words(&a.state).replace('"', "'")
         );
         let style = if a.parcel == audit.parcel {

@@ -90,8 +90,9 @@ impl Finding {
 /// A transform's input and output parcels.
 type InputsOutputs = (Vec<ParcelId>, Vec<ParcelId>);
 
-fn carats(c: u64) -> String {
-    format!("{}.{:02} ct", c / 100, c % 100)
+/// Hundredths of a carat as text: `159000` is `1590.00 ct`.
+pub fn carats_text(hundredths: u64) -> String {
+    format!("{}.{:02} ct", hundredths / 100, hundredths % 100)
 }
 
 /// Every finding of the whole ledger, in a deterministic order (by code, then detail).
@@ -166,8 +167,8 @@ pub fn all_findings(ledger: &Ledger) -> Vec<Finding> {
                 FindingCode::MassLoss,
                 format!(
                     "transform {event} lost {} of {} ({:.2}%, tolerance {:.2}%)",
-                    carats(loss),
-                    carats(carats_in),
+                    carats_text(loss),
+                    carats_text(carats_in),
                     loss as f64 * 100.0 / carats_in as f64,
                     f64::from(policy.mass_loss_tolerance_ppm) / 10_000.0
                 ),
@@ -209,8 +210,8 @@ pub fn all_findings(ledger: &Ledger) -> Vec<Finding> {
             FindingCode::ReceiptMismatch,
             format!(
                 "receipt {id} of parcel {parcel} weighed {}, declared {}",
-                carats(*measured),
-                carats(*declared)
+                carats_text(*measured),
+                carats_text(*declared)
             ),
         );
         f.event = Some(*id);
