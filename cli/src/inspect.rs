@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use ledger_core::audit::{audit_parcel, Audit};
 use ledger_core::bytes::ParcelId;
-use ledger_core::export::{write_record, ExportReader};
+use ledger_core::export::{self, write_record, ExportReader};
 use ledger_core::findings::{all_findings, carats_text, parcel_findings, Finding};
 use ledger_core::governance::{decode_genesis, network_id};
 use ledger_core::ledger::Ledger;
@@ -138,33 +138,11 @@ impl Source {
     }
 }
 
-/// No valid event is shorter than this (a header of ids, keys and counters, and a signature).
-const MIN_EVENT_BYTES: u32 = 200;
-
-/// How many records an export file holds, from their length prefixes alone (seeking over the
-/// bytes): a sizing hint for the replay, bounded by the file's size, so a hostile file cannot
-/// make the replay reserve more than its size warrants. 0 if it cannot be read.
+/// How many records an export file holds (a sizing hint for the replay; 0 if unreadable).
 fn count_records(path: &Path, len: u64) -> usize {
-    let Ok(file) = File::open(path) else {
-        return 0;
-    };
-    let mut r = BufReader::with_capacity(1 << 16, file);
-    let (mut count, mut at) = (0usize, 0u64);
-    let mut prefix = [0u8; 4];
-    while at + 4 <= len {
-        if r.read_exact(&mut prefix).is_err() {
-            break;
-        }
-        let n = u32::from_le_bytes(prefix);
-        if n >= MIN_EVENT_BYTES {
-            count += 1;
-        }
-        at += 4 + u64::from(n);
-        if r.seek_relative(i64::from(n)).is_err() {
-            break;
-        }
-    }
-    count.min((len / u64::from(MIN_EVENT_BYTES)) as usize)
+    File::open(path)
+        .map(|f| export::count_records(BufReader::with_capacity(1 << 16, f), len))
+        .unwrap_or(0)
 }
 
 /// Verifies and replays a local log with a progress bar.

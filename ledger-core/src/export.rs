@@ -4,6 +4,9 @@ use std::io::{self, Read, Write};
 
 use crate::codec::MAX_EVENT_BYTES;
 
+/// No valid event is shorter than this (a header of ids, keys and counters, and a signature).
+pub const MIN_EVENT_BYTES: u32 = 200;
+
 /// Why an export stream could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -13,6 +16,29 @@ pub enum ExportError {
     Oversized { index: u64, offset: u64, len: u64 },
     #[error("record {index} at byte {offset} is truncated: the stream ends inside it")]
     Truncated { index: u64, offset: u64 },
+}
+
+/// How many records of at least [`MIN_EVENT_BYTES`] a stream of `len` bytes holds, read from
+/// their length prefixes alone (skipping over the event bytes). A sizing hint, never more than
+/// `len / MIN_EVENT_BYTES`, so a hostile stream cannot make a reader reserve more than its size
+/// warrants; a broken stream counts what came before the break.
+pub fn count_records<R: Read + io::Seek>(mut r: io::BufReader<R>, len: u64) -> usize {
+    let (mut count, mut at) = (0usize, 0u64);
+    let mut prefix = [0u8; 4];
+    while at + 4 <= len {
+        if r.read_exact(&mut prefix).is_err() {
+            break;
+        }
+        let n = u32::from_le_bytes(prefix);
+        if n >= MIN_EVENT_BYTES {
+            count += 1;
+        }
+        at += 4 + u64::from(n);
+        if r.seek_relative(i64::from(n)).is_err() {
+            break;
+        }
+    }
+    count.min(usize::try_from(len / u64::from(MIN_EVENT_BYTES)).unwrap_or(usize::MAX))
 }
 
 /// Writes one record.
@@ -113,6 +139,33 @@ impl<R: Read> Iterator for ExportReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_are_counted_from_their_prefixes_and_the_count_is_bounded() {
+        let mut buf = Vec::new();
+        for len in [300usize, 10, 250, 400] {
+            write_record(&mut buf, &vec![7u8; len]).expect("write to vec");
+        }
+        let count = |bytes: &[u8], len: u64| {
+            count_records(io::BufReader::new(io::Cursor::new(bytes.to_vec())), len)
+        };
+        // The 10-byte record is too short to be an event.
+        assert_eq!(count(&buf, buf.len() as u64), 3);
+        // A truncated tail counts what came before it.
+        assert_eq!(count(&buf[..buf.len() - 100], buf.len() as u64 - 100), 3);
+        // A stream of nothing but length prefixes cannot claim more records than its size allows.
+        let mut lies = Vec::new();
+        for _ in 0..100 {
+            lies.extend_from_slice(&MIN_EVENT_BYTES.to_le_bytes());
+        }
+        assert_eq!(count(&lies, lies.len() as u64), 2);
+        assert_eq!(
+            count(&lies, 1 << 20),
+            2,
+            "the claimed length is not trusted past the data"
+        );
+        assert_eq!(count(&[], 0), 0);
+    }
 
     #[test]
     fn records_round_trip_and_damage_is_located() {
