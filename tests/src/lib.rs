@@ -328,6 +328,15 @@ impl Drop for TestNode {
     }
 }
 
+/// Waits until every node of `nodes` has stored `event`, or panics after `deadline` for a node.
+pub fn wait_everywhere(nodes: &[TestNode], event: &str, deadline: Duration) {
+    for n in nodes {
+        wait_for(&format!("event {event} at {}", n.http), deadline, || {
+            n.has_event(event).then_some(())
+        });
+    }
+}
+
 /// Starts one node per member of `members` (of `DevNetwork::standard()`) in `dir/n0`, `dir/n1`,
 /// ...: each bootstraps to the first and to the one started before it (a connected graph, not a
 /// complete one). Returns once every node has a peer.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use custody_tests::{cli_binary, node_binary, start_network, wait_for, TestNode};
+use custody_tests::{cli_binary, node_binary, start_network, wait_everywhere, wait_for, TestNode};
 use ledger_core::bytes::EventId;
 use ledger_core::codec;
 use ledger_core::dev::DevNetwork;
@@ -386,11 +386,7 @@ fn act(node: &TestNode, args: &[&str]) -> Value {
 }
 
 fn spread(nodes: &[TestNode], event: &str) {
-    for n in nodes {
-        wait_for(&format!("{event} at {}", n.http), SPREAD, || {
-            n.has_event(event).then_some(())
-        });
-    }
+    wait_everywhere(nodes, event, SPREAD);
 }
 
 #[test]

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use custody_tests::{
-    node_binary, register, registered_parcel, start_network, wait_for, NodeSpec, TestNode,
+    node_binary, register, registered_parcel, start_network, wait_everywhere, wait_for, NodeSpec,
+    TestNode,
 };
 use ledger_core::dev::DevNetwork;
 use ledger_core::event::{Body, Register};
@@ -44,11 +45,7 @@ fn an_action_reaches_all_five_nodes_and_their_states_agree() {
     let rec =
         nodes[1].act_ok(&json!({ "kind": "receive", "parcel": parcel, "measured_carats": 500 }));
     for id in [&reg, &dis, &rec] {
-        for (i, n) in nodes.iter().enumerate() {
-            wait_for(&format!("event {id} at node {i}"), CONVERGE, || {
-                n.has_event(id).then_some(())
-            });
-        }
+        wait_everywhere(&nodes, id, CONVERGE);
     }
     // A Botswanan certificate at the authority's node lets the sorter ship across the border.
     let cert = nodes[3].act_ok(&json!({
@@ -63,11 +60,7 @@ fn an_action_reaches_all_five_nodes_and_their_states_agree() {
         &json!({ "kind": "dispatch", "parcel": parcel, "to": "importer-be", "certificate": cert }),
     );
     for id in [&cert, &export] {
-        for n in &nodes {
-            wait_for("the export everywhere", CONVERGE, || {
-                n.has_event(id).then_some(())
-            });
-        }
+        wait_everywhere(&nodes, id, CONVERGE);
     }
     let reference = heads(&nodes[0]);
     let parcel_state = nodes[0].get_json(&format!("/v1/parcels/{parcel}"));
