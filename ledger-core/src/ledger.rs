@@ -19,12 +19,19 @@ use crate::types::{Genesis, MemberId};
 pub const MAX_PENDING_EVENTS: usize = 65_536;
 /// Default most bytes of events waiting for a dependency.
 pub const MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
+/// Default most events of one author waiting for a dependency: one member (or a thief of one
+/// member's key) can take at most this share of the pending set.
+pub const MAX_PENDING_PER_AUTHOR: usize = 4096;
+/// Default most bytes of one author's events waiting for a dependency.
+pub const MAX_PENDING_BYTES_PER_AUTHOR: usize = 8 * 1024 * 1024;
 
 /// Bounds of the pending set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub max_pending_events: usize,
     pub max_pending_bytes: usize,
+    pub max_pending_per_author: usize,
+    pub max_pending_bytes_per_author: usize,
 }
 
 impl Default for Limits {
@@ -32,8 +39,20 @@ impl Default for Limits {
         Limits {
             max_pending_events: MAX_PENDING_EVENTS,
             max_pending_bytes: MAX_PENDING_BYTES,
+            max_pending_per_author: MAX_PENDING_PER_AUTHOR,
+            max_pending_bytes_per_author: MAX_PENDING_BYTES_PER_AUTHOR,
         }
     }
+}
+
+impl Limits {
+    /// No bounds (for events that were in the pending set already).
+    const UNBOUNDED: Limits = Limits {
+        max_pending_events: usize::MAX,
+        max_pending_bytes: usize::MAX,
+        max_pending_per_author: usize::MAX,
+        max_pending_bytes_per_author: usize::MAX,
+    };
 }
 
 /// What an event waits for.
@@ -53,12 +72,14 @@ impl std::fmt::Display for Missing {
     }
 }
 
-/// The pending set is full; the event was not kept.
+/// The pending set (or its author's share of it) is full; the event was not kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("pending set is full ({events} events, {bytes} bytes); the event was not kept")]
+#[error("pending set is full{} ({events} events, {bytes} bytes); the event was not kept", if *.author_quota { " for this author" } else { "" })]
 pub struct PendingFull {
     pub events: usize,
     pub bytes: usize,
+    /// True when the author's own quota was reached, not the whole set.
+    pub author_quota: bool,
 }
 
 /// Two different events by one author at one seq: portable evidence of equivocation.
@@ -260,12 +281,13 @@ pub struct Notes {
     pub confirmations: BTreeMap<EventId, Vec<EventId>>,
 }
 
-/// Carat totals for the mass-balance invariant.
+/// Carat totals for the mass-balance invariant. 128 bits wide: a log of many parcels near
+/// `MAX_CARATS` each cannot overflow them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MassTotals {
-    pub registered: u64,
-    pub transform_loss: u64,
-    pub retired: u64,
+    pub registered: u128,
+    pub transform_loss: u128,
+    pub retired: u128,
 }
 
 #[derive(Debug, Default)]
@@ -275,6 +297,8 @@ struct PendingSet {
     /// For each missing dependency, the events waiting for it (every id in here is in `events`).
     waiting: HashMap<Missing, Vec<EventId>>,
     bytes: usize,
+    /// Events and bytes waiting, per author (an author is removed when it has none).
+    per_author: HashMap<MemberId, (usize, usize)>,
 }
 
 /// The in-memory ledger: a pure function of the set of events offered to it.
@@ -291,6 +315,12 @@ pub struct Ledger {
     parcels: HashMap<ParcelId, Box<Parcel>>,
     certificates: HashMap<EventId, Certify>,
     forks: BTreeMap<(MemberId, u64), Fork>,
+    /// For every stored event that holds no feed slot (a fork's second event, or an event on a
+    /// void branch after it): the Merkle frontier of its own chain, itself included, so that an
+    /// event extending it is checked against its own `prev` chain in any delivery order.
+    branches: HashMap<EventId, Frontier>,
+    /// The events that hold no feed slot, by author and seq (empty unless the author forked).
+    off_slot: HashMap<MemberId, BTreeMap<u64, Vec<EventId>>>,
     pending: PendingSet,
     totals: MassTotals,
     notes: Notes,
@@ -311,6 +341,8 @@ impl Ledger {
             parcels: HashMap::new(),
             certificates: HashMap::new(),
             forks: BTreeMap::new(),
+            branches: HashMap::new(),
+            off_slot: HashMap::new(),
             pending: PendingSet::default(),
             totals: MassTotals::default(),
             notes: Notes::default(),
@@ -409,6 +441,10 @@ impl Ledger {
     pub fn pending(&self) -> impl Iterator<Item = &VerifiedEvent> {
         self.pending.events.values().map(|(ev, _)| ev)
     }
+    /// Removes a waiting event (an expired one); returns it if it was waiting.
+    pub fn drop_pending(&mut self, id: &EventId) -> Option<VerifiedEvent> {
+        self.pending.take(id)
+    }
     /// Number of events waiting for a dependency.
     pub fn pending_len(&self) -> usize {
         self.pending.events.len()
@@ -426,7 +462,9 @@ impl Ledger {
         match self.locate(ev).map_err(Preview::Refused)? {
             Place::Duplicate => Err(Preview::Duplicate),
             Place::Wait(missing) => Err(Preview::Waiting(missing)),
-            Place::Fork { .. } | Place::Branch => Ok(Verdict::Void(VoidReason::AuthorForked)),
+            Place::Fork { .. } | Place::Branch { .. } => {
+                Ok(Verdict::Void(VoidReason::AuthorForked))
+            }
             Place::Next => {
                 let gov = self
                     .gov
@@ -477,45 +515,15 @@ impl Ledger {
             Ok(Place::Duplicate) => Ok(Step::Duplicate),
             Ok(Place::Wait(missing)) => {
                 let limits = if woken {
-                    Limits {
-                        max_pending_events: usize::MAX,
-                        max_pending_bytes: usize::MAX,
-                    }
+                    Limits::UNBOUNDED
                 } else {
                     self.limits
                 };
                 self.pending.put(ev.clone(), &missing, limits)?;
                 Ok(Step::Pending(missing))
             }
-            Ok(Place::Next) => Ok(self.store(&ev, true, None)),
-            Ok(Place::Fork { first }) => {
-                let h = ev.header();
-                let (a, b) = (first.min(*ev.id()), first.max(*ev.id()));
-                let fork = Fork {
-                    author: h.author.clone(),
-                    seq: h.seq,
-                    first: a,
-                    second: b,
-                };
-                let feed = self.feeds.entry(h.author.clone()).or_default();
-                let recompute = feed.forked_at.is_none_or(|f| h.seq < f);
-                if recompute {
-                    feed.forked_at = Some(h.seq);
-                    self.stale = true;
-                }
-                self.forks
-                    .entry((h.author.clone(), h.seq))
-                    .or_insert_with(|| fork.clone());
-                match self.store(&ev, false, Some(fork)) {
-                    Step::Stored { verdict, fork, .. } => Ok(Step::Stored {
-                        verdict,
-                        fork,
-                        recompute,
-                    }),
-                    other => Ok(other),
-                }
-            }
-            Ok(Place::Branch) => Ok(self.store(&ev, false, None)),
+            Ok(Place::Next) => Ok(self.store(&ev, None)),
+            Ok(Place::Fork { chain } | Place::Branch { chain }) => Ok(self.store(&ev, Some(chain))),
         };
         Ok(Processed { event: ev, outcome })
     }
@@ -523,26 +531,16 @@ impl Ledger {
     /// Where an event goes: admission checks that need the ledger (membership, key, feed links,
     /// time, governance version, feed root) and dependencies.
     fn locate(&self, ev: &VerifiedEvent) -> Result<Place, AdmissionError> {
-        let id = ev.id();
         let h = ev.header();
-        if self.events.contains_key(id) {
+        if self.events.contains_key(ev.id()) {
             return Ok(Place::Duplicate);
         }
         if h.gov > self.gov.latest() {
+            // Only a member, signing with one of its keys, may wait for a governance version.
+            self.check_author(self.gov.latest(), h, false)?;
             return Ok(Place::Wait(vec![Missing::Gov(h.gov)]));
         }
-        let gov = self.gov.at(h.gov).ok_or(AdmissionError::GovBackwards)?;
-        let member = gov
-            .members
-            .get(&h.author)
-            .ok_or_else(|| AdmissionError::NotAMember(h.author.to_string()))?;
-        if member.key_for_seq(h.seq) != Some(&h.key) {
-            return Err(AdmissionError::WrongKey);
-        }
-        let empty = Feed::default();
-        let feed = self.feeds.get(&h.author).unwrap_or(&empty);
-        let len = feed.ids.len() as u64;
-        // The previous event, if it is known where it must be.
+        self.check_author(h.gov, h, true)?;
         let prev_meta = if h.seq == 1 {
             None
         } else {
@@ -560,32 +558,7 @@ impl Ledger {
                 return Err(AdmissionError::GovBackwards);
             }
         }
-        let on_main_branch = h.seq == 1 || feed.ids.get((h.seq - 2) as usize) == Some(&h.prev);
-        let place = if !on_main_branch {
-            // prev is a stored event of this author at seq - 1 that holds no slot: it is on a
-            // void branch after a proven fork, and so is this event.
-            Place::Branch
-        } else if h.seq <= len {
-            Place::Fork {
-                first: feed.ids[(h.seq - 1) as usize],
-            }
-        } else {
-            Place::Next
-        };
-        if matches!(place, Place::Next | Place::Fork { .. }) {
-            let root = if h.seq - 1 == len {
-                feed.frontier.root()
-            } else {
-                let leaves: Vec<Digest> = feed.ids[..(h.seq - 1) as usize]
-                    .iter()
-                    .map(merkle::feed_leaf)
-                    .collect();
-                merkle::root(&leaves)
-            };
-            if h.feed_root != root {
-                return Err(AdmissionError::BadFeedRoot);
-            }
-        }
+        let place = self.place_in_feed(h)?;
         let missing: Vec<Missing> = ev
             .body()
             .dependencies()
@@ -599,9 +572,76 @@ impl Ledger {
         Ok(place)
     }
 
-    /// Stores an admitted event: judges it, applies its effect and records it in its feed.
-    fn store(&mut self, ev: &VerifiedEvent, holds_slot: bool, fork: Option<Fork>) -> Step {
+    /// The author must be a member at governance version `gov`, signing with the key assigned to
+    /// it for this seq (`exact`), or with any of its keys (for an event citing a later version).
+    fn check_author(
+        &self,
+        gov: u64,
+        h: &crate::event::Header,
+        exact: bool,
+    ) -> Result<(), AdmissionError> {
+        let gov = self.gov.at(gov).ok_or(AdmissionError::GovBackwards)?;
+        let member = gov
+            .members
+            .get(&h.author)
+            .ok_or_else(|| AdmissionError::NotAMember(h.author.to_string()))?;
+        let ok = if exact {
+            member.key_for_seq(h.seq) == Some(&h.key)
+        } else {
+            member.keys.iter().any(|g| g.key == h.key)
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(AdmissionError::WrongKey)
+        }
+    }
+
+    /// Where an event whose `prev` is stored goes in its author's feed, after checking its
+    /// `feed_root` against its own `prev` chain (the slots, or the void branch it extends).
+    fn place_in_feed(&self, h: &crate::event::Header) -> Result<Place, AdmissionError> {
+        let empty = Feed::default();
+        let feed = self.feeds.get(&h.author).unwrap_or(&empty);
+        let len = feed.ids.len() as u64;
+        let on_main_branch = h.seq == 1 || feed.ids.get((h.seq - 2) as usize) == Some(&h.prev);
+        if !on_main_branch {
+            // prev is a stored event of this author at seq - 1 that holds no slot: it is on a void
+            // branch after a proven fork, and so is this event.
+            let chain = self
+                .branches
+                .get(&h.prev)
+                .ok_or(AdmissionError::BrokenPrev)?;
+            if h.feed_root != chain.root() {
+                return Err(AdmissionError::BadFeedRoot);
+            }
+            return Ok(Place::Branch {
+                chain: chain.clone(),
+            });
+        }
+        if h.seq - 1 == len {
+            if h.feed_root != feed.frontier.root() {
+                return Err(AdmissionError::BadFeedRoot);
+            }
+            return Ok(Place::Next);
+        }
+        // A second event at a held slot: its chain is the slots before it.
+        let mut chain = Frontier::default();
+        for id in &feed.ids[..(h.seq - 1) as usize] {
+            chain.push(merkle::feed_leaf(id));
+        }
+        if h.feed_root != chain.root() {
+            return Err(AdmissionError::BadFeedRoot);
+        }
+        Ok(Place::Fork { chain })
+    }
+
+    /// Stores an admitted event: judges it, applies its effect and records it in its feed (or,
+    /// for an event that holds no slot, records the chain it extends, `off_slot`).
+    fn store(&mut self, ev: &VerifiedEvent, off_slot: Option<Frontier>) -> Step {
         let h = ev.header();
+        let holds_slot = off_slot.is_none();
+        // Before judging: an event that proves a fork is itself void.
+        let (fork, recompute) = self.note_equivocation(ev, holds_slot);
         let verdict = if !holds_slot {
             Err(VoidReason::AuthorForked)
         } else {
@@ -627,10 +667,16 @@ impl Ledger {
                 }
             }
         }
-        if holds_slot {
-            let feed = self.feeds.entry(h.author.clone()).or_default();
-            feed.ids.push(*ev.id());
-            feed.frontier.push(merkle::feed_leaf(ev.id()));
+        match off_slot {
+            None => {
+                let feed = self.feeds.entry(h.author.clone()).or_default();
+                feed.ids.push(*ev.id());
+                feed.frontier.push(merkle::feed_leaf(ev.id()));
+            }
+            Some(mut chain) => {
+                chain.push(merkle::feed_leaf(ev.id()));
+                self.branches.insert(*ev.id(), chain);
+            }
         }
         let author = self.intern(h.gov, &h.author);
         self.events.insert(
@@ -647,8 +693,56 @@ impl Ledger {
         Step::Stored {
             verdict,
             fork,
-            recompute: false,
+            recompute,
         }
+    }
+
+    /// Records `ev` among the events at its (author, seq). Two or more different events there are
+    /// a fork, wherever they are (slots or void branches): the fork record names the two smallest
+    /// ids, so it does not depend on arrival order, and the feed is void from the lowest forked
+    /// seq. Returns the fork if `ev` proved or changed one, and whether events already applied
+    /// became void (the state must then be recomputed).
+    fn note_equivocation(&mut self, ev: &VerifiedEvent, holds_slot: bool) -> (Option<Fork>, bool) {
+        let h = ev.header();
+        let mut at_seq: Vec<EventId> = self
+            .off_slot
+            .get(&h.author)
+            .and_then(|m| m.get(&h.seq))
+            .cloned()
+            .unwrap_or_default();
+        if !holds_slot {
+            let holder = self
+                .feeds
+                .get(&h.author)
+                .and_then(|f| f.ids.get((h.seq - 1) as usize));
+            at_seq.extend(holder);
+            self.off_slot
+                .entry(h.author.clone())
+                .or_default()
+                .entry(h.seq)
+                .or_default()
+                .push(*ev.id());
+        }
+        if at_seq.is_empty() {
+            return (None, false);
+        }
+        at_seq.push(*ev.id());
+        at_seq.sort_unstable();
+        let fork = Fork {
+            author: h.author.clone(),
+            seq: h.seq,
+            first: at_seq[0],
+            second: at_seq[1],
+        };
+        let feed = self.feeds.entry(h.author.clone()).or_default();
+        let recompute = feed.forked_at.is_none_or(|f| h.seq < f);
+        if recompute {
+            feed.forked_at = Some(h.seq);
+            self.stale = true;
+        }
+        let known = self.forks.insert((h.author.clone(), h.seq), fork.clone());
+        let changed = known.as_ref() != Some(&fork);
+        (changed.then_some(fork), recompute)
     }
 
     fn apply(&mut self, ev: &VerifiedEvent, effect: Effect) {
@@ -694,7 +788,8 @@ impl Ledger {
                 }
             }
             Effect::Create(created) => {
-                self.totals.registered += created.iter().map(|c| c.carats).sum::<u64>();
+                self.totals.registered +=
+                    created.iter().map(|c| u128::from(c.carats)).sum::<u128>();
                 for c in created {
                     self.create(id, &author, c);
                 }
@@ -704,7 +799,7 @@ impl Ledger {
                 created,
                 loss,
             } => {
-                self.totals.transform_loss += loss;
+                self.totals.transform_loss += u128::from(loss);
                 for p in &consumed {
                     self.move_parcel(p, id, ParcelState::Consumed { by: id }, None);
                 }
@@ -718,7 +813,10 @@ impl Ledger {
                 measured_carats,
             } => {
                 if let ParcelState::Retired { .. } = state {
-                    self.totals.retired += self.parcels.get(&parcel).map_or(0, |p| p.carats);
+                    self.totals.retired += self
+                        .parcels
+                        .get(&parcel)
+                        .map_or(0, |p| u128::from(p.carats));
                 }
                 // Kept for the parcel's life: share the governance state's copies of member ids
                 // instead of the ones decoded with this event.
@@ -862,8 +960,14 @@ enum Place {
     Duplicate,
     Wait(Vec<Missing>),
     Next,
-    Fork { first: EventId },
-    Branch,
+    /// A second event at a held slot; `chain` is the frontier of the slots before it.
+    Fork {
+        chain: Frontier,
+    },
+    /// An event extending a void branch; `chain` is the frontier of the branch up to its prev.
+    Branch {
+        chain: Frontier,
+    },
 }
 
 impl PendingSet {
@@ -879,15 +983,30 @@ impl PendingSet {
             return Ok(());
         }
         let size = ev.bytes().len();
-        if self.events.len() >= limits.max_pending_events
+        let (mine, my_bytes) = self
+            .per_author
+            .get(&ev.header().author)
+            .copied()
+            .unwrap_or((0, 0));
+        let author_quota = mine >= limits.max_pending_per_author
+            || my_bytes + size > limits.max_pending_bytes_per_author;
+        if author_quota
+            || self.events.len() >= limits.max_pending_events
             || self.bytes + size > limits.max_pending_bytes
         {
             return Err(PendingFull {
                 events: self.events.len(),
                 bytes: self.bytes,
+                author_quota,
             });
         }
         self.bytes += size;
+        let entry = self
+            .per_author
+            .entry(ev.header().author.clone())
+            .or_default();
+        entry.0 += 1;
+        entry.1 += size;
         for m in missing {
             self.waiting.entry(*m).or_default().push(id);
         }
@@ -898,7 +1017,16 @@ impl PendingSet {
     /// Removes a waiting event and every registration of it, so nothing stale is left behind.
     fn take(&mut self, id: &EventId) -> Option<VerifiedEvent> {
         let (ev, missing) = self.events.remove(id)?;
-        self.bytes -= ev.bytes().len();
+        let size = ev.bytes().len();
+        self.bytes -= size;
+        let author = &ev.header().author;
+        if let Some(entry) = self.per_author.get_mut(author) {
+            entry.0 -= 1;
+            entry.1 -= size;
+            if entry.0 == 0 {
+                self.per_author.remove(author);
+            }
+        }
         for m in missing {
             if let Some(list) = self.waiting.get_mut(&m) {
                 list.retain(|w| w != id);

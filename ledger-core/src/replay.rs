@@ -20,6 +20,8 @@ pub const REPLAY_CHUNK: usize = 8192;
 pub const REPLAY_LIMITS: Limits = Limits {
     max_pending_events: 1 << 20,
     max_pending_bytes: 512 * 1024 * 1024,
+    max_pending_per_author: 1 << 20,
+    max_pending_bytes_per_author: 512 * 1024 * 1024,
 };
 
 /// How signatures are checked.
@@ -488,6 +490,8 @@ pub fn rebuild_ledger(
     let unbounded = Limits {
         max_pending_events: usize::MAX,
         max_pending_bytes: usize::MAX,
+        max_pending_per_author: usize::MAX,
+        max_pending_bytes_per_author: usize::MAX,
     };
     let mut forks = known_forks.to_vec();
     loop {

@@ -8,7 +8,7 @@ use ledger_core::bytes::Digest;
 use ledger_core::codec::{DecodeError, MAX_EVENT_BYTES};
 use ledger_core::crypto::SecretKey;
 use ledger_core::event::Body;
-use ledger_core::ledger::{Missing, Step};
+use ledger_core::ledger::{Ledger, Limits, Missing, Step};
 use ledger_core::rules::Verdict;
 use ledger_core::writer::sign;
 use proptest::prelude::*;
@@ -173,6 +173,64 @@ fn an_unknown_governance_version_waits() {
     let future = net.writer("mine-bw").sign_raw(h, register("jwaneng", 1));
     let p = l.offer(net.verify(&future)).expect("room");
     assert_eq!(p[0].outcome, Ok(Step::Pending(vec![Missing::Gov(3)])));
+}
+
+/// Defect: events citing a governance version not yet known were parked before membership was
+/// checked, so anyone could fill the pending set with self-signed events that never wake.
+#[test]
+fn strangers_citing_a_future_governance_version_are_refused_not_parked() {
+    let mut net = Net::standard();
+    let mut l = net.ledger();
+    let stranger = SecretKey::from_bytes(&[42; 32]);
+    let mut h = net.writer("mine-bw").next_header(T0);
+    h.gov = 1_000;
+    h.key = stranger.public();
+    let forged = sign(h.clone(), register("jwaneng", 1), &stranger);
+    assert_eq!(offer_err(&net, &mut l, &forged), AdmissionError::WrongKey);
+    h.author = mid("smuggler");
+    for i in 0..100 {
+        let outsider = sign(h.clone(), register("jwaneng", 1 + i), &stranger);
+        let e = offer_err(&net, &mut l, &outsider);
+        assert!(matches!(e, AdmissionError::NotAMember(_)), "{e:?}");
+        assert!(e.blames_sender());
+    }
+    assert_eq!(l.pending_len(), 0, "nothing parked");
+}
+
+/// One member (or a thief of its key) flooding events that cannot apply yet takes only its own
+/// share of the pending set: another member's out-of-order events still wait.
+#[test]
+fn one_author_cannot_fill_the_pending_set() {
+    let mut net = Net::standard();
+    let limits = Limits {
+        max_pending_events: 100,
+        max_pending_per_author: 10,
+        ..Limits::default()
+    };
+    let mut l = Ledger::new(net.dev.genesis(), limits).expect("genesis");
+    let mut refused = 0;
+    for i in 0..50u64 {
+        let mut h = net.writer("mine-bw").next_header(T0 + i);
+        h.gov = 7 + i;
+        let future = net
+            .writer("mine-bw")
+            .sign_raw(h, register("jwaneng", 1 + i));
+        match l.offer(net.verify(&future)) {
+            Ok(p) => assert!(matches!(p[0].outcome, Ok(Step::Pending(_)))),
+            Err(full) => {
+                assert!(full.author_quota, "{full}");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((l.pending_len(), refused), (10, 40));
+    // Another member's event waiting for its prev still finds room.
+    let _first = net.sign("mine-zw", register("marange", 1));
+    let second = net.sign("mine-zw", register("marange", 2));
+    let p = l
+        .offer(net.verify(&second))
+        .expect("room for another author");
+    assert!(matches!(p[0].outcome, Ok(Step::Pending(_))));
 }
 
 #[test]

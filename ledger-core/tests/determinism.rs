@@ -4,14 +4,17 @@ mod common;
 
 use std::collections::{HashMap, HashSet};
 
-use common::{scenario, Net, Rng};
+use common::{mid, scenario, Net, Rng, T0};
 use ledger_core::audit::audit_parcel;
 use ledger_core::bytes::EventId;
+use ledger_core::dev::dev_key;
 use ledger_core::event::Body;
+use ledger_core::event::{Flag, FlagCode, FlagTarget};
 use ledger_core::findings::all_findings;
-use ledger_core::ledger::Ledger;
+use ledger_core::ledger::{Ledger, Limits};
 use ledger_core::replay::{replay_events, ReplayOptions, SignatureCheck};
 use ledger_core::rules::{ParcelState, Verdict};
+use ledger_core::writer::FeedWriter;
 use ledger_core::writer::Signed;
 use proptest::prelude::*;
 
@@ -66,6 +69,18 @@ fn topological<'a>(net: &Net, events: &'a [Signed], rng: &mut Rng) -> Vec<&'a Si
 }
 
 fn assert_same_state(a: &Ledger, b: &Ledger) {
+    assert_eq!(a.forks().collect::<Vec<_>>(), b.forks().collect::<Vec<_>>());
+    assert_eq!(a.totals(), b.totals());
+    let mut ea: Vec<_> = a.events().iter().collect();
+    ea.sort_by_key(|e| *e.0);
+    let mut eb: Vec<_> = b.events().iter().collect();
+    eb.sort_by_key(|e| *e.0);
+    assert_eq!(ea, eb);
+    let mut pa: Vec<_> = a.parcels().collect();
+    pa.sort_by_key(|p| p.id);
+    let mut pb: Vec<_> = b.parcels().collect();
+    pb.sort_by_key(|p| p.id);
+    assert_eq!(pa, pb);
     assert_eq!(a.state_root(), b.state_root());
     let verdicts = |l: &Ledger| -> HashMap<EventId, Verdict> {
         l.events().iter().map(|(k, m)| (*k, m.verdict)).collect()
@@ -136,7 +151,114 @@ proptest! {
         }
         prop_assert_eq!(live + loss + retired, registered);
         let t = l.totals();
-        prop_assert_eq!((t.registered, t.transform_loss, t.retired), (registered, loss, retired));
+        prop_assert_eq!((t.registered, t.transform_loss, t.retired), (registered.into(), loss.into(), retired.into()));
+    }
+}
+
+/// Equivocations added to a scenario: for a few members, a second event at a random held seq,
+/// sometimes continued on its branch, and events whose `feed_root` is wrong, on a branch or at the
+/// next slot. Returns the forks' events (which every order must store) and the bad-root events
+/// (which every order must refuse).
+fn equivocations(net: &Net, events: &[Signed], rng: &mut Rng) -> (Vec<Signed>, Vec<Signed>) {
+    let mut feeds: std::collections::BTreeMap<String, Vec<(EventId, u64)>> = Default::default();
+    for s in events {
+        let h = net.verify(s).header().clone();
+        feeds
+            .entry(h.author.to_string())
+            .or_default()
+            .push((s.id, h.time_ms));
+    }
+    let (mut forks, mut bad) = (Vec::new(), Vec::new());
+    let authors: Vec<String> = feeds.keys().cloned().collect();
+    for _ in 0..1 + rng.below(3) {
+        let Some(author) = rng.pick(&authors) else {
+            break;
+        };
+        let feed = &feeds[author];
+        let k = 1 + rng.below(feed.len() as u64) as usize;
+        let ids: Vec<EventId> = feed[..k - 1].iter().map(|(id, _)| *id).collect();
+        let time = feed[..k - 1].last().map_or(T0, |(_, t)| *t);
+        let mut w = FeedWriter::resume(
+            net.dev.network(),
+            mid(author),
+            dev_key(author),
+            &ids,
+            0,
+            time,
+        );
+        forks.push(w.append(flag(rng.next()), time + 1));
+        if rng.chance(70) {
+            bad.push(bad_root(&w, time + 7, rng.next()));
+            forks.push(w.append(flag(rng.next()), time + 2));
+        }
+        bad.push(bad_root(&w, time + 7, rng.next()));
+    }
+    (forks, bad)
+}
+
+/// The writer's next event, with a wrong `feed_root`.
+fn bad_root(w: &FeedWriter, time: u64, n: u64) -> Signed {
+    let mut h = w.next_header(time);
+    h.feed_root.0[0] ^= 1;
+    w.sign_raw(h, flag(n))
+}
+
+fn flag(n: u64) -> Body {
+    Body::Flag(Flag {
+        target: FlagTarget::Member(mid("mine-bw")),
+        code: FlagCode::Other,
+        text: format!("equivocation {n}"),
+    })
+}
+
+/// Offers events in the given order, then rebuilds with the proven forks known from the start if
+/// a fork voided events already applied (as the store and replay do).
+fn settled(net: &Net, order: &[&Signed]) -> Ledger {
+    let mut l = net.ledger();
+    for s in order {
+        l.offer(net.verify(s)).expect("pending has room");
+    }
+    if l.needs_recompute() {
+        let forks: Vec<_> = l.forks().cloned().collect();
+        l = Ledger::with_known_forks(net.dev.genesis(), Limits::default(), &forks)
+            .expect("genesis");
+        for s in order {
+            l.offer(net.verify(s)).expect("pending has room");
+        }
+    }
+    l
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn forks_and_bad_roots_on_branches_give_one_state_in_every_order(seed in any::<u64>(), order_seed in any::<u64>(), steps in 20usize..60) {
+        let (net, mut events) = scenario(seed, steps);
+        let mut rng = Rng(order_seed);
+        let (forks, bad) = equivocations(&net, &events, &mut rng);
+        prop_assert!(!forks.is_empty());
+        events.extend(forks);
+        let all: Vec<Signed> = events.iter().chain(&bad).cloned().collect();
+        let reference = settled(&net, &shuffled(&all, &mut rng));
+        prop_assert!(reference.forks().count() >= 1, "a fork is proven");
+        for s in &events {
+            prop_assert!(reference.event(&s.id).is_some(), "stored: {}", s.id);
+        }
+        for s in &bad {
+            prop_assert!(reference.event(&s.id).is_none(), "a bad feed root is never stored: {}", s.id);
+        }
+        prop_assert_eq!(reference.pending_len(), 0);
+        for _ in 0..2 {
+            let other = settled(&net, &shuffled(&all, &mut rng));
+            assert_same_state(&reference, &other);
+        }
+        // Late-arriving forks: every honest event first, then the equivocations.
+        let late: Vec<&Signed> = all.iter().collect();
+        assert_same_state(&reference, &settled(&net, &late));
+        let bytes: Vec<Vec<u8>> = shuffled(&all, &mut rng).into_iter().map(|s| s.bytes.clone()).collect();
+        let replayed = replay_events(&net.dev.genesis(), &bytes, ReplayOptions::default()).expect("replay");
+        assert_same_state(&reference, &replayed.ledger);
     }
 }
 

@@ -3,11 +3,14 @@
 mod common;
 
 use common::*;
+use ledger_core::bytes::EventId;
+use ledger_core::dev::dev_key;
 use ledger_core::evidence::{ForkProof, ForkProofError};
-use ledger_core::ledger::Limits;
+use ledger_core::ledger::{Ledger, Limits};
 use ledger_core::replay::{replay_events, ReplayOptions};
 use ledger_core::rules::{Verdict, VoidReason};
 use ledger_core::store::Store;
+use ledger_core::writer::FeedWriter;
 use ledger_core::writer::Signed;
 
 /// mine-bw registers a parcel, then signs two different seq-2 events (dispatches of the same parcel
@@ -204,4 +207,82 @@ fn a_group_that_holds_a_fork_reports_final_verdicts() {
         Status::Stored(Verdict::Void(VoidReason::UnknownParcel))
     );
     assert_eq!(verdict_of(0), Status::Stored(Verdict::Applied));
+}
+
+/// Defect: an event on a fork's branch was not checked against its own `prev` chain, so a wrong
+/// `feed_root` was stored (void) in one delivery order and refused (lost) in another.
+#[test]
+fn a_bad_feed_root_on_a_fork_branch_is_refused_in_every_order() {
+    let mut net = Net::standard();
+    let e1 = net.sign("mine-bw", register("jwaneng", 100));
+    let x = net.sign("mine-bw", register("jwaneng", 5));
+    let mut w = FeedWriter::resume(
+        net.dev.network(),
+        mid("mine-bw"),
+        dev_key("mine-bw"),
+        &[e1.id],
+        0,
+        T0 + 1_000_000,
+    );
+    let x2 = w.append(register("jwaneng", 6), T0 + 1_000_001);
+    let mut h = w.next_header(T0 + 1_000_002);
+    h.feed_root.0[3] ^= 0x40;
+    let x3_bad = w.sign_raw(h, register("jwaneng", 7));
+    let x3 = w.append(register("jwaneng", 8), T0 + 1_000_002);
+    let all = [&e1, &x, &x2, &x3_bad, &x3];
+    let mut roots = Vec::new();
+    for order in permutations(all.len()) {
+        let mut l = net.ledger();
+        for &i in &order {
+            let _ = l.offer(net.verify(all[i])).expect("room");
+        }
+        assert!(
+            l.event(&x3_bad.id).is_none(),
+            "order {order:?} stored a bad root"
+        );
+        for s in [&e1, &x, &x2, &x3] {
+            assert!(l.event(&s.id).is_some(), "order {order:?} lost {}", s.id);
+        }
+        assert_eq!(l.pending_len(), 0);
+        let forks: Vec<_> = l.forks().cloned().collect();
+        let mut settled = Ledger::with_known_forks(net.dev.genesis(), Limits::default(), &forks)
+            .expect("genesis");
+        for &i in &order {
+            let _ = settled.offer(net.verify(all[i])).expect("room");
+        }
+        roots.push(settled.state_root());
+    }
+    roots.dedup();
+    assert_eq!(roots.len(), 1, "one state in every order");
+}
+
+/// Defect: a member equivocating twice (a fork, then another fork on the branch) was proven to
+/// fork at the second seq only in the orders where both of those events landed on slots.
+#[test]
+fn a_second_equivocation_on_a_branch_is_proven_in_every_order() {
+    let mut net = Net::standard();
+    let e1 = net.sign("mine-bw", register("jwaneng", 100));
+    let e2 = net.sign("mine-bw", register("jwaneng", 2));
+    let e3 = net.sign("mine-bw", register("jwaneng", 3));
+    let writer_at = |ids: &[EventId]| {
+        FeedWriter::resume(
+            net.dev.network(),
+            mid("mine-bw"),
+            dev_key("mine-bw"),
+            ids,
+            0,
+            T0 + 1_000_000,
+        )
+    };
+    let b2 = writer_at(&[e1.id]).append(register("jwaneng", 20), T0 + 1_000_001);
+    let c3 = writer_at(&[e1.id, e2.id]).append(register("jwaneng", 30), T0 + 1_000_002);
+    let all = [&e1, &e2, &e3, &b2, &c3];
+    for order in permutations(all.len()) {
+        let mut l = net.ledger();
+        for &i in &order {
+            let _ = l.offer(net.verify(all[i])).expect("room");
+        }
+        let seqs: Vec<u64> = l.forks().map(|f| f.seq).collect();
+        assert_eq!(seqs, vec![2, 3], "order {order:?}");
+    }
 }

@@ -127,6 +127,7 @@ fn a_full_pending_set_refuses_with_a_clear_error() {
     let limits = Limits {
         max_pending_events: 2,
         max_pending_bytes: 1 << 20,
+        ..Limits::default()
     };
     let mut store = Store::open_or_create(dir.path(), &net.dev.genesis(), limits).expect("store");
     let _first = net.sign("mine-bw", register("jwaneng", 1));

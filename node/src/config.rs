@@ -75,8 +75,17 @@ pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), ConfigError> {
 pub struct LimitsConfig {
     /// Most events waiting for a dependency.
     pub max_pending_events: usize,
-    /// Most simultaneous libp2p connections.
+    /// Most events of one author waiting for a dependency.
+    pub max_pending_per_author: usize,
+    /// Most simultaneous libp2p connections in all.
     pub max_connections: u32,
+    /// Most established inbound libp2p connections (peers that dialled us).
+    pub max_inbound: u32,
+    /// Most established outbound libp2p connections (peers we dialled): kept apart from inbound
+    /// so that peers dialling in cannot take the slots this node needs to reach its bootstrap peers.
+    pub max_outbound: u32,
+    /// Most connections (pending or established) from one IP address.
+    pub max_per_ip: u32,
     /// Seconds between anti-entropy rounds with every connected peer.
     pub sync_interval_secs: u64,
     /// Invalid messages from one peer before it is banned.
@@ -87,7 +96,11 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
             max_pending_events: 65_536,
-            max_connections: 64,
+            max_pending_per_author: ledger_core::ledger::MAX_PENDING_PER_AUTHOR,
+            max_connections: 96,
+            max_inbound: 64,
+            max_outbound: 32,
+            max_per_ip: 8,
             sync_interval_secs: 5,
             max_peer_faults: 10,
         }

@@ -88,6 +88,7 @@ pub async fn run(
     let _ = std::fs::remove_file(config.data_dir.join("http.addr"));
     let limits = Limits {
         max_pending_events: config.limits.max_pending_events,
+        max_pending_per_author: config.limits.max_pending_per_author,
         ..Limits::default()
     };
     let store_dir = config.store_dir();
