@@ -48,6 +48,12 @@ pub const SLED_BATCH_EVENTS: usize = 64;
 pub const LOAD_CHUNK: usize = 4096;
 /// Most events committed in one group (one durable point).
 pub const MAX_GROUP: usize = 4096;
+/// Free space the store keeps on its filesystem: a write that would leave less is refused with
+/// [`StoreError::DiskFull`] before anything changes, in memory or on disk. sled writes a group's
+/// bytes again in its log segments and may start a new segment, hence the margin.
+pub const MIN_FREE_BYTES: u64 = 16 * 1024 * 1024;
+/// A group may take this many times its event bytes on disk (sled's log, its page rewrites).
+pub const WRITE_AMPLIFICATION: u64 = 4;
 
 const META: u8 = b'm';
 const LOG: u8 = b'l';
@@ -81,10 +87,38 @@ pub enum StoreError {
     Genesis(#[from] GenesisError),
     #[error("no custody store at {0} (create one first)")]
     Missing(PathBuf),
-    #[error("a write failed earlier; reopen the store to recover from disk")]
+    #[error("a write failed earlier and the store could not be reopened from disk yet; it retries at the next write")]
     Poisoned,
+    #[error("the disk is full: nothing of this write was kept; free space and the store resumes by itself ({0})")]
+    DiskFull(io::Error),
     #[error("group of {0} events is larger than {MAX_GROUP}")]
     GroupTooLarge(usize),
+}
+
+impl StoreError {
+    /// True for a write that failed because the disk (or the file-size limit) is full.
+    pub fn is_disk_full(&self) -> bool {
+        let io = match self {
+            StoreError::DiskFull(_) => return true,
+            StoreError::Io(e) => e,
+            StoreError::Sled(sled::Error::Io(e)) => e,
+            _ => return false,
+        };
+        io.kind() == io::ErrorKind::StorageFull
+            || io.kind() == io::ErrorKind::QuotaExceeded
+            || io.kind() == io::ErrorKind::FileTooLarge
+            || matches!(io.raw_os_error(), Some(28 | 27 | 122))
+    }
+
+    /// The disk-full case as its own variant, for callers that report it apart.
+    fn classified(self) -> StoreError {
+        if self.is_disk_full() && !matches!(self, StoreError::DiskFull(_)) {
+            let message = self.to_string();
+            StoreError::DiskFull(io::Error::new(io::ErrorKind::StorageFull, message))
+        } else {
+            self
+        }
+    }
 }
 
 /// Why an event was not taken (an expected refusal, not a fault).
@@ -127,13 +161,24 @@ pub enum Durability {
     FlushOnly,
 }
 
-/// The durable custody log of one node.
+/// The open sled instance: dropped whole and opened again after a failed write.
 #[derive(Debug)]
-pub struct Store {
-    path: PathBuf,
+struct Disk {
     db: sled::Db,
     log: sled::Tree,
     data_file: File,
+}
+
+/// The durable custody log of one node.
+///
+/// The in-memory state never runs ahead of disk for a reader: a commit that fails (a full disk,
+/// an I/O error) is rolled back by reopening the store from disk before the store is used again,
+/// so what a failed write changed in memory is gone (DESIGN.md section 8).
+#[derive(Debug)]
+pub struct Store {
+    path: PathBuf,
+    /// `None` only after a failed write whose reopening failed too (retried at the next write).
+    disk: Option<Disk>,
     synced_blobs: HashSet<std::ffi::OsString>,
     ledger: Ledger,
     keys: KeyCache,
@@ -142,7 +187,8 @@ pub struct Store {
     positions: HashMap<EventId, u64>,
     durability: Durability,
     limits: Limits,
-    poisoned: bool,
+    /// Free space kept on the filesystem ([`MIN_FREE_BYTES`] unless set).
+    min_free: u64,
 }
 
 fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
@@ -245,9 +291,7 @@ impl Store {
         let ledger = Ledger::with_known_forks(genesis, limits, &forks)?;
         let mut store = Store {
             path: path.to_owned(),
-            db,
-            log,
-            data_file,
+            disk: Some(Disk { db, log, data_file }),
             synced_blobs: HashSet::new(),
             ledger,
             keys: KeyCache::default(),
@@ -255,7 +299,7 @@ impl Store {
             positions: HashMap::new(),
             durability: Durability::Fsync,
             limits,
-            poisoned: false,
+            min_free: MIN_FREE_BYTES,
         };
         store.load()?;
         Ok(store)
@@ -293,7 +337,7 @@ impl Store {
         let network = *self.ledger.network();
         let mut log_len = 0u64;
         let mut chunk: Vec<Vec<u8>> = Vec::with_capacity(LOAD_CHUNK);
-        let mut entries = self.log.scan_prefix([LOG]);
+        let mut entries = self.tree()?.scan_prefix([LOG]);
         loop {
             // Read a chunk of the log, then check all its signatures at once (batch verification
             // on all cores): the log holds no other copy of an event to catch a changed byte with.
@@ -321,7 +365,7 @@ impl Store {
         }
         self.log_next = log_len;
         let pending: Vec<sled::IVec> = self
-            .log
+            .tree()?
             .scan_prefix([PENDING])
             .values()
             .collect::<Result<_, _>>()?;
@@ -431,9 +475,13 @@ impl Store {
         if events.len() > MAX_GROUP {
             return Err(StoreError::GroupTooLarge(events.len()));
         }
-        if self.poisoned {
-            return Err(StoreError::Poisoned);
-        }
+        self.recover_if_needed()?;
+        let bytes: u64 = events
+            .iter()
+            .flatten()
+            .map(|ev| ev.bytes().len() as u64)
+            .sum();
+        self.ensure_room(bytes)?;
         let mut results = Vec::with_capacity(events.len());
         let mut stored: Vec<(VerifiedEvent, Option<Fork>)> = Vec::new();
         let mut newly_pending: Vec<VerifiedEvent> = Vec::new();
@@ -507,11 +555,7 @@ impl Store {
         let batch = if recompute {
             let batch = match self.recompute_batch(&stored, &newly_pending, &left_pending) {
                 Ok(b) => vec![b],
-                Err(e) => {
-                    // The ledger in memory may be ahead of disk now, as after a failed commit.
-                    self.poisoned = true;
-                    return Err(e);
-                }
+                Err(e) => return Err(self.roll_back(e)),
             };
             // The recomputed state may void events of this very group: report their final verdicts.
             for o in results.iter_mut().flatten() {
@@ -527,27 +571,91 @@ impl Store {
         Ok(results)
     }
 
-    /// Applies the batches in order, then makes them durable (one durable point for all).
+    /// Applies the batches in order, then makes them durable (one durable point for all). On
+    /// failure, memory is rolled back to what is on disk.
     fn commit(&mut self, batches: Vec<sled::Batch>) -> Result<(), StoreError> {
         let res = batches
             .into_iter()
-            .try_for_each(|b| self.log.apply_batch(b))
-            .map_err(StoreError::from)
+            .try_for_each(|b| self.tree()?.apply_batch(b).map_err(StoreError::from))
             .and_then(|()| self.durable());
-        if res.is_err() {
-            // Memory is ahead of disk now; refuse further writes until reopened from disk.
-            self.poisoned = true;
-        }
-        res
+        res.map_err(|e| self.roll_back(e))
     }
 
     /// Makes everything applied so far durable.
     fn durable(&mut self) -> Result<(), StoreError> {
-        self.db.flush()?;
+        let disk = self.disk.as_ref().ok_or(StoreError::Poisoned)?;
+        disk.db.flush()?;
         if self.durability == Durability::Fsync {
-            self.data_file.sync_data()?;
+            disk.data_file.sync_data()?;
             self.sync_new_blobs()?;
         }
+        Ok(())
+    }
+
+    /// Sets the free space kept on the filesystem (tests set 0 to reach a real `ENOSPC`).
+    pub fn set_min_free(&mut self, bytes: u64) {
+        self.min_free = bytes;
+    }
+
+    /// Refuses a write of `bytes` event bytes that would leave less than the kept free space,
+    /// before anything changes.
+    fn ensure_room(&self, bytes: u64) -> Result<(), StoreError> {
+        if self.min_free == 0 {
+            return Ok(());
+        }
+        let fs = rustix::fs::statvfs(&self.path).map_err(io::Error::from)?;
+        let free = fs.f_bavail.saturating_mul(fs.f_frsize);
+        let needed = self
+            .min_free
+            .saturating_add(bytes.saturating_mul(WRITE_AMPLIFICATION));
+        if free < needed {
+            return Err(StoreError::DiskFull(io::Error::new(
+                io::ErrorKind::StorageFull,
+                format!("{free} bytes free on the store's filesystem, {needed} needed"),
+            )));
+        }
+        Ok(())
+    }
+
+    /// The sled tree, unless a failed write left the store closed.
+    fn tree(&self) -> Result<&sled::Tree, StoreError> {
+        self.disk
+            .as_ref()
+            .map(|d| &d.log)
+            .ok_or(StoreError::Poisoned)
+    }
+
+    /// True when the store is open and its memory equals its disk; false after a failed write
+    /// that could not be rolled back yet (reads then show an empty ledger, never lost writes).
+    pub fn is_healthy(&self) -> bool {
+        self.disk.is_some()
+    }
+
+    /// A write failed: what it changed in memory (and in sled's cache) may not be on disk. Drop
+    /// the sled instance and open the store again from disk, so that memory equals disk; if that
+    /// fails too, keep nothing in memory and retry at the next write. Returns `error`.
+    fn roll_back(&mut self, error: StoreError) -> StoreError {
+        self.disk = None;
+        // A failed reopen leaves the store closed and empty; the next write retries it.
+        let _ = self.recover_if_needed();
+        error.classified()
+    }
+
+    /// Reopens the store from disk if a failed write closed it; the state in memory is replaced
+    /// by the durable one.
+    pub fn recover_if_needed(&mut self) -> Result<(), StoreError> {
+        if self.disk.is_some() {
+            return Ok(());
+        }
+        // Until the reopen succeeds, nothing that might not be on disk stays in memory.
+        let genesis = self.ledger.genesis().clone();
+        self.ledger = Ledger::new(genesis, self.limits)?;
+        self.positions.clear();
+        self.log_next = 0;
+        let (durability, min_free) = (self.durability, self.min_free);
+        *self = Store::open(&self.path, self.limits)?;
+        self.durability = durability;
+        self.min_free = min_free;
         Ok(())
     }
 
@@ -658,7 +766,7 @@ impl Store {
     fn logged_events(&self) -> Result<Vec<(u64, VerifiedEvent)>, StoreError> {
         let network = *self.ledger.network();
         let mut out = Vec::with_capacity(self.log_next as usize);
-        for item in self.log.scan_prefix([LOG]) {
+        for item in self.tree()?.scan_prefix([LOG]) {
             let (k, bytes) = item?;
             let pos = log_position(&k)?;
             out.push((
@@ -689,7 +797,7 @@ impl Store {
         rebuilt.set_limits(self.limits);
         let mut b = sled::Batch::default();
         for prefix in DERIVED {
-            for k in self.log.scan_prefix([prefix]).keys() {
+            for k in self.tree()?.scan_prefix([prefix]).keys() {
                 b.remove(k?);
             }
         }
@@ -722,13 +830,11 @@ impl Store {
 
     /// Rebuilds every derived keyspace (event index with verdicts, evidence) from the log and the pending events alone, in one atomic, durable batch.
     pub fn rebuild(&mut self) -> Result<(), StoreError> {
-        if self.poisoned {
-            return Err(StoreError::Poisoned);
-        }
+        self.recover_if_needed()?;
         let network = *self.ledger.network();
         let logged = self.logged_events()?;
         let mut pending = Vec::new();
-        for bytes in self.log.scan_prefix([PENDING]).values() {
+        for bytes in self.tree()?.scan_prefix([PENDING]).values() {
             pending.push(
                 admission::from_store(&bytes?, &network).map_err(|e| corrupt(e.to_string()))?,
             );
@@ -743,7 +849,7 @@ impl Store {
             return Ok(None);
         };
         let bytes = self
-            .log
+            .tree()?
             .get(key(LOG, &[&pos.to_be_bytes()]))?
             .ok_or_else(|| corrupt(format!("event {id} indexed at a missing log position")))?;
         Ok(Some(bytes.to_vec()))
@@ -765,7 +871,7 @@ impl Store {
     pub fn log_range(&self, from: u64, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
         let start = key(LOG, &[&from.to_be_bytes()]);
         let end = key(LOG, &[&u64::MAX.to_be_bytes()]);
-        self.log
+        self.tree()?
             .range(start..=end)
             .values()
             .take(limit)
@@ -776,7 +882,7 @@ impl Store {
     /// Writes the whole log in the export format, in log order; returns the number of events.
     pub fn export(&self, out: &mut impl Write) -> Result<u64, StoreError> {
         let mut n = 0;
-        for bytes in self.log.scan_prefix([LOG]).values() {
+        for bytes in self.tree()?.scan_prefix([LOG]).values() {
             write_record(out, &bytes?)?;
             n += 1;
         }
@@ -787,7 +893,7 @@ impl Store {
     pub fn derived_rows(&self) -> Result<Vec<Row>, StoreError> {
         let mut rows = Vec::new();
         for prefix in DERIVED {
-            for item in self.log.scan_prefix([prefix]) {
+            for item in self.tree()?.scan_prefix([prefix]) {
                 let (k, v) = item?;
                 rows.push((k.to_vec(), v.to_vec()));
             }

@@ -130,6 +130,14 @@ impl From<ServiceError> for ApiError {
                 "store-fault",
                 e.to_string(),
             ),
+            ServiceError::DiskFull(_) => {
+                ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "disk-full", e.to_string())
+            }
+            ServiceError::Unavailable(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store-unavailable",
+                e.to_string(),
+            ),
         }
     }
 }
@@ -248,32 +256,32 @@ fn event_json(ledger: &Ledger, store: &Store, id: &EventId) -> ApiResult<Value> 
 
 async fn status(State(s): State<AppState>) -> Json<Value> {
     let net = s.net.status();
-    let store = read(s.service.store());
-    let l = store.ledger();
+    let snap = s.service.snapshot();
     Json(json!({
-        "network": l.network(),
+        "network": s.service.network(),
         "member": s.service.member(),
         "peer_id": net.peer_id,
         "listen": net.listen,
         "peers": net.peers,
         "banned": net.banned,
-        "events": store.len(),
-        "feeds": l.feeds().values().filter(|f| !f.ids.is_empty()).count(),
-        "parcels": l.parcels().len(),
-        "pending": l.pending_len(),
-        "forks": l.forks().count(),
-        "gov": l.governance().latest(),
+        "events": snap.events,
+        "feeds": snap.feeds,
+        "parcels": snap.parcels,
+        "pending": snap.pending,
+        "forks": snap.fork_count,
+        "gov": snap.gov,
+        "healthy": snap.healthy,
     }))
 }
 
 async fn genesis(State(s): State<AppState>) -> Response {
-    let bytes = ledger_core::codec::encode(read(s.service.store()).ledger().genesis());
+    let bytes = s.service.genesis().to_vec();
     ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
 }
 
-async fn state_root(State(s): State<AppState>) -> Json<Value> {
-    let store = read(s.service.store());
-    Json(json!({ "events": store.len(), "state_root": store.ledger().state_root() }))
+async fn state_root(State(s): State<AppState>) -> ApiResult<Json<Value>> {
+    let (events, root) = s.service.state_root().await?;
+    Ok(Json(json!({ "events": events, "state_root": root })))
 }
 
 async fn actions(
@@ -351,8 +359,11 @@ fn inadmissible(e: &AdmissionError) -> ApiError {
 
 async fn event(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let id = parse_id(&id, "event id")?;
-    let store = read(s.service.store());
-    Ok(Json(event_json(store.ledger(), &store, &id)?))
+    let value = s
+        .service
+        .read(move |store| event_json(store.ledger(), store, &id))
+        .await??;
+    Ok(Json(value))
 }
 
 fn parcel_json(ledger: &Ledger, id: &ParcelId) -> ApiResult<Value> {
@@ -383,42 +394,56 @@ fn parcel_json(ledger: &Ledger, id: &ParcelId) -> ApiResult<Value> {
 
 async fn parcel(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let id = parse_id(&id, "parcel id")?;
-    let store = read(s.service.store());
-    Ok(Json(parcel_json(store.ledger(), &id)?))
+    let value = s
+        .service
+        .read(move |store| parcel_json(store.ledger(), &id))
+        .await??;
+    Ok(Json(value))
 }
 
 async fn history(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let id = parse_id(&id, "parcel id")?;
-    let store = read(s.service.store());
+    let value = s
+        .service
+        .read(move |store| history_json(store, &id))
+        .await??;
+    Ok(Json(value))
+}
+
+fn history_json(store: &Store, id: &ParcelId) -> ApiResult<Value> {
     let ledger = store.ledger();
-    let audit = audit_parcel(ledger, &id)
+    let audit = audit_parcel(ledger, id)
         .ok_or_else(|| ApiError::not_found(format!("unknown parcel {id}")))?;
     // A bounded answer (the store is held while it is built): the earliest events first.
     let events = audit
         .history
         .iter()
         .take(MAX_HISTORY_EVENTS)
-        .map(|h| event_json(ledger, &store, &h.event))
+        .map(|h| event_json(ledger, store, &h.event))
         .collect::<ApiResult<Vec<_>>>()?;
-    Ok(Json(json!({
-        "parcel": parcel_json(ledger, &id)?,
+    Ok(json!({
+        "parcel": parcel_json(ledger, id)?,
         "ancestry": audit.ancestry,
         "truncated": audit.truncated || audit.history.len() > MAX_HISTORY_EVENTS,
         "events": events,
-    })))
+    }))
 }
 
-async fn feeds(State(s): State<AppState>) -> Json<Value> {
-    let store = read(s.service.store());
-    let list: Vec<Value> = store
-        .ledger()
-        .feeds()
-        .iter()
-        .filter_map(|(author, f)| {
-            f.head().map(|(seq, head)| json!({ "author": author, "seq": seq, "head": head, "root": f.root(), "forked_at": f.forked_at }))
+async fn feeds(State(s): State<AppState>) -> ApiResult<Json<Value>> {
+    let list = s
+        .service
+        .read(|store| -> Vec<Value> {
+            store
+                .ledger()
+                .feeds()
+                .iter()
+                .filter_map(|(author, f)| {
+                    f.head().map(|(seq, head)| json!({ "author": author, "seq": seq, "head": head, "root": f.root(), "forked_at": f.forked_at }))
+                })
+                .collect()
         })
-        .collect();
-    Json(json!({ "feeds": list }))
+        .await?;
+    Ok(Json(json!({ "feeds": list })))
 }
 
 /// Query of a feed page.
@@ -444,21 +469,26 @@ async fn feed(
             "limit must be 1..={MAX_PAGE}"
         )));
     }
-    let store = read(s.service.store());
-    let ledger = store.ledger();
-    let f = ledger
-        .feed(&author)
-        .ok_or_else(|| ApiError::not_found(format!("no feed for {author}")))?;
-    let events = f
-        .ids
-        .iter()
-        .skip((from - 1) as usize)
-        .take(limit as usize)
-        .map(|id| event_json(ledger, &store, id))
-        .collect::<ApiResult<Vec<_>>>()?;
-    Ok(Json(
-        json!({ "author": author, "seq": f.ids.len(), "from": from, "events": events }),
-    ))
+    let value = s
+        .service
+        .read(move |store| {
+            let ledger = store.ledger();
+            let f = ledger
+                .feed(&author)
+                .ok_or_else(|| ApiError::not_found(format!("no feed for {author}")))?;
+            let events = f
+                .ids
+                .iter()
+                .skip(usize::try_from(from - 1).unwrap_or(usize::MAX))
+                .take(limit as usize)
+                .map(|id| event_json(ledger, store, id))
+                .collect::<ApiResult<Vec<_>>>()?;
+            Ok::<_, ApiError>(
+                json!({ "author": author, "seq": f.ids.len(), "from": from, "events": events }),
+            )
+        })
+        .await??;
+    Ok(Json(value))
 }
 
 /// A peer address to dial.
@@ -525,17 +555,13 @@ async fn export(State(s): State<AppState>) -> Response {
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {
-    let text = {
-        let store = read(s.service.store());
-        let l = store.ledger();
-        let text = s.metrics.render(
-            store.len(),
-            l.pending_len(),
-            l.feeds().len(),
-            l.parcels().len(),
-            l.forks().count(),
-        );
-        text
-    };
+    let snap = s.service.snapshot();
+    let text = s.metrics.render(
+        snap.events,
+        snap.pending,
+        snap.feeds,
+        snap.parcels,
+        snap.fork_count,
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

@@ -3,8 +3,10 @@
 pub mod actions;
 pub mod api;
 pub mod config;
+pub mod ip_limit;
 pub mod launch;
 pub mod metrics;
 pub mod net;
 pub mod node;
 pub mod service;
+pub mod sync;

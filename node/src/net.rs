@@ -1,43 +1,42 @@
-//! libp2p networking: gossip of events, a request-response sync protocol, anti-entropy, peer penalties.
+//! libp2p networking: gossip of events (no gossip-level signature), sync and anti-entropy, peer penalties and connection limits.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use futures::StreamExt;
 use libp2p::gossipsub::{
     self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId, ValidationMode,
 };
-use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
-use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{
-    connection_limits, identify, identity, noise, tcp, yamux, Multiaddr, PeerId, StreamProtocol,
-    Swarm,
-};
-use serde::{Deserialize, Serialize};
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
+use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
+use libp2p::{connection_limits, identify, identity, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
+use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use ledger_core::admission::{event_id, SIGNATURE_LEN};
 use ledger_core::bytes::{EventId, NetworkId};
-use ledger_core::codec::{self, MAX_EVENT_BYTES, MAX_GENESIS_BYTES};
+use ledger_core::codec::MAX_EVENT_BYTES;
 use ledger_core::crypto::sha256;
 use ledger_core::ledger::Missing;
 use ledger_core::store::{Outcome, Refusal, Status};
-use ledger_core::types::MemberId;
 
 use crate::config::LimitsConfig;
+use crate::ip_limit::IpLimit;
 use crate::metrics::Metrics;
-use crate::service::{read, Service, Submitted};
+use crate::service::{Service, Submitted};
+pub use crate::sync::{
+    Head, SyncCodec, SyncRequest, SyncResponse, MAX_SYNC_BATCH, MAX_SYNC_REQUEST,
+    MAX_SYNC_RESPONSE, SYNC_PROTOCOL,
+};
 
-/// Most events in one sync response.
-pub const MAX_SYNC_BATCH: u32 = 256;
-/// Largest encoded sync request.
-pub const MAX_SYNC_REQUEST: usize = 64 * 1024;
-/// Largest encoded sync response (events are added until the next would pass this).
-pub const MAX_SYNC_RESPONSE: usize = MAX_GENESIS_BYTES;
-/// Largest gossip message: one event plus protobuf framing.
+/// Largest gossip message we let through to validation: one event plus protobuf framing.
 pub const MAX_TRANSMIT: usize = MAX_EVENT_BYTES + 1024;
+/// Largest gossip frame libp2p reads at all. Messages between [`MAX_TRANSMIT`] and this are
+/// decoded, refused and counted as the sender's fault, instead of silently closing its stream.
+pub const MAX_GOSSIP_FRAME: usize = 4 * MAX_TRANSMIT;
 /// Most commands waiting for the network task.
 pub const COMMAND_QUEUE: usize = 1024;
 /// Most gossip messages being validated at once; beyond it new ones are ignored (not forwarded).
@@ -50,116 +49,17 @@ pub const GOSSIP_BATCH: usize = 256;
 pub const GOSSIP_BATCH_WAIT: Duration = Duration::from_millis(4);
 /// How long gossip remembers message ids it has seen.
 pub const DUPLICATE_CACHE: Duration = Duration::from_secs(10);
-/// The sync protocol's name.
-pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/custody/sync/1");
-
-/// A feed head as sync exchanges it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Head {
-    pub author: MemberId,
-    pub seq: u64,
-    pub id: EventId,
-}
-
-/// A sync request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SyncRequest {
-    /// Every feed head.
-    Heads,
-    /// Events `from..from+limit` of one feed.
-    Feed {
-        author: MemberId,
-        from: u64,
-        limit: u32,
-    },
-    /// Events by id.
-    Events { ids: Vec<EventId> },
-}
-
-/// A sync response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SyncResponse {
-    Heads(Vec<Head>),
-    Events(Vec<Vec<u8>>),
-    Refused(String),
-}
-
-/// Length-prefixed, size-limited bincode framing of sync messages.
-#[derive(Debug, Clone, Default)]
-pub struct SyncCodec;
-
-async fn read_frame<T: futures::AsyncRead + Unpin + Send>(
-    io: &mut T,
-    limit: usize,
-) -> std::io::Result<Vec<u8>> {
-    let mut len = [0u8; 4];
-    io.read_exact(&mut len).await?;
-    let len = u32::from_le_bytes(len) as usize;
-    if len > limit {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("frame of {len} bytes over {limit}"),
-        ));
-    }
-    let mut buf = vec![0u8; len];
-    io.read_exact(&mut buf).await?;
-    Ok(buf)
-}
-
-async fn write_frame<T: futures::AsyncWrite + Unpin + Send>(
-    io: &mut T,
-    bytes: &[u8],
-) -> std::io::Result<()> {
-    io.write_all(&(bytes.len() as u32).to_le_bytes()).await?;
-    io.write_all(bytes).await?;
-    io.close().await
-}
-
-fn invalid(e: impl std::fmt::Display) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())
-}
-
-impl request_response::Codec for SyncCodec {
-    type Protocol = StreamProtocol;
-    type Request = SyncRequest;
-    type Response = SyncResponse;
-
-    async fn read_request<T: futures::AsyncRead + Unpin + Send>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-    ) -> std::io::Result<SyncRequest> {
-        let buf = read_frame(io, MAX_SYNC_REQUEST).await?;
-        codec::decode(&buf, MAX_SYNC_REQUEST).map_err(invalid)
-    }
-
-    async fn read_response<T: futures::AsyncRead + Unpin + Send>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-    ) -> std::io::Result<SyncResponse> {
-        let buf = read_frame(io, MAX_SYNC_RESPONSE).await?;
-        codec::decode(&buf, MAX_SYNC_RESPONSE).map_err(invalid)
-    }
-
-    async fn write_request<T: futures::AsyncWrite + Unpin + Send>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        req: SyncRequest,
-    ) -> std::io::Result<()> {
-        write_frame(io, &codec::encode(&req)).await
-    }
-
-    async fn write_response<T: futures::AsyncWrite + Unpin + Send>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        res: SyncResponse,
-    ) -> std::io::Result<()> {
-        write_frame(io, &codec::encode(&res)).await
-    }
-}
+/// Most sync requests of ours in flight at once (all peers).
+pub const MAX_SYNC_IN_FLIGHT: usize = 256;
+/// Most pages of one feed fetched from one peer per anti-entropy round: a peer claiming a huge
+/// head cannot keep this node verifying forever; the next round goes on from there.
+pub const MAX_SYNC_PAGES: u32 = 64;
+/// Most event ids remembered as asked for and not yet answered (no id is asked twice at once).
+pub const MAX_WANTED: usize = 8192;
+/// Longest a dial asked for over the API waits for the connection.
+pub const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most dials asked for over the API that wait for their outcome at once.
+pub const MAX_DIALS_WAITING: usize = 64;
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
@@ -167,6 +67,7 @@ struct Behaviour {
     sync: request_response::Behaviour<SyncCodec>,
     identify: identify::Behaviour,
     limits: connection_limits::Behaviour,
+    ip_limit: IpLimit,
 }
 
 /// The gossip message id of event bytes: the event id (or a hash of bytes too short to be an event).
@@ -184,9 +85,26 @@ pub fn topic(network: &NetworkId) -> IdentTopic {
     IdentTopic::new(format!("custody/events/{network}"))
 }
 
+/// The gossipsub configuration every custody node (and any interoperating implementation) uses:
+/// no gossip-level signature, author or sequence number (StrictNoSign; every event carries its
+/// author's signature already), the event id as message id, validation by the application.
+pub fn gossip_config() -> Result<gossipsub::Config, String> {
+    gossipsub::ConfigBuilder::default()
+        .validate_messages()
+        .validation_mode(ValidationMode::Anonymous)
+        .message_id_fn(|m| message_id(&m.data))
+        .max_transmit_size(MAX_GOSSIP_FRAME)
+        .heartbeat_interval(Duration::from_millis(500))
+        // Duplicates are cheap for the store to recognise; a long cache only costs memory.
+        .duplicate_cache_time(DUPLICATE_CACHE)
+        .build()
+        .map_err(|e| format!("gossipsub config: {e}"))
+}
+
 /// What the rest of the node can ask of the network task.
 #[derive(Debug)]
 pub enum NetCommand {
+    /// Dial an address; the reply comes once the connection is established or has failed.
     Dial(Multiaddr, oneshot::Sender<Result<(), String>>),
     /// Gossip an event this node has stored (e.g. one signed elsewhere and posted over HTTP).
     Publish(Vec<u8>),
@@ -210,14 +128,17 @@ pub struct NetHandle {
 }
 
 impl NetHandle {
-    /// Dials an address.
+    /// Dials an address and waits (at most [`DIAL_TIMEOUT`]) until it is connected or failed.
     pub async fn dial(&self, addr: Multiaddr) -> Result<(), String> {
         let (tx, rx) = oneshot::channel();
         self.commands
             .send(NetCommand::Dial(addr, tx))
             .await
             .map_err(|_| "network task stopped".to_owned())?;
-        rx.await.map_err(|_| "network task stopped".to_owned())?
+        match tokio::time::timeout(DIAL_TIMEOUT, rx).await {
+            Ok(reply) => reply.map_err(|_| "network task stopped".to_owned())?,
+            Err(_) => Err(format!("no connection within {DIAL_TIMEOUT:?}")),
+        }
     }
 
     /// A copy of the current status.
@@ -229,7 +150,6 @@ impl NetHandle {
     }
 }
 
-/// Results of background work, returned to the event loop.
 /// The verdict of gossip validation on one message.
 struct Validated {
     id: MessageId,
@@ -242,12 +162,21 @@ struct Validated {
 /// Results of background work, returned to the event loop.
 enum Done {
     Validated(Vec<Validated>),
+    /// Events a peer sent in answer to `request` were stored (or refused).
     Synced {
         peer: PeerId,
         request: SyncRequest,
+        page: u32,
+        /// Every event was new and stored: paging may go on.
+        all_new: bool,
         received: usize,
+        refused: usize,
         missing: Vec<EventId>,
     },
+    /// What to ask a peer for after comparing its heads with ours.
+    Wanted(PeerId, Vec<SyncRequest>),
+    /// An answer to a peer's request, read from the store off the event loop.
+    Answer(ResponseChannel<SyncResponse>, SyncResponse),
 }
 
 /// Starts the network task. Returns its handle and join handle.
@@ -261,53 +190,7 @@ pub async fn start(
     publish: mpsc::Receiver<Vec<u8>>,
 ) -> Result<(NetHandle, tokio::task::JoinHandle<()>), String> {
     let network = *service.network();
-    let max_connections = limits.max_connections;
-    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .map_err(|e| format!("transport: {e}"))?
-        .with_behaviour(|key| {
-            let config = gossipsub::ConfigBuilder::default()
-                .validate_messages()
-                .validation_mode(ValidationMode::Strict)
-                .message_id_fn(|m| message_id(&m.data))
-                .max_transmit_size(MAX_TRANSMIT)
-                .heartbeat_interval(Duration::from_millis(500))
-                // Duplicates are cheap for the store to recognise; a long cache only costs memory.
-                .duplicate_cache_time(DUPLICATE_CACHE)
-                .build()
-                .map_err(|e| format!("gossipsub config: {e}"))?;
-            let gossipsub =
-                gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), config)?;
-            let sync = request_response::Behaviour::with_codec(
-                SyncCodec,
-                [(SYNC_PROTOCOL, ProtocolSupport::Full)],
-                request_response::Config::default()
-                    .with_request_timeout(Duration::from_secs(30))
-                    .with_max_concurrent_streams(64),
-            );
-            let identify =
-                identify::Behaviour::new(identify::Config::new("/custody/1".into(), key.public()));
-            let limits = connection_limits::Behaviour::new(
-                connection_limits::ConnectionLimits::default()
-                    .with_max_established(Some(max_connections))
-                    .with_max_established_per_peer(Some(2))
-                    .with_max_pending_incoming(Some(32)),
-            );
-            Ok(Behaviour {
-                gossipsub,
-                sync,
-                identify,
-                limits,
-            })
-        })
-        .map_err(|e| format!("behaviour: {e}"))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
-        .build();
+    let mut swarm = build_swarm(key, limits)?;
     let topic = topic(&network);
     swarm
         .behaviour_mut()
@@ -344,9 +227,11 @@ pub async fn start(
         status: status.clone(),
         faults: HashMap::new(),
         banned: HashSet::new(),
-        ban_order: std::collections::VecDeque::new(),
+        ban_order: VecDeque::new(),
         max_faults: limits.max_peer_faults,
         requests: HashMap::new(),
+        wanted: HashSet::new(),
+        dials: HashMap::new(),
         done_tx,
         sync_interval: Duration::from_secs(limits.sync_interval_secs.max(1)),
         gossip: Vec::new(),
@@ -354,6 +239,50 @@ pub async fn start(
     };
     let task = tokio::spawn(event_loop.run(command_rx, publish, done_rx));
     Ok((NetHandle { commands, status }, task))
+}
+
+fn build_swarm(key: identity::Keypair, limits: &LimitsConfig) -> Result<Swarm<Behaviour>, String> {
+    let limits = limits.clone();
+    Ok(libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| format!("transport: {e}"))?
+        .with_behaviour(|key| {
+            let gossipsub =
+                gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, gossip_config()?)?;
+            let sync = request_response::Behaviour::with_codec(
+                SyncCodec,
+                [(SYNC_PROTOCOL, ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(Duration::from_secs(30))
+                    .with_max_concurrent_streams(64),
+            );
+            let identify =
+                identify::Behaviour::new(identify::Config::new("/custody/1".into(), key.public()));
+            let limits_behaviour = connection_limits::Behaviour::new(
+                connection_limits::ConnectionLimits::default()
+                    .with_max_established(Some(limits.max_connections))
+                    .with_max_established_incoming(Some(limits.max_inbound))
+                    .with_max_established_outgoing(Some(limits.max_outbound))
+                    .with_max_established_per_peer(Some(2))
+                    .with_max_pending_incoming(Some(32))
+                    .with_max_pending_outgoing(Some(32)),
+            );
+            Ok(Behaviour {
+                gossipsub,
+                sync,
+                identify,
+                limits: limits_behaviour,
+                ip_limit: IpLimit::new(limits.max_per_ip),
+            })
+        })
+        .map_err(|e| format!("behaviour: {e}"))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
+        .build())
 }
 
 struct EventLoop {
@@ -365,9 +294,14 @@ struct EventLoop {
     faults: HashMap<PeerId, u32>,
     banned: HashSet<PeerId>,
     /// Banned peers, oldest first (the set is bounded by [`MAX_TRACKED_PEERS`]).
-    ban_order: std::collections::VecDeque<PeerId>,
+    ban_order: VecDeque<PeerId>,
     max_faults: u32,
-    requests: HashMap<OutboundRequestId, SyncRequest>,
+    /// Our sync requests in flight, with the page number of feed requests.
+    requests: HashMap<OutboundRequestId, (SyncRequest, u32)>,
+    /// Event ids asked for and not answered yet (bounded by [`MAX_WANTED`]).
+    wanted: HashSet<EventId>,
+    /// Dials asked for over the API, waiting for their outcome.
+    dials: HashMap<ConnectionId, oneshot::Sender<Result<(), String>>>,
     done_tx: mpsc::Sender<Done>,
     sync_interval: Duration,
     /// Gossip messages waiting to be handed to the writer together.
@@ -389,21 +323,11 @@ impl EventLoop {
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
-                Some(bytes) = publish.recv() => {
-                    if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(self.topic.clone(), bytes) {
-                        debug!(error = %e, "publish: peers will get the event by sync");
-                    }
-                }
+                Some(bytes) = publish.recv() => self.publish(bytes),
                 Some(d) = done.recv() => self.on_done(d),
                 command = commands.recv() => match command {
-                    Some(NetCommand::Dial(addr, reply)) => {
-                        let _ = reply.send(self.swarm.dial(addr).map_err(|e| e.to_string()));
-                    }
-                    Some(NetCommand::Publish(bytes)) => {
-                        if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(self.topic.clone(), bytes) {
-                            debug!(error = %e, "publish: peers will get the event by sync");
-                        }
-                    }
+                    Some(NetCommand::Dial(addr, reply)) => self.dial(addr, reply),
+                    Some(NetCommand::Publish(bytes)) => self.publish(bytes),
                     Some(NetCommand::Shutdown) | None => break,
                 },
                 _ = tick.tick() => self.anti_entropy(),
@@ -411,6 +335,34 @@ impl EventLoop {
             }
         }
         info!("network task stopped");
+    }
+
+    fn publish(&mut self, bytes: Vec<u8>) {
+        if let Err(e) = self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(self.topic.clone(), bytes)
+        {
+            debug!(error = %e, "publish: peers will get the event by sync");
+        }
+    }
+
+    fn dial(&mut self, addr: Multiaddr, reply: oneshot::Sender<Result<(), String>>) {
+        let opts = DialOpts::unknown_peer_id().address(addr).build();
+        let id = opts.connection_id();
+        match self.swarm.dial(opts) {
+            Err(e) => {
+                let _ = reply.send(Err(e.to_string()));
+            }
+            Ok(()) if self.dials.len() < MAX_DIALS_WAITING => {
+                self.dials.insert(id, reply);
+            }
+            // Too many waiting: say the dial started, without waiting for its outcome.
+            Ok(()) => {
+                let _ = reply.send(Ok(()));
+            }
+        }
     }
 
     fn publish_status(&self) {
@@ -432,17 +384,39 @@ impl EventLoop {
     fn anti_entropy(&mut self) {
         let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
         for peer in peers {
-            self.request(peer, SyncRequest::Heads);
+            self.request(peer, SyncRequest::Heads, 0);
         }
     }
 
-    fn request(&mut self, peer: PeerId, request: SyncRequest) {
+    /// Sends a sync request unless too many are in flight (anti-entropy asks again later).
+    fn request(&mut self, peer: PeerId, request: SyncRequest, page: u32) {
+        if self.requests.len() >= MAX_SYNC_IN_FLIGHT || self.banned.contains(&peer) {
+            return;
+        }
         let id = self
             .swarm
             .behaviour_mut()
             .sync
             .send_request(&peer, request.clone());
-        self.requests.insert(id, request);
+        self.requests.insert(id, (request, page));
+    }
+
+    /// Asks `peer` for events by id, at most [`MAX_SYNC_BATCH`] per request, never an id already
+    /// asked for and not answered.
+    fn request_events(&mut self, peer: PeerId, ids: Vec<EventId>) {
+        let fresh: Vec<EventId> = ids
+            .into_iter()
+            .filter(|id| self.wanted.len() < MAX_WANTED && self.wanted.insert(*id))
+            .collect();
+        for chunk in fresh.chunks(MAX_SYNC_BATCH as usize) {
+            self.request(
+                peer,
+                SyncRequest::Events {
+                    ids: chunk.to_vec(),
+                },
+                0,
+            );
+        }
     }
 
     fn fault(&mut self, peer: PeerId, what: &str) {
@@ -455,26 +429,30 @@ impl EventLoop {
         *n += 1;
         warn!(%peer, faults = *n, "{what}");
         if *n >= self.max_faults && self.banned.insert(peer) {
-            warn!(%peer, "banning peer");
-            self.faults.remove(&peer);
-            self.ban_order.push_back(peer);
-            if self.ban_order.len() > MAX_TRACKED_PEERS {
-                // Forget the oldest ban rather than grow without bound.
-                if let Some(old) = self.ban_order.pop_front() {
-                    self.banned.remove(&old);
-                    self.swarm
-                        .behaviour_mut()
-                        .gossipsub
-                        .remove_blacklisted_peer(&old);
-                }
-            }
-            self.metrics
-                .peers_banned
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            self.swarm.behaviour_mut().gossipsub.blacklist_peer(&peer);
-            let _ = self.swarm.disconnect_peer_id(peer);
-            self.publish_status();
+            self.ban(peer);
         }
+    }
+
+    fn ban(&mut self, peer: PeerId) {
+        warn!(%peer, "banning peer");
+        self.faults.remove(&peer);
+        self.ban_order.push_back(peer);
+        if self.ban_order.len() > MAX_TRACKED_PEERS {
+            // Forget the oldest ban rather than grow without bound.
+            if let Some(old) = self.ban_order.pop_front() {
+                self.banned.remove(&old);
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .remove_blacklisted_peer(&old);
+            }
+        }
+        self.metrics
+            .peers_banned
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.swarm.behaviour_mut().gossipsub.blacklist_peer(&peer);
+        let _ = self.swarm.disconnect_peer_id(peer);
+        self.publish_status();
     }
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
@@ -491,17 +469,30 @@ impl EventLoop {
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 num_established,
+                connection_id,
                 ..
             } => {
+                if let Some(reply) = self.dials.remove(&connection_id) {
+                    let _ = reply.send(Ok(()));
+                }
                 if self.banned.contains(&peer_id) {
                     let _ = self.swarm.disconnect_peer_id(peer_id);
                     return;
                 }
                 if num_established.get() == 1 {
                     debug!(peer = %peer_id, "connected; comparing heads");
-                    self.request(peer_id, SyncRequest::Heads);
+                    self.request(peer_id, SyncRequest::Heads, 0);
                 }
                 self.publish_status();
+            }
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                error,
+                ..
+            } => {
+                if let Some(reply) = self.dials.remove(&connection_id) {
+                    let _ = reply.send(Err(error.to_string()));
+                }
             }
             SwarmEvent::ConnectionClosed { .. } => self.publish_status(),
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
@@ -509,43 +500,43 @@ impl EventLoop {
                 message_id,
                 message,
             })) => self.on_gossip(propagation_source, message_id, message.data),
-            SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message {
-                peer,
-                message,
-                ..
-            })) => match message {
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync_event(event),
+            _ => {}
+        }
+    }
+
+    fn on_sync_event(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request {
                     request, channel, ..
-                } => {
-                    let response = self.answer(request);
-                    let _ = self
-                        .swarm
-                        .behaviour_mut()
-                        .sync
-                        .send_response(channel, response);
-                }
+                } => self.answer(peer, request, channel),
                 request_response::Message::Response {
                     request_id,
                     response,
                 } => {
-                    let request = self.requests.remove(&request_id);
-                    self.on_response(peer, request, response);
+                    if let Some((request, page)) = self.requests.remove(&request_id) {
+                        self.on_response(peer, request, page, response);
+                    }
                 }
             },
-            SwarmEvent::Behaviour(BehaviourEvent::Sync(
-                request_response::Event::OutboundFailure {
-                    peer,
-                    request_id,
-                    error,
-                    ..
-                },
-            )) => {
-                self.requests.remove(&request_id);
-                debug!(%peer, %error, "sync request failed");
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                if let Some((request, _)) = self.requests.remove(&request_id) {
+                    self.forget_wanted(&request);
+                }
+                if matches!(error, request_response::OutboundFailure::Io(_)) {
+                    // The answer did not decode or was over its size limit.
+                    self.fault(peer, "malformed sync response");
+                } else {
+                    debug!(%peer, %error, "sync request failed");
+                }
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Sync(
-                request_response::Event::InboundFailure { peer, error, .. },
-            )) => {
+            request_response::Event::InboundFailure { peer, error, .. } => {
                 if matches!(error, request_response::InboundFailure::Io(_)) {
                     self.fault(peer, "malformed sync request");
                 }
@@ -554,29 +545,47 @@ impl EventLoop {
         }
     }
 
-    fn on_gossip(&mut self, source: PeerId, id: MessageId, data: Vec<u8>) {
-        if self.banned.contains(&source) {
-            self.swarm
-                .behaviour_mut()
-                .gossipsub
-                .report_message_validation_result(&id, &source, MessageAcceptance::Reject);
-            return;
+    fn forget_wanted(&mut self, request: &SyncRequest) {
+        if let SyncRequest::Events { ids } = request {
+            for id in ids {
+                self.wanted.remove(id);
+            }
         }
-        if self.validating + self.gossip.len() >= MAX_VALIDATING {
+    }
+
+    fn on_gossip(&mut self, source: PeerId, id: MessageId, data: Vec<u8>) {
+        let verdict = if self.banned.contains(&source) {
+            Some(MessageAcceptance::Reject)
+        } else if data.len() > MAX_EVENT_BYTES {
+            self.fault(source, "oversized gossip message");
+            Some(MessageAcceptance::Reject)
+        } else if self.validating + self.gossip.len() >= MAX_VALIDATING {
             // Too much being validated: do not forward this one; sync will bring it if it matters.
-            self.metrics
-                .gossip_ignored
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Some(MessageAcceptance::Ignore)
+        } else {
+            None
+        };
+        if let Some(acceptance) = verdict {
+            self.count_gossip(&acceptance);
             self.swarm
                 .behaviour_mut()
                 .gossipsub
-                .report_message_validation_result(&id, &source, MessageAcceptance::Ignore);
+                .report_message_validation_result(&id, &source, acceptance);
             return;
         }
         self.gossip.push((id, source, data));
         if self.gossip.len() >= GOSSIP_BATCH {
             self.validate_gossip();
         }
+    }
+
+    fn count_gossip(&self, acceptance: &MessageAcceptance) {
+        use std::sync::atomic::Ordering::Relaxed;
+        match acceptance {
+            MessageAcceptance::Accept => self.metrics.gossip_accepted.fetch_add(1, Relaxed),
+            MessageAcceptance::Reject => self.metrics.gossip_rejected.fetch_add(1, Relaxed),
+            MessageAcceptance::Ignore => self.metrics.gossip_ignored.fetch_add(1, Relaxed),
+        };
     }
 
     /// Hands the gossip messages gathered so far to the writer as one submission.
@@ -598,20 +607,8 @@ impl EventLoop {
                 .into_iter()
                 .enumerate()
                 .map(|(i, (id, source))| {
-                    let (acceptance, missing, fault) = match results.as_ref().map(|r| r.get(i)) {
-                        Ok(Some(Ok(Outcome {
-                            status: Status::Stored(_),
-                            ..
-                        }))) => (MessageAcceptance::Accept, Vec::new(), false),
-                        Ok(Some(Ok(Outcome {
-                            status: Status::Pending(missing),
-                            ..
-                        }))) => (MessageAcceptance::Ignore, missing_events(missing), false),
-                        Ok(Some(Err(Refusal::Admission(e)))) if e.blames_sender() => {
-                            (MessageAcceptance::Reject, Vec::new(), true)
-                        }
-                        _ => (MessageAcceptance::Ignore, Vec::new(), false),
-                    };
+                    let result = results.as_ref().ok().and_then(|r| r.get(i));
+                    let (acceptance, missing, fault) = judge_gossip(result);
                     Validated {
                         id,
                         source,
@@ -626,200 +623,220 @@ impl EventLoop {
     }
 
     fn on_done(&mut self, done: Done) {
-        use std::sync::atomic::Ordering::Relaxed;
         match done {
-            Done::Validated(verdicts) => {
-                self.validating = self.validating.saturating_sub(verdicts.len());
-                for Validated {
-                    id,
-                    source,
-                    acceptance,
-                    missing,
-                    fault,
-                } in verdicts
-                {
-                    match acceptance {
-                        MessageAcceptance::Accept => {
-                            self.metrics.gossip_accepted.fetch_add(1, Relaxed)
-                        }
-                        MessageAcceptance::Reject => {
-                            self.metrics.gossip_rejected.fetch_add(1, Relaxed)
-                        }
-                        MessageAcceptance::Ignore => {
-                            self.metrics.gossip_ignored.fetch_add(1, Relaxed)
-                        }
-                    };
-                    self.swarm
-                        .behaviour_mut()
-                        .gossipsub
-                        .report_message_validation_result(&id, &source, acceptance);
-                    if fault {
-                        self.fault(source, "peer sent an event that admission refuses");
-                    }
-                    if !missing.is_empty() && !self.banned.contains(&source) {
-                        self.request(source, SyncRequest::Events { ids: missing });
-                    }
-                }
-            }
+            Done::Validated(verdicts) => self.on_validated(verdicts),
             Done::Synced {
                 peer,
                 request,
+                page,
+                all_new,
                 received,
+                refused,
                 missing,
             } => {
-                if let SyncRequest::Feed {
+                self.forget_wanted(&request);
+                if refused > 0 {
+                    self.fault(peer, "sync answer holds events that admission refuses");
+                } else if let SyncRequest::Feed {
                     author,
                     from,
                     limit,
                 } = request
                 {
-                    if received as u32 == limit {
-                        self.request(
-                            peer,
-                            SyncRequest::Feed {
-                                author,
-                                from: from + limit as u64,
-                                limit,
-                            },
-                        );
+                    // Page on only while every event was new and the page was full, and never
+                    // past MAX_SYNC_PAGES in one round.
+                    if all_new && received as u32 == limit && page + 1 < MAX_SYNC_PAGES {
+                        let next = SyncRequest::Feed {
+                            author,
+                            from: from + u64::from(limit),
+                            limit,
+                        };
+                        self.request(peer, next, page + 1);
                     }
                 }
-                if !missing.is_empty() {
-                    self.request(peer, SyncRequest::Events { ids: missing });
+                if !missing.is_empty() && !self.banned.contains(&peer) {
+                    self.request_events(peer, missing);
                 }
+            }
+            Done::Wanted(peer, requests) => {
+                for r in requests {
+                    match r {
+                        SyncRequest::Events { ids } => self.request_events(peer, ids),
+                        other => self.request(peer, other, 0),
+                    }
+                }
+            }
+            Done::Answer(channel, response) => {
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, response);
             }
         }
     }
 
-    /// Answers a sync request from the local store, within the batch and size limits.
-    fn answer(&self, request: SyncRequest) -> SyncResponse {
-        let store = read(self.service.store());
-        let ledger = store.ledger();
-        match request {
-            SyncRequest::Heads => SyncResponse::Heads(
-                ledger
-                    .feeds()
-                    .iter()
-                    .filter_map(|(author, f)| {
-                        f.head().map(|(seq, id)| Head {
-                            author: author.clone(),
-                            seq,
-                            id,
-                        })
-                    })
-                    .collect(),
-            ),
-            SyncRequest::Feed {
-                author,
-                from,
-                limit,
-            } => {
-                let Some(feed) = ledger.feed(&author) else {
-                    return SyncResponse::Events(Vec::new());
-                };
-                let from = from.max(1);
-                let ids = feed
-                    .ids
-                    .iter()
-                    .skip((from - 1) as usize)
-                    .take(limit.min(MAX_SYNC_BATCH) as usize);
-                SyncResponse::Events(collect_events(&store, ids))
+    fn on_validated(&mut self, verdicts: Vec<Validated>) {
+        self.validating = self.validating.saturating_sub(verdicts.len());
+        for v in verdicts {
+            self.count_gossip(&v.acceptance);
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .report_message_validation_result(&v.id, &v.source, v.acceptance);
+            if v.fault {
+                self.fault(v.source, "peer sent an event that admission refuses");
             }
-            SyncRequest::Events { ids } => {
-                if ids.len() > MAX_SYNC_BATCH as usize {
-                    return SyncResponse::Refused(format!("more than {MAX_SYNC_BATCH} ids"));
-                }
-                SyncResponse::Events(collect_events(&store, ids.iter()))
+            if !v.missing.is_empty() && !self.banned.contains(&v.source) {
+                self.request_events(v.source, v.missing);
             }
         }
     }
 
-    fn on_response(&mut self, peer: PeerId, request: Option<SyncRequest>, response: SyncResponse) {
-        let Some(request) = request else { return };
+    /// Answers a sync request: heads from the snapshot at once; events read from the store on a
+    /// blocking thread, so the event loop never waits for the store.
+    fn answer(
+        &mut self,
+        peer: PeerId,
+        request: SyncRequest,
+        channel: ResponseChannel<SyncResponse>,
+    ) {
+        if self.banned.contains(&peer) {
+            return;
+        }
+        let response = match request {
+            SyncRequest::Heads => {
+                let snapshot = self.service.snapshot();
+                SyncResponse::Heads {
+                    heads: snapshot.heads.to_vec(),
+                    forks: snapshot.forks.to_vec(),
+                }
+            }
+            SyncRequest::Events { ids } if ids.len() > MAX_SYNC_BATCH as usize => {
+                SyncResponse::Refused(format!("more than {MAX_SYNC_BATCH} ids"))
+            }
+            request => {
+                let service = self.service.clone();
+                let done = self.done_tx.clone();
+                tokio::spawn(async move {
+                    let response = service
+                        .read(move |store| crate::sync::answer_from_store(store, request))
+                        .await
+                        .unwrap_or_else(|e| SyncResponse::Refused(e.to_string()));
+                    let _ = done.send(Done::Answer(channel, response)).await;
+                });
+                return;
+            }
+        };
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .sync
+            .send_response(channel, response);
+    }
+
+    fn on_response(
+        &mut self,
+        peer: PeerId,
+        request: SyncRequest,
+        page: u32,
+        response: SyncResponse,
+    ) {
         match response {
-            SyncResponse::Heads(heads) => {
-                let wanted: Vec<SyncRequest> = {
-                    let store = read(self.service.store());
-                    let ledger = store.ledger();
-                    heads
-                        .into_iter()
-                        .filter_map(|h| {
-                            let have = ledger.feed(&h.author).map_or(0, |f| f.ids.len() as u64);
-                            let known = ledger.event(&h.id).is_some();
-                            (h.seq > have
-                                && !known
-                                && ledger
-                                    .governance()
-                                    .at(0)
-                                    .is_some_and(|g| g.members.contains_key(&h.author)))
-                            .then(|| SyncRequest::Feed {
-                                author: h.author,
-                                from: have + 1,
-                                limit: MAX_SYNC_BATCH,
-                            })
-                        })
-                        .collect()
-                };
-                for r in wanted {
-                    self.request(peer, r);
-                }
+            SyncResponse::Heads { heads, forks } => {
+                let service = self.service.clone();
+                let done = self.done_tx.clone();
+                tokio::spawn(async move {
+                    let wanted = service
+                        .read(move |store| crate::sync::wanted(store.ledger(), &heads, &forks))
+                        .await;
+                    if let Ok(wanted) = wanted {
+                        let _ = done.send(Done::Wanted(peer, wanted)).await;
+                    }
+                });
             }
             SyncResponse::Events(events) => {
-                let limit = match &request {
-                    SyncRequest::Feed { limit, .. } => *limit as usize,
-                    SyncRequest::Events { ids } => ids.len(),
-                    SyncRequest::Heads => 0,
-                };
-                if events.len() > limit.min(MAX_SYNC_BATCH as usize) {
-                    self.fault(peer, "sync response larger than asked");
+                if let Err(why) = crate::sync::check_answer(&request, &events) {
+                    self.forget_wanted(&request);
+                    self.fault(peer, &format!("bad sync answer: {why}"));
                     return;
                 }
                 self.metrics
                     .sync_events_received
                     .fetch_add(events.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                let service = self.service.clone();
-                let done = self.done_tx.clone();
-                tokio::spawn(async move {
-                    let received = events.len();
-                    let missing = match service.submit(events).await {
-                        Ok(results) => results.iter().flat_map(pending_missing).collect(),
-                        Err(e) => {
-                            warn!(error = %e, "storing synced events failed");
-                            return;
-                        }
-                    };
-                    let _ = done
-                        .send(Done::Synced {
-                            peer,
-                            request,
-                            received,
-                            missing,
-                        })
-                        .await;
-                });
+                self.store_synced(peer, request, page, events);
             }
-            SyncResponse::Refused(why) => debug!(%peer, %why, "sync request refused"),
+            SyncResponse::Refused(why) => {
+                self.forget_wanted(&request);
+                debug!(%peer, %why, "sync request refused");
+            }
         }
+    }
+
+    fn store_synced(
+        &mut self,
+        peer: PeerId,
+        request: SyncRequest,
+        page: u32,
+        events: Vec<Vec<u8>>,
+    ) {
+        let service = self.service.clone();
+        let done = self.done_tx.clone();
+        tokio::spawn(async move {
+            let received = events.len();
+            let results = match service.submit(events).await {
+                Ok(results) => results,
+                Err(e) => {
+                    warn!(error = %e, "storing synced events failed");
+                    return;
+                }
+            };
+            let refused = results
+                .iter()
+                .filter(|r| matches!(r, Err(Refusal::Admission(e)) if e.blames_sender()))
+                .count();
+            let all_new = results.iter().all(|r| {
+                matches!(
+                    r,
+                    Ok(Outcome {
+                        status: Status::Stored(_),
+                        ..
+                    })
+                )
+            });
+            let missing = results.iter().flat_map(pending_missing).collect();
+            let _ = done
+                .send(Done::Synced {
+                    peer,
+                    request,
+                    page,
+                    all_new,
+                    received,
+                    refused,
+                    missing,
+                })
+                .await;
+        });
     }
 }
 
-fn collect_events<'a>(
-    store: &ledger_core::store::Store,
-    ids: impl Iterator<Item = &'a EventId>,
-) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut size = 64usize;
-    for id in ids {
-        let Ok(Some(bytes)) = store.event_bytes(id) else {
-            continue;
-        };
-        size += bytes.len() + 16;
-        if size > MAX_SYNC_RESPONSE {
-            break;
+/// What gossip validation does with one message: accept (stored), ignore (waiting, or not
+/// judged), or reject it and count a fault when admission refuses its bytes.
+fn judge_gossip(result: Option<&Submitted>) -> (MessageAcceptance, Vec<EventId>, bool) {
+    match result {
+        Some(Ok(Outcome {
+            status: Status::Stored(_),
+            ..
+        })) => (MessageAcceptance::Accept, Vec::new(), false),
+        Some(Ok(Outcome {
+            status: Status::Pending(missing),
+            ..
+        })) => (MessageAcceptance::Ignore, missing_events(missing), false),
+        Some(Err(Refusal::Admission(e))) if e.blames_sender() => {
+            (MessageAcceptance::Reject, Vec::new(), true)
         }
-        out.push(bytes);
+        _ => (MessageAcceptance::Ignore, Vec::new(), false),
     }
-    out
 }
 
 fn missing_events(missing: &[Missing]) -> Vec<EventId> {

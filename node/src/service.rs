@@ -1,16 +1,18 @@
 //! The node's single writer: owns the store and the member's feed writer, and group-commits submissions.
 
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{mpsc, oneshot};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tracing::{info, warn};
 
 use ledger_core::admission::VerifiedEvent;
 use ledger_core::admission::{self, verify_event, AdmissionError};
-use ledger_core::bytes::{EventId, NetworkId};
+use ledger_core::bytes::{Digest, EventId, NetworkId};
 use ledger_core::crypto::{KeyCache, SecretKey};
 use ledger_core::ledger::Preview;
+use ledger_core::ledger::{Fork, Ledger};
 use ledger_core::rules::{Verdict, VoidReason};
 use ledger_core::store::{Outcome, Refusal, Status, Store, StoreError, MAX_GROUP};
 use ledger_core::types::MemberId;
@@ -27,6 +29,72 @@ pub const GROUP: usize = 1024;
 pub const STAGES: usize = 2;
 /// Most newly signed events waiting to be published.
 pub const PUBLISH_QUEUE: usize = 1024;
+/// Most reads of the store running at once (HTTP handlers and sync answers, on blocking threads).
+pub const MAX_READERS: usize = 8;
+/// Longest a read waits for its turn before it is refused as busy.
+pub const READ_WAIT: Duration = Duration::from_secs(5);
+/// How often the writer, when idle, retries opening a store closed by a failed write.
+pub const IDLE_TICK: Duration = Duration::from_millis(500);
+/// Shortest time between two computations of the state root (it hashes the whole state; a
+/// client asking for it in a loop must not take the store from the writer).
+pub const STATE_ROOT_INTERVAL: Duration = Duration::from_millis(250);
+/// Most forks listed in a snapshot (and so in one sync heads answer).
+pub const MAX_SNAPSHOT_FORKS: usize = 1024;
+
+/// A feed head as sync exchanges it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    pub author: MemberId,
+    pub seq: u64,
+    pub id: EventId,
+}
+
+/// What readers see without taking the store: published by the writer after every durable point
+/// (so it never shows what could be lost).
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Events in the log.
+    pub events: u64,
+    pub feeds: usize,
+    pub parcels: usize,
+    pub pending: usize,
+    pub gov: u64,
+    /// False while a failed write keeps the store closed (it then shows nothing).
+    pub healthy: bool,
+    /// Every feed's head.
+    pub heads: Arc<Vec<Head>>,
+    /// Proven forks (at most [`MAX_SNAPSHOT_FORKS`]), so that peers can fetch the proofs.
+    pub forks: Arc<Vec<Fork>>,
+    pub fork_count: usize,
+}
+
+impl Snapshot {
+    fn of(store: &Store) -> Snapshot {
+        let l = store.ledger();
+        let heads = l
+            .feeds()
+            .iter()
+            .filter_map(|(author, f)| {
+                f.head().map(|(seq, id)| Head {
+                    author: author.clone(),
+                    seq,
+                    id,
+                })
+            })
+            .collect();
+        Snapshot {
+            events: store.len(),
+            feeds: l.feeds().values().filter(|f| !f.ids.is_empty()).count(),
+            parcels: l.parcels().len(),
+            pending: l.pending_len(),
+            gov: l.governance().latest(),
+            healthy: store.is_healthy(),
+            heads: Arc::new(heads),
+            forks: Arc::new(l.forks().take(MAX_SNAPSHOT_FORKS).cloned().collect()),
+            fork_count: l.forks().count(),
+        }
+    }
+}
 
 /// The store behind a lock: the writer takes it to commit, readers (HTTP, sync) to read.
 pub type SharedStore = Arc<RwLock<Store>>;
@@ -49,10 +117,26 @@ fn write(store: &SharedStore) -> RwLockWriteGuard<'_, Store> {
 pub enum ServiceError {
     #[error("the store failed: {0}")]
     Store(String),
+    #[error("{0}")]
+    DiskFull(String),
+    #[error("the store is closed after a failed write and cannot be reopened yet: {0}")]
+    Unavailable(String),
     #[error("the node is shutting down")]
     Closed,
     #[error("the node is overloaded; try again")]
     Busy,
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        if e.is_disk_full() {
+            ServiceError::DiskFull(e.to_string())
+        } else if matches!(e, StoreError::Poisoned) {
+            ServiceError::Unavailable(e.to_string())
+        } else {
+            ServiceError::Store(e.to_string())
+        }
+    }
 }
 
 /// Why an action was not signed.
@@ -106,6 +190,11 @@ pub struct Service {
     jobs: mpsc::Sender<Job>,
     network: NetworkId,
     member: Option<MemberId>,
+    genesis: Arc<[u8]>,
+    snapshot: watch::Receiver<Arc<Snapshot>>,
+    readers: Arc<Semaphore>,
+    /// The last state root: events count it covers, root, when it was computed.
+    root: Arc<tokio::sync::Mutex<Option<(u64, Digest, Instant)>>>,
 }
 
 impl std::fmt::Debug for Job {
@@ -137,6 +226,8 @@ impl Service {
             FeedWriter::resume(network, id, key, &ids, gov, last)
         });
         let member = feed.as_ref().map(|f| f.author().clone());
+        let genesis: Arc<[u8]> = ledger_core::codec::encode(store.ledger().genesis()).into();
+        let (snapshot_tx, snapshot) = watch::channel(Arc::new(Snapshot::of(&store)));
         let store = Arc::new(RwLock::new(store));
         let (tx, rx) = mpsc::channel(JOB_QUEUE);
         let writer = Writer {
@@ -146,6 +237,7 @@ impl Service {
             publish,
             keys: KeyCache::default(),
             network,
+            snapshot: snapshot_tx,
         };
         let (stage_tx, stage_rx) = std::sync::mpsc::sync_channel(STAGES);
         std::thread::Builder::new()
@@ -162,14 +254,67 @@ impl Service {
                 jobs: tx,
                 network,
                 member,
+                genesis,
+                snapshot,
+                readers: Arc::new(Semaphore::new(MAX_READERS)),
+                root: Arc::new(tokio::sync::Mutex::new(None)),
             },
             handle,
         ))
     }
 
-    /// The store, for reading.
+    /// The store, for reading on a blocking thread (prefer [`Service::read`]).
     pub fn store(&self) -> &SharedStore {
         &self.store
+    }
+
+    /// The state as of the last durable point, without taking the store.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.borrow().clone()
+    }
+
+    /// The encoded genesis.
+    pub fn genesis(&self) -> Arc<[u8]> {
+        self.genesis.clone()
+    }
+
+    /// Runs `f` on the store on a blocking thread, at most [`MAX_READERS`] at once: async callers
+    /// (the network loop, HTTP handlers) never block on the store lock.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, ServiceError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> T + Send + 'static,
+    {
+        let permit = tokio::time::timeout(READ_WAIT, self.readers.clone().acquire_owned())
+            .await
+            .map_err(|_| ServiceError::Busy)?
+            .map_err(|_| ServiceError::Closed)?;
+        let store = self.store.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f(&read(&store))
+        })
+        .await
+        .map_err(|_| ServiceError::Closed)?;
+        Ok(out)
+    }
+
+    /// The state root of the stored events and how many they are: computed at most once per
+    /// durable point and at most once per [`STATE_ROOT_INTERVAL`], one computation at a time.
+    pub async fn state_root(&self) -> Result<(u64, Digest), ServiceError> {
+        let mut cache = self.root.lock().await;
+        let events = self.snapshot().events;
+        if let Some((n, root, at)) = *cache {
+            if n == events {
+                return Ok((n, root));
+            }
+            tokio::time::sleep_until((at + STATE_ROOT_INTERVAL).into()).await;
+        }
+        let (n, root) = self
+            .read(|store| (store.len(), store.ledger().state_root()))
+            .await?;
+        *cache = Some((n, root, Instant::now()));
+        Ok((n, root))
     }
 
     /// The network id.
@@ -293,11 +438,21 @@ struct Writer {
     publish: mpsc::Sender<Vec<u8>>,
     keys: KeyCache,
     network: NetworkId,
+    snapshot: watch::Sender<Arc<Snapshot>>,
 }
 
 impl Writer {
     fn run(mut self, stages: std::sync::mpsc::Receiver<Stage>) {
-        for stage in stages {
+        use std::sync::mpsc::RecvTimeoutError;
+        loop {
+            let stage = match stages.recv_timeout(IDLE_TICK) {
+                Ok(stage) => stage,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.recover();
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
             match stage {
                 Stage::Commit { submits, verified } => self.commit(submits, verified),
                 Stage::Act { action, reply } => {
@@ -305,8 +460,55 @@ impl Writer {
                     let _ = reply.send(result);
                 }
             }
+            self.publish_snapshot();
         }
         info!("writer stopped: no more jobs");
+    }
+
+    /// Publishes what readers may see: the state after the last durable point.
+    fn publish_snapshot(&self) {
+        let snapshot = Snapshot::of(&read(&self.store));
+        self.snapshot.send_replace(Arc::new(snapshot));
+    }
+
+    /// A failed write closed the store: try to open it again from disk (space may be back).
+    fn recover(&self) {
+        let mut store = write(&self.store);
+        if store.is_healthy() {
+            return;
+        }
+        match store.recover_if_needed() {
+            Ok(()) => {
+                info!(
+                    events = store.len(),
+                    "store reopened from disk after a failed write"
+                );
+                drop(store);
+                self.publish_snapshot();
+            }
+            Err(e) => warn!(error = %e, "the store cannot be reopened yet"),
+        }
+    }
+
+    /// Gossips what peers would not get otherwise: events released from the pending set (gossip
+    /// did not forward them while they waited) and both events of every newly proven fork.
+    fn spread(&self, results: &[Submitted]) {
+        let store = read(&self.store);
+        let mut ids: Vec<EventId> = Vec::new();
+        for o in results.iter().flatten() {
+            ids.extend(&o.unblocked);
+            if let Some(f) = &o.fork {
+                ids.extend([f.first, f.second]);
+            }
+        }
+        for id in ids {
+            if let Ok(Some(bytes)) = store.event_bytes(&id) {
+                if self.publish.try_send(bytes).is_err() {
+                    // Peers get it by sync; the queue stays bounded.
+                    break;
+                }
+            }
+        }
     }
 
     fn commit(
@@ -317,14 +519,16 @@ impl Writer {
         let results = match write(&self.store).append_verified(verified) {
             Ok(r) => r,
             Err(e) => {
-                warn!(error = %e, "store commit failed");
-                let e = ServiceError::Store(e.to_string());
+                warn!(error = %e, "store commit failed; nothing of it was kept");
+                let e = ServiceError::from(e);
                 for (_, _, reply) in submits {
                     let _ = reply.send(Err(e.clone()));
                 }
                 return;
             }
         };
+        self.spread(&results);
+        self.count_released(&results);
         let mut results = results.into_iter();
         for (count, received, reply) in submits {
             let mine: Vec<Submitted> = results.by_ref().take(count).collect();
@@ -334,6 +538,19 @@ impl Writer {
             self.metrics
                 .observe_ingest(received.elapsed().as_secs_f64());
             let _ = reply.send(Ok(mine));
+        }
+    }
+
+    /// Counts the events that left the pending set and were stored, by verdict.
+    fn count_released(&self, results: &[Submitted]) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let store = read(&self.store);
+        for id in results.iter().flatten().flat_map(|o| &o.unblocked) {
+            match store.ledger().event(id).map(|m| m.verdict) {
+                Some(Verdict::Applied) => self.metrics.events_applied.fetch_add(1, Relaxed),
+                Some(Verdict::Void(_)) => self.metrics.events_void.fetch_add(1, Relaxed),
+                None => 0,
+            };
         }
     }
 
@@ -401,7 +618,7 @@ impl Writer {
         };
         let out = write(&self.store)
             .append(&draft.bytes)
-            .map_err(|e| ServiceError::Store(e.to_string()))?;
+            .map_err(ServiceError::from)?;
         match out {
             Ok(Outcome {
                 status: Status::Stored(verdict),
@@ -429,7 +646,7 @@ impl Writer {
 }
 
 /// A feed's ids, the governance version and time of its last event.
-fn feed_state(ledger: &ledger_core::ledger::Ledger, author: &MemberId) -> (Vec<EventId>, u64, u64) {
+fn feed_state(ledger: &Ledger, author: &MemberId) -> (Vec<EventId>, u64, u64) {
     ledger.feed(author).map_or((Vec::new(), 0, 0), |f| {
         let last = f.ids.last().and_then(|h| ledger.event(h));
         (

@@ -165,11 +165,8 @@ async fn publisher(
     target: PeerId,
     topic: &gossipsub::IdentTopic,
 ) -> Swarm<Gossip> {
-    let config = gossipsub::ConfigBuilder::default()
-        .max_transmit_size(custody_node::net::MAX_TRANSMIT)
-        .message_id_fn(|m| custody_node::net::message_id(&m.data))
-        .build()
-        .expect("config");
+    // Configured as every node is (an interoperating implementation does the same).
+    let config = custody_node::net::gossip_config().expect("config");
     gossip_peer(addr, target, topic, config).await
 }
 

@@ -1,5 +1,7 @@
 //! Test harness: start real custody nodes as processes on loopback, talk to their HTTP API, wait on conditions.
 
+pub mod disk;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -376,8 +378,9 @@ pub type Gossip = libp2p::gossipsub::Behaviour<
     libp2p::gossipsub::AllowAllSubscriptionFilter,
 >;
 
-/// A raw libp2p peer (TCP, noise, yamux, gossipsub with `config`, signed messages) subscribed to
-/// `topic` and connected to `addr`; returns once `target` has subscribed to it.
+/// A raw libp2p peer (TCP, noise, yamux, gossipsub with `config`, unsigned messages as the
+/// nodes use them: StrictNoSign) subscribed to `topic` and connected to `addr`; returns once
+/// `target` has subscribed to it.
 pub async fn gossip_peer(
     addr: libp2p::Multiaddr,
     target: libp2p::PeerId,
@@ -395,9 +398,7 @@ pub async fn gossip_peer(
             libp2p::yamux::Config::default,
         )
         .expect("transport")
-        .with_behaviour(|key| {
-            Gossip::new(MessageAuthenticity::Signed(key.clone()), config).expect("gossipsub")
-        })
+        .with_behaviour(|_| Gossip::new(MessageAuthenticity::Anonymous, config).expect("gossipsub"))
         .expect("behaviour")
         .build();
     swarm.behaviour_mut().subscribe(topic).expect("subscribe");

@@ -61,7 +61,7 @@ fn rand_id() -> Vec<u8> {
 /// ids of its own so that it can repeat itself. Returns once `target` has subscribed.
 async fn hostile_peer(addr: Multiaddr, target: PeerId, topic: &IdentTopic) -> Swarm<Gossip> {
     let config = gossipsub::ConfigBuilder::default()
-        .validation_mode(ValidationMode::Permissive)
+        .validation_mode(ValidationMode::Anonymous)
         .max_transmit_size(1 << 20)
         .message_id_fn(|_| MessageId::from(rand_id()))
         .build()
