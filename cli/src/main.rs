@@ -291,6 +291,7 @@ fn status_of(e: &anyhow::Error) -> u8 {
         }
         match cause.downcast_ref::<ActError>() {
             Some(ActError::Client(ClientError::Unreachable { .. })) => return EXIT_UNREACHABLE,
+            Some(ActError::InvalidField(_)) => return EXIT_USAGE,
             Some(_) => return EXIT_NO,
             None => {}
         }
