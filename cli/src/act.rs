@@ -336,6 +336,9 @@ impl ActCommand {
 pub enum ActError {
     #[error("refused: {0}")]
     Refused(String),
+    /// The node found a field the event cannot hold (422 `invalid-field`); its message names it.
+    #[error("{0}")]
+    InvalidField(String),
     #[error(transparent)]
     Client(ClientError),
 }
@@ -359,6 +362,11 @@ pub fn send(node: &Node, action: &Value) -> Result<Value, ActError> {
             let reason = v["reason"].as_str().unwrap_or("void");
             Err(ActError::Refused(in_words(reason)))
         }
+        Err(ClientError::Refused {
+            status: 422,
+            code,
+            message,
+        }) if code == "invalid-field" => Err(ActError::InvalidField(message)),
         Err(ClientError::Refused {
             status: 422,
             message,

@@ -371,7 +371,10 @@ pub fn run(nodes: usize, keep_running: bool) -> anyhow::Result<()> {
     let exported = story(&net)?;
     println!();
     println!("=== audit of the exported parcel, from the monitor's node: every signature, link and verdict checked locally ===");
-    let monitor = Source::Node(net.node("monitor")?.api.clone());
+    let monitor = Source::Node {
+        node: net.node("monitor")?.api.clone(),
+        pinned: None,
+    };
     inspect::audit(&monitor, &exported.to_string(), AuditFormat::Text)?;
     println!();
     println!("=== replay of the whole log, from the monitor's node ===");

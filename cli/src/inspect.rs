@@ -3,7 +3,9 @@
 //! Nothing here takes a node's word: the node (or a file) only supplies bytes. Every signature
 //! and link is checked and every verdict recomputed by `ledger_core::replay`, and the audit and
 //! findings come from that local state. A log read from a node is first saved to a temporary
-//! file, so that both passes of a replay (a fork found late needs two) read the same log.
+//! file, so that both passes of a replay (a fork found late needs two) read the same log. The
+//! node's genesis is fetched once, and a log is replayed under the `--genesis` pin itself when
+//! one is given, so that the node cannot show the check one genesis and the replay another.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -31,8 +33,23 @@ use crate::keys::read_genesis;
 /// Where a log comes from.
 #[derive(Debug, Clone)]
 pub enum Source {
-    Node(Node),
-    File { export: PathBuf, genesis: PathBuf },
+    /// A node's export, replayed under the genesis the node serves, or under `pinned` when given
+    /// (after checking that the node serves exactly that one).
+    Node {
+        node: Node,
+        pinned: Option<Pinned>,
+    },
+    File {
+        export: PathBuf,
+        genesis: PathBuf,
+    },
+}
+
+/// A genesis document the user named with `--genesis`, read from `path`.
+#[derive(Debug, Clone)]
+pub struct Pinned {
+    pub genesis: Genesis,
+    pub path: PathBuf,
 }
 
 /// A log saved locally with its genesis, ready to replay.
@@ -102,9 +119,23 @@ fn download(node: &Node, out: &mut impl Write) -> anyhow::Result<(u64, u64)> {
 }
 
 /// Fetches the genesis a node runs on.
-pub fn node_genesis(node: &Node) -> anyhow::Result<Genesis> {
+fn node_genesis(node: &Node) -> anyhow::Result<Genesis> {
     let bytes = node.get_bytes("/v1/genesis", MAX_GENESIS_ANSWER)?;
     decode_genesis(&bytes).context("the node's genesis document is invalid")
+}
+
+/// Refuses a node that serves another genesis than the pinned one.
+fn check_pin(node: &Node, pin: &Pinned, served: &Genesis) -> anyhow::Result<()> {
+    if &pin.genesis != served {
+        bail!(
+            "the node at {} runs network {}, not {} of {}",
+            node.url(),
+            network_id(served),
+            network_id(&pin.genesis),
+            pin.path.display()
+        );
+    }
+    Ok(())
 }
 
 impl Source {
@@ -121,8 +152,17 @@ impl Source {
                     _temp: None,
                 })
             }
-            Source::Node(node) => {
-                let genesis = node_genesis(node)?;
+            Source::Node { node, pinned } => {
+                // Fetched once: a hostile node could serve the pinned genesis to a check and
+                // another one to the replay.
+                let served = node_genesis(node)?;
+                let genesis = match pinned {
+                    Some(pin) => {
+                        check_pin(node, pin, &served)?;
+                        pin.genesis.clone()
+                    }
+                    None => served,
+                };
                 let temp = tempfile::NamedTempFile::new().context("creating a temporary file")?;
                 let (file, path) = temp.into_parts();
                 let mut out = BufWriter::new(file);

@@ -209,21 +209,17 @@ fn source(common: &Common, args: &SourceArgs) -> anyhow::Result<Source> {
             Err(Usage("--file needs --genesis FILE (the network's genesis document)".into()).into())
         }
         (None, pinned) => {
-            let node = Node::new(&common.node, None);
-            if let Some(path) = pinned {
-                let mine = keys::read_genesis(path).map_err(|e| Usage(format!("{e:#}")))?;
-                let theirs = inspect::node_genesis(&node)?;
-                if mine != theirs {
-                    anyhow::bail!(
-                        "the node at {} runs network {}, not {} of {}",
-                        common.node,
-                        ledger_core::governance::network_id(&theirs),
-                        ledger_core::governance::network_id(&mine),
-                        path.display()
-                    );
-                }
-            }
-            Ok(Source::Node(node))
+            let pinned = match pinned {
+                Some(path) => Some(inspect::Pinned {
+                    genesis: keys::read_genesis(path).map_err(|e| Usage(format!("{e:#}")))?,
+                    path: path.clone(),
+                }),
+                None => None,
+            };
+            Ok(Source::Node {
+                node: Node::new(&common.node, None),
+                pinned,
+            })
         }
     }
 }
@@ -295,6 +291,7 @@ fn status_of(e: &anyhow::Error) -> u8 {
         }
         match cause.downcast_ref::<ActError>() {
             Some(ActError::Client(ClientError::Unreachable { .. })) => return EXIT_UNREACHABLE,
+            Some(ActError::InvalidField(_)) => return EXIT_USAGE,
             Some(_) => return EXIT_NO,
             None => {}
         }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::bytes::{Digest, EventId, NetworkId, ParcelId, PublicKeyBytes, SignatureBytes};
-use crate::types::{check_text, Country, Date, Member, MemberId, Policy, SiteId};
+use crate::types::{check_text, Country, Date, Member, MemberId, Policy, SiteId, MAX_TEXT_LEN};
 
 /// Most parcels one transform may consume or create.
 pub const MAX_TRANSFORM_PARCELS: usize = 256;
@@ -15,6 +15,15 @@ pub const MAX_CERTIFICATE_ORIGINS: usize = 64;
 pub const MAX_ENDORSEMENTS: usize = 256;
 /// Largest carat amount (hundredths of a carat) accepted in one field: 10^13 ct, far beyond any parcel.
 pub const MAX_CARATS: u64 = 1_000_000_000_000_000;
+/// Largest value (US cents) accepted in one field: 10^13 USD, far beyond any parcel or shipment.
+pub const MAX_VALUE_CENTS: u64 = 1_000_000_000_000_000;
+
+// The amounts of one transform or certificate, summed, fit in a u64 with room to spare.
+const _: () = assert!(
+    MAX_CARATS as u128 * MAX_CERTIFICATE_PARCELS as u128 <= u64::MAX as u128
+        && MAX_VALUE_CENTS as u128 * MAX_CERTIFICATE_PARCELS as u128 <= u64::MAX as u128
+        && MAX_TRANSFORM_PARCELS <= MAX_CERTIFICATE_PARCELS
+);
 
 /// The signed header of every event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -359,7 +368,7 @@ pub enum ShapeError {
     Country(&'static str),
     #[error("{0} is not a valid date")]
     Date(&'static str),
-    #[error("{0} is longer than the text limit")]
+    #[error("{0} is longer than the text limit of {MAX_TEXT_LEN} bytes")]
     Text(&'static str),
     #[error("{field} has {len} items, more than {max}")]
     TooMany {
@@ -369,8 +378,21 @@ pub enum ShapeError {
     },
     #[error("{0} must not be empty")]
     Empty(&'static str),
-    #[error("{0} must be between 1 and the carat limit")]
-    Carats(&'static str),
+    /// A carat amount (hundredths of a carat) outside `min..=max` (`min` is 0 for a receipt's weight).
+    #[error("{field} is {value} hundredths of a carat; it must be between {min} and {max}")]
+    Carats {
+        field: &'static str,
+        value: u64,
+        min: u64,
+        max: u64,
+    },
+    /// A value (US cents) above [`MAX_VALUE_CENTS`].
+    #[error("{field} is {value} US cents; it must be at most {max}")]
+    ValueCents {
+        field: &'static str,
+        value: u64,
+        max: u64,
+    },
     #[error("the same parcel appears twice in {0}")]
     DuplicateParcel(&'static str),
     #[error("seq must start at 1, and prev must be zero exactly for seq 1")]
@@ -399,11 +421,34 @@ fn count(len: usize, max: usize, field: &'static str) -> Result<(), ShapeError> 
     Ok(())
 }
 
-fn carats(c: u64, field: &'static str) -> Result<(), ShapeError> {
-    if c == 0 || c > MAX_CARATS {
-        return Err(ShapeError::Carats(field));
+/// Checks a carat amount against `min..=MAX_CARATS`.
+fn carats_from(min: u64, value: u64, field: &'static str) -> Result<(), ShapeError> {
+    if value < min || value > MAX_CARATS {
+        return Err(ShapeError::Carats {
+            field,
+            value,
+            min,
+            max: MAX_CARATS,
+        });
     }
     Ok(())
+}
+
+/// Checks the weight of a parcel: at least a hundredth of a carat, at most [`MAX_CARATS`].
+fn carats(value: u64, field: &'static str) -> Result<(), ShapeError> {
+    carats_from(1, value, field)
+}
+
+/// Checks a value, if one is declared, against [`MAX_VALUE_CENTS`].
+fn value_cents(value: Option<u64>, field: &'static str) -> Result<(), ShapeError> {
+    match value {
+        Some(value) if value > MAX_VALUE_CENTS => Err(ShapeError::ValueCents {
+            field,
+            value,
+            max: MAX_VALUE_CENTS,
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn date(d: Date, field: &'static str) -> Result<(), ShapeError> {
@@ -496,71 +541,24 @@ impl Body {
             Body::Register(r) => {
                 slug_ok(r.site.is_valid(), "site")?;
                 carats(r.carats, "carats")?;
+                value_cents(r.value_cents, "value_cents")?;
                 text(&r.seal, "seal")?;
                 date(r.extracted_on, "extracted_on")
             }
-            Body::Transform(t) => {
-                count(t.inputs.len(), MAX_TRANSFORM_PARCELS, "inputs")?;
-                count(t.outputs.len(), MAX_TRANSFORM_PARCELS, "outputs")?;
-                let mut seen: Vec<&ParcelId> = t.inputs.iter().map(|r| &r.parcel).collect();
-                seen.sort();
-                if seen.windows(2).any(|w| w[0] == w[1]) {
-                    return Err(ShapeError::DuplicateParcel("inputs"));
-                }
-                for o in &t.outputs {
-                    carats(o.carats, "outputs.carats")?;
-                    text(&o.seal, "outputs.seal")?;
-                }
-                Ok(())
-            }
+            Body::Transform(t) => transform_shape(t),
             Body::Dispatch(d) => {
                 slug_ok(d.to.is_valid(), "to")?;
                 text(&d.seal, "seal")
             }
             Body::Receive(r) => {
-                if r.measured_carats > MAX_CARATS {
-                    return Err(ShapeError::Carats("measured_carats"));
-                }
+                carats_from(0, r.measured_carats, "measured_carats")?;
                 text(&r.note, "note")
             }
             Body::Reject(r) => text(&r.reason, "reason"),
-            Body::Certify(c) => {
-                text(&c.number, "number")?;
-                if c.number.is_empty() {
-                    return Err(ShapeError::Empty("number"));
-                }
-                slug_ok(c.exporter.is_valid(), "exporter")?;
-                slug_ok(c.importer.is_valid(), "importer")?;
-                if !c.destination.is_valid() {
-                    return Err(ShapeError::Country("destination"));
-                }
-                count(c.parcels.len(), MAX_CERTIFICATE_PARCELS, "parcels")?;
-                count(c.origins.len(), MAX_CERTIFICATE_ORIGINS, "origins")?;
-                if c.origins.iter().any(|o| !o.is_valid()) {
-                    return Err(ShapeError::Country("origins"));
-                }
-                let mut seen = c.parcels.clone();
-                seen.sort();
-                if seen.windows(2).any(|w| w[0] == w[1]) {
-                    return Err(ShapeError::DuplicateParcel("parcels"));
-                }
-                carats(c.total_carats, "total_carats")?;
-                date(c.issued_on, "issued_on")?;
-                date(c.expires_on, "expires_on")
-            }
+            Body::Certify(c) => certify_shape(c),
             Body::ConfirmImport(c) => text(&c.note, "note"),
             Body::Retire(r) => text(&r.note, "note"),
-            Body::Flag(f) => {
-                match &f.target {
-                    FlagTarget::Site { member, site } => {
-                        slug_ok(member.is_valid(), "target.member")?;
-                        slug_ok(site.is_valid(), "target.site")?;
-                    }
-                    FlagTarget::Member(m) => slug_ok(m.is_valid(), "target.member")?,
-                    FlagTarget::Parcel(_) | FlagTarget::Event(_) => {}
-                }
-                text(&f.text, "text")
-            }
+            Body::Flag(f) => flag_shape(f),
             Body::Endorse(e) => {
                 gov_action_shape(&e.action)?;
                 slug_ok(e.endorsement.member.is_valid(), "endorsement.member")
@@ -589,6 +587,60 @@ impl Body {
             }
         }
     }
+}
+
+fn transform_shape(t: &Transform) -> Result<(), ShapeError> {
+    count(t.inputs.len(), MAX_TRANSFORM_PARCELS, "inputs")?;
+    count(t.outputs.len(), MAX_TRANSFORM_PARCELS, "outputs")?;
+    let mut seen: Vec<&ParcelId> = t.inputs.iter().map(|r| &r.parcel).collect();
+    seen.sort();
+    if seen.windows(2).any(|w| w[0] == w[1]) {
+        return Err(ShapeError::DuplicateParcel("inputs"));
+    }
+    for o in &t.outputs {
+        carats(o.carats, "outputs.carats")?;
+        value_cents(o.value_cents, "outputs.value_cents")?;
+        text(&o.seal, "outputs.seal")?;
+    }
+    Ok(())
+}
+
+fn certify_shape(c: &Certify) -> Result<(), ShapeError> {
+    text(&c.number, "number")?;
+    if c.number.is_empty() {
+        return Err(ShapeError::Empty("number"));
+    }
+    slug_ok(c.exporter.is_valid(), "exporter")?;
+    slug_ok(c.importer.is_valid(), "importer")?;
+    if !c.destination.is_valid() {
+        return Err(ShapeError::Country("destination"));
+    }
+    count(c.parcels.len(), MAX_CERTIFICATE_PARCELS, "parcels")?;
+    count(c.origins.len(), MAX_CERTIFICATE_ORIGINS, "origins")?;
+    if c.origins.iter().any(|o| !o.is_valid()) {
+        return Err(ShapeError::Country("origins"));
+    }
+    let mut seen = c.parcels.clone();
+    seen.sort();
+    if seen.windows(2).any(|w| w[0] == w[1]) {
+        return Err(ShapeError::DuplicateParcel("parcels"));
+    }
+    carats(c.total_carats, "total_carats")?;
+    value_cents(Some(c.value_cents), "value_cents")?;
+    date(c.issued_on, "issued_on")?;
+    date(c.expires_on, "expires_on")
+}
+
+fn flag_shape(f: &Flag) -> Result<(), ShapeError> {
+    match &f.target {
+        FlagTarget::Site { member, site } => {
+            slug_ok(member.is_valid(), "target.member")?;
+            slug_ok(site.is_valid(), "target.site")?;
+        }
+        FlagTarget::Member(m) => slug_ok(m.is_valid(), "target.member")?,
+        FlagTarget::Parcel(_) | FlagTarget::Event(_) => {}
+    }
+    text(&f.text, "text")
 }
 
 fn gov_action_shape(a: &GovAction) -> Result<(), ShapeError> {

@@ -97,13 +97,33 @@ pub fn carats_text(hundredths: u64) -> String {
 
 /// Every finding of the whole ledger, in a deterministic order (by code, then detail).
 pub fn all_findings(ledger: &Ledger) -> Vec<Finding> {
-    let policy = &ledger.genesis().policy;
-    let notes = ledger.notes();
     let mut out = Vec::new();
-    let author_of = |id: &EventId| ledger.event(id).map(|m| m.author.clone());
+    flag_findings(ledger, &mut out);
+    transform_findings(ledger, &mut out);
+    receipt_findings(ledger, &mut out);
+    overdue_findings(ledger, &mut out);
+    certificate_findings(ledger, &mut out);
+    for fork in ledger.forks() {
+        let mut f = Finding::new(
+            FindingCode::Equivocation,
+            format!(
+                "{} signed two events for seq {} ({} and {}); its feed is void from there",
+                fork.author, fork.seq, fork.first, fork.second
+            ),
+        );
+        f.event = Some(fork.first);
+        f.members = vec![fork.author.clone()];
+        out.push(f);
+    }
+    out.sort_by(|a, b| (a.code, &a.detail).cmp(&(b.code, &b.detail)));
+    out
+}
 
-    for (id, flag) in &notes.flags {
-        let by = author_of(id).map_or_else(|| "?".to_owned(), |a| a.to_string());
+fn flag_findings(ledger: &Ledger, out: &mut Vec<Finding>) {
+    for (id, flag) in &ledger.notes().flags {
+        let by = ledger
+            .event(id)
+            .map_or_else(|| "?".to_owned(), |m| m.author.to_string());
         let code = flag.code.name();
         let mut f = Finding::new(FindingCode::Flagged, String::new());
         let what = match &flag.target {
@@ -130,8 +150,39 @@ pub fn all_findings(ledger: &Ledger) -> Vec<Finding> {
         }
         out.push(f);
     }
+}
 
-    // Transforms: inputs and outputs grouped by the transform event.
+/// Amounts summed for a report: saturating, so that no amount a ledger holds can overflow it
+/// (the shape bounds keep real sums far below `u64::MAX`).
+fn report_total(amounts: impl IntoIterator<Item = u64>) -> u64 {
+    amounts.into_iter().fold(0, u64::saturating_add)
+}
+
+/// Whether a transform lost more than `tolerance_ppm` of `carats_in` (`loss` of it).
+fn mass_lost(loss: u64, carats_in: u64, tolerance_ppm: u32) -> bool {
+    // Widened: u64 times at most 10^6 or a u32 cannot overflow u128.
+    carats_in > 0
+        && u128::from(loss) * 1_000_000 > u128::from(carats_in) * u128::from(tolerance_ppm)
+}
+
+/// Whether an output worth `value` cents for `carats` is worth more than `pct`% of its inputs'
+/// value per carat (`value_in` cents for `carats_in`): `value / carats > pct/100 * value_in /
+/// carats_in`, in integers. The products saturate, so extreme amounts cannot overflow.
+pub fn value_jumps(value: u64, carats: u64, value_in: u64, carats_in: u64, pct: u32) -> bool {
+    if carats == 0 || carats_in == 0 {
+        return false;
+    }
+    let output = u128::from(value)
+        .saturating_mul(u128::from(carats_in))
+        .saturating_mul(100);
+    let inputs = u128::from(value_in)
+        .saturating_mul(u128::from(carats))
+        .saturating_mul(u128::from(pct));
+    output > inputs
+}
+
+/// Transforms: inputs and outputs grouped by the transform event, in event order.
+fn transforms(ledger: &Ledger) -> Vec<(EventId, InputsOutputs)> {
     let mut transforms: HashMap<EventId, InputsOutputs> = HashMap::new();
     for p in ledger.parcels() {
         if p.parents.is_empty() {
@@ -147,22 +198,26 @@ pub fn all_findings(ledger: &Ledger) -> Vec<Finding> {
     }
     let mut transforms: Vec<(EventId, InputsOutputs)> = transforms.into_iter().collect();
     transforms.sort_by_key(|(id, _)| *id);
-    for (event, (inputs, mut outputs)) in transforms {
+    for (_, (_, outputs)) in &mut transforms {
         outputs.sort();
-        let parcels_of = |ids: &[ParcelId]| -> Vec<(u64, Option<u64>)> {
-            ids.iter()
-                .filter_map(|id| ledger.parcel(id).map(|p| (p.carats, p.value_cents)))
-                .collect()
-        };
+    }
+    transforms
+}
+
+fn transform_findings(ledger: &Ledger, out: &mut Vec<Finding>) {
+    let policy = &ledger.genesis().policy;
+    let parcels_of = |ids: &[ParcelId]| -> Vec<(u64, Option<u64>)> {
+        ids.iter()
+            .filter_map(|id| ledger.parcel(id).map(|p| (p.carats, p.value_cents)))
+            .collect()
+    };
+    for (event, (inputs, outputs)) in transforms(ledger) {
         let ins = parcels_of(&inputs);
         let outs = parcels_of(&outputs);
-        let carats_in: u64 = ins.iter().map(|(c, _)| c).sum();
-        let carats_out: u64 = outs.iter().map(|(c, _)| c).sum();
+        let carats_in = report_total(ins.iter().map(|(c, _)| *c));
+        let carats_out = report_total(outs.iter().map(|(c, _)| *c));
         let loss = carats_in.saturating_sub(carats_out);
-        if carats_in > 0
-            && u128::from(loss) * 1_000_000
-                > u128::from(carats_in) * u128::from(policy.mass_loss_tolerance_ppm)
-        {
+        if mass_lost(loss, carats_in, policy.mass_loss_tolerance_ppm) {
             let mut f = Finding::new(
                 FindingCode::MassLoss,
                 format!(
@@ -178,33 +233,34 @@ pub fn all_findings(ledger: &Ledger) -> Vec<Finding> {
             out.push(f);
         }
         // Value per carat of the inputs, when every input declares a value.
-        let values_in: Option<u64> = ins.iter().map(|(_, v)| *v).sum();
-        if let (Some(value_in), true) = (values_in, carats_in > 0) {
-            for (id, (c, v)) in outputs.iter().zip(&outs) {
-                let (Some(v), true) = (v, *c > 0) else {
-                    continue;
-                };
-                // v / c > pct/100 * value_in / carats_in, in integers.
-                if u128::from(*v) * u128::from(carats_in) * 100
-                    > u128::from(value_in) * u128::from(*c) * u128::from(policy.value_jump_pct)
-                {
-                    let mut f = Finding::new(
-                        FindingCode::ValueJump,
-                        format!(
-                            "parcel {id} from transform {event} is declared at {:.2} USD/ct, its inputs at {:.2} USD/ct (limit {}%)",
-                            *v as f64 / *c as f64,
-                            value_in as f64 / carats_in as f64,
-                            policy.value_jump_pct
-                        ),
-                    );
-                    f.event = Some(event);
-                    f.parcels = vec![*id];
-                    out.push(f);
-                }
+        let Some(values) = ins.iter().map(|(_, v)| *v).collect::<Option<Vec<u64>>>() else {
+            continue;
+        };
+        let value_in = report_total(values);
+        for (id, (c, v)) in outputs.iter().zip(&outs) {
+            let Some(v) = v else {
+                continue;
+            };
+            if value_jumps(*v, *c, value_in, carats_in, policy.value_jump_pct) {
+                let mut f = Finding::new(
+                    FindingCode::ValueJump,
+                    format!(
+                        "parcel {id} from transform {event} is declared at {:.2} USD/ct, its inputs at {:.2} USD/ct (limit {}%)",
+                        *v as f64 / *c as f64,
+                        value_in as f64 / carats_in as f64,
+                        policy.value_jump_pct
+                    ),
+                );
+                f.event = Some(event);
+                f.parcels = vec![*id];
+                out.push(f);
             }
         }
     }
+}
 
+fn receipt_findings(ledger: &Ledger, out: &mut Vec<Finding>) {
+    let notes = ledger.notes();
     for (id, (parcel, declared, measured)) in &notes.receipt_mismatches {
         let mut f = Finding::new(
             FindingCode::ReceiptMismatch,
@@ -227,7 +283,11 @@ pub fn all_findings(ledger: &Ledger) -> Vec<Finding> {
         f.parcels = vec![*parcel];
         out.push(f);
     }
+}
 
+fn overdue_findings(ledger: &Ledger, out: &mut Vec<Finding>) {
+    let policy = &ledger.genesis().policy;
+    let notes = ledger.notes();
     let now = ledger
         .events()
         .values()
@@ -262,7 +322,9 @@ pub fn all_findings(ledger: &Ledger) -> Vec<Finding> {
         f.parcels = vec![parcel];
         out.push(f);
     }
+}
 
+fn certificate_findings(ledger: &Ledger, out: &mut Vec<Finding>) {
     let mut numbers: BTreeMap<&str, Vec<EventId>> = BTreeMap::new();
     let mut certs: Vec<(&EventId, &crate::event::Certify)> = ledger.certificates().collect();
     certs.sort_by_key(|(id, _)| **id);
@@ -286,21 +348,6 @@ pub fn all_findings(ledger: &Ledger) -> Vec<Finding> {
             out.push(f);
         }
     }
-
-    for fork in ledger.forks() {
-        let mut f = Finding::new(
-            FindingCode::Equivocation,
-            format!(
-                "{} signed two events for seq {} ({} and {}); its feed is void from there",
-                fork.author, fork.seq, fork.first, fork.second
-            ),
-        );
-        f.event = Some(fork.first);
-        f.members = vec![fork.author.clone()];
-        out.push(f);
-    }
-    out.sort_by(|a, b| (a.code, &a.detail).cmp(&(b.code, &b.detail)));
-    out
 }
 
 /// The findings that concern one audited parcel: its ancestry, the events of its history, their

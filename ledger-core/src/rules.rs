@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use crate::admission::VerifiedEvent;
 use crate::bytes::{EventId, ParcelId};
 use crate::crypto::{sha256, PARCEL_ID_CONTEXT};
-use crate::event::{Body, Certify, Dispatch, ParcelRef, RetireCause};
+use crate::event::{Body, Certify, Dispatch, ParcelRef, RetireCause, Transform};
 use crate::governance::GovState;
 use crate::ledger::Ledger;
 use crate::origin::Origin;
-use crate::types::{Date, MemberId, Role};
+use crate::types::{Date, Member, MemberId, Role};
 
 /// Why a stored event changes nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -305,6 +305,75 @@ fn check_certificate(
     require(fits, VoidReason::Uncertified)
 }
 
+/// A transform: the author holds every input, and the outputs weigh no more than the inputs.
+fn transform(
+    ledger: &Ledger,
+    author: &Member,
+    ev: &VerifiedEvent,
+    t: &Transform,
+) -> Result<Effect, VoidReason> {
+    require(
+        author.has_role(Role::Sorter)
+            || author.has_role(Role::Exporter)
+            || author.has_role(Role::Mine),
+        VoidReason::WrongRole,
+    )?;
+    let mut inputs = Vec::with_capacity(t.inputs.len());
+    for r in &t.inputs {
+        held_by_author(ledger, r, &author.id)?;
+        let p = ledger.parcel(&r.parcel).ok_or(VoidReason::UnknownParcel)?;
+        inputs.push(p);
+    }
+    // Summed exactly in u128: no count of u64 amounts a transform can hold overflows it.
+    let carats_in: u128 = inputs.iter().map(|p| u128::from(p.carats)).sum();
+    let carats_out: u128 = t.outputs.iter().map(|o| u128::from(o.carats)).sum();
+    require(carats_out <= carats_in, VoidReason::MassGain)?;
+    // At most the inputs' weight, which the shape bounds keep within u64; saturate regardless.
+    let loss = u64::try_from(carats_in - carats_out).unwrap_or(u64::MAX);
+    let mix: Vec<(&Origin, u64)> = inputs.iter().map(|p| (&p.origin, p.carats)).collect();
+    let origin = Origin::mix(&mix);
+    let parents: Vec<ParcelId> = t.inputs.iter().map(|r| r.parcel).collect();
+    let created = t
+        .outputs
+        .iter()
+        .zip(0u32..)
+        .map(|(o, i)| Creation {
+            id: parcel_id(ev.id(), i),
+            carats: o.carats,
+            stones: o.stones,
+            value_cents: o.value_cents,
+            seal: o.seal.clone(),
+            parents: parents.clone(),
+            origin: origin.clone(),
+        })
+        .collect();
+    Ok(Effect::Transform {
+        consumed: parents,
+        created,
+        loss,
+    })
+}
+
+/// A certificate: the author's country exports, to an importer in the destination country.
+fn certify(gov: &GovState, author: &Member, c: &Certify) -> Result<Effect, VoidReason> {
+    let exporter = gov
+        .members
+        .get(&c.exporter)
+        .ok_or(VoidReason::UnknownMember)?;
+    let importer = gov
+        .members
+        .get(&c.importer)
+        .ok_or(VoidReason::UnknownMember)?;
+    require(exporter.country == author.country, VoidReason::WrongCountry)?;
+    require(
+        importer.country == c.destination
+            && importer.country != exporter.country
+            && c.issued_on <= c.expires_on,
+        VoidReason::CertificateMismatch,
+    )?;
+    Ok(Effect::Certificate)
+}
+
 /// The verdict on `ev` and, when applied, its effect. The event's feed links, key and
 /// dependencies have been checked by the ledger already.
 pub fn judge(ledger: &Ledger, gov: &GovState, ev: &VerifiedEvent) -> Result<Effect, VoidReason> {
@@ -332,45 +401,7 @@ pub fn judge(ledger: &Ledger, gov: &GovState, ev: &VerifiedEvent) -> Result<Effe
                 origin: Origin::single(author.id.clone(), site.id.clone(), site.country),
             }]))
         }
-        Body::Transform(t) => {
-            require(
-                author.has_role(Role::Sorter)
-                    || author.has_role(Role::Exporter)
-                    || author.has_role(Role::Mine),
-                VoidReason::WrongRole,
-            )?;
-            let mut inputs = Vec::with_capacity(t.inputs.len());
-            for r in &t.inputs {
-                held_by_author(ledger, r, author_id)?;
-                let p = ledger.parcel(&r.parcel).ok_or(VoidReason::UnknownParcel)?;
-                inputs.push(p);
-            }
-            let carats_in: u64 = inputs.iter().map(|p| p.carats).sum();
-            let carats_out: u64 = t.outputs.iter().map(|o| o.carats).sum();
-            require(carats_out <= carats_in, VoidReason::MassGain)?;
-            let mix: Vec<(&Origin, u64)> = inputs.iter().map(|p| (&p.origin, p.carats)).collect();
-            let origin = Origin::mix(&mix);
-            let parents: Vec<ParcelId> = t.inputs.iter().map(|r| r.parcel).collect();
-            let created = t
-                .outputs
-                .iter()
-                .zip(0u32..)
-                .map(|(o, i)| Creation {
-                    id: parcel_id(ev.id(), i),
-                    carats: o.carats,
-                    stones: o.stones,
-                    value_cents: o.value_cents,
-                    seal: o.seal.clone(),
-                    parents: parents.clone(),
-                    origin: origin.clone(),
-                })
-                .collect();
-            Ok(Effect::Transform {
-                consumed: parents,
-                created,
-                loss: carats_in - carats_out,
-            })
-        }
+        Body::Transform(t) => transform(ledger, author, ev, t),
         Body::Dispatch(d) => {
             held_by_author(ledger, &d.parcel, author_id)?;
             require(&d.to != author_id, VoidReason::SelfDispatch)?;
@@ -416,22 +447,7 @@ pub fn judge(ledger: &Ledger, gov: &GovState, ev: &VerifiedEvent) -> Result<Effe
         }
         Body::Certify(c) => {
             role(Role::Authority)?;
-            let exporter = gov
-                .members
-                .get(&c.exporter)
-                .ok_or(VoidReason::UnknownMember)?;
-            let importer = gov
-                .members
-                .get(&c.importer)
-                .ok_or(VoidReason::UnknownMember)?;
-            require(exporter.country == author.country, VoidReason::WrongCountry)?;
-            require(
-                importer.country == c.destination
-                    && importer.country != exporter.country
-                    && c.issued_on <= c.expires_on,
-                VoidReason::CertificateMismatch,
-            )?;
-            Ok(Effect::Certificate)
+            certify(gov, author, c)
         }
         Body::ConfirmImport(c) => {
             role(Role::Authority)?;

@@ -5,10 +5,12 @@ use serde::{Deserialize, Serialize};
 use ledger_core::bytes::{EventId, ParcelId};
 use ledger_core::event::{
     Body, Certify, ConfirmImport, Dispatch, Flag, FlagCode, FlagTarget, NewParcel, ParcelRef,
-    Receive, Register, Reject, Retire, RetireCause, Transform,
+    Receive, Register, Reject, Retire, RetireCause, ShapeError, Transform,
 };
 use ledger_core::ledger::Ledger;
 use ledger_core::types::{Date, MemberId, SiteId};
+
+use crate::service::ActError;
 
 /// An action a member asks its node to sign. Parcels are named by id; the node cites each
 /// parcel's current head.
@@ -96,6 +98,30 @@ pub struct Output {
 #[error("unknown parcel {0}")]
 pub struct UnknownParcel(pub ParcelId);
 
+/// An action field an event cannot hold (out of its bounds, too long, not a slug, ...): the
+/// event shape check's refusal of the body built from the action, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the action has an invalid field: {0}")]
+pub struct InvalidField(pub ShapeError);
+
+/// Why an action cannot become an event body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error(transparent)]
+    UnknownParcel(#[from] UnknownParcel),
+    #[error(transparent)]
+    InvalidField(#[from] InvalidField),
+}
+
+impl From<BodyError> for ActError {
+    fn from(e: BodyError) -> ActError {
+        match e {
+            BodyError::UnknownParcel(e) => ActError::UnknownParcel(e),
+            BodyError::InvalidField(e) => ActError::InvalidField(e),
+        }
+    }
+}
+
 fn head(ledger: &Ledger, parcel: ParcelId) -> Result<ParcelRef, UnknownParcel> {
     ledger
         .parcel(&parcel)
@@ -107,8 +133,15 @@ fn head(ledger: &Ledger, parcel: ParcelId) -> Result<ParcelRef, UnknownParcel> {
 }
 
 impl Action {
-    /// The body this action becomes, citing each parcel's current head.
-    pub fn body(self, ledger: &Ledger) -> Result<Body, UnknownParcel> {
+    /// The body this action becomes, citing each parcel's current head; refused if a parcel is
+    /// unknown or a field fails the event shape check (which admission would refuse anyway).
+    pub fn body(self, ledger: &Ledger) -> Result<Body, BodyError> {
+        let body = self.build(ledger)?;
+        body.check_shape().map_err(InvalidField)?;
+        Ok(body)
+    }
+
+    fn build(self, ledger: &Ledger) -> Result<Body, UnknownParcel> {
         Ok(match self {
             Action::Register {
                 site,

@@ -152,6 +152,11 @@ impl From<ActError> for ApiError {
             ActError::Refused(_) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "refused", e.to_string())
             }
+            ActError::InvalidField(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-field",
+                e.to_string(),
+            ),
             ActError::NotNow(_) => ApiError::new(StatusCode::CONFLICT, "not-now", e.to_string()),
             ActError::Service(s) => s.into(),
         }

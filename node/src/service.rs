@@ -146,6 +146,8 @@ pub enum ActError {
     NoMember,
     #[error(transparent)]
     UnknownParcel(#[from] UnknownParcel),
+    #[error(transparent)]
+    InvalidField(crate::actions::InvalidField),
     #[error("the rules refuse this action: {}", .0.name())]
     Refused(VoidReason),
     #[error("the action cannot be signed now: {0}")]
