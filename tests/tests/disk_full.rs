@@ -153,3 +153,52 @@ fn a_write_that_hits_enospc_is_rolled_back() {
     let store = Store::open(&dir, Limits::default()).expect("reopen");
     assert_eq!(store.len(), acked.len() as u64);
 }
+
+/// The attack on a whole node: its disk fills up while it acts. Before the fix the refused event
+/// was served (status, events, feeds, export, sync) and, after a restart, contradicted by a new
+/// event at the same seq: the node forked its own member's feed.
+#[test]
+fn a_node_with_a_full_disk_answers_507_serves_nothing_unwritten_and_resumes() {
+    use custody_tests::{node_binary, register, NodeSpec, TestNode};
+    let Some(fs) = Tmpfs::mount("96m") else {
+        return;
+    };
+    let spec = NodeSpec {
+        member: Some("mine-bw".into()),
+        bootstrap: vec![],
+        sync_secs: 1,
+    };
+    let mut node = TestNode::start(&node_binary!(), &fs.path().join("n"), &spec);
+    let first = node.act_ok(&register("jwaneng", 100));
+    let filler = fill(fs.path());
+    let export_before = node.get("/v1/export").body;
+    let r = node.act(&register("jwaneng", 101));
+    assert_eq!(r.status, 507, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["code"], "disk-full");
+    // Nothing of the refused write is served anywhere.
+    let status = node.status();
+    assert_eq!(status["events"], 1);
+    let feed = node.get_json("/v1/feeds/mine-bw");
+    assert_eq!(feed["seq"], 1);
+    assert_eq!(node.get("/v1/export").body, export_before);
+    assert!(node.has_event(&first));
+    // Space returns: the node resumes by itself.
+    std::fs::remove_file(filler).expect("free space");
+    let second = node.act_ok(&register("jwaneng", 102));
+    node.kill();
+    node.restart();
+    assert_eq!(
+        node.status()["forks"],
+        0,
+        "the node never forked its own feed"
+    );
+    assert_eq!(node.status()["events"], 2);
+    for id in [&first, &second] {
+        assert!(node.has_event(id));
+    }
+    let third = node.act_ok(&register("jwaneng", 103));
+    assert_eq!(
+        node.get_json(&format!("/v1/events/{third}"))["verdict"],
+        "applied"
+    );
+}

@@ -1,0 +1,261 @@
+//! Hostile members and peers against real nodes: a split view signed with a member key, future-governance events from strangers, oversized gossip, and the errors users get.
+
+use std::time::Duration;
+
+use custody_tests::{gossip_peer, node_binary, wait_for, Gossip, NodeSpec, TestNode};
+use futures::StreamExt;
+use ledger_core::crypto::SecretKey;
+use ledger_core::dev::DevNetwork;
+use ledger_core::event::{Body, Flag, FlagCode, FlagTarget};
+use ledger_core::writer::{sign, Signed};
+use libp2p::{Multiaddr, PeerId, Swarm};
+use serde_json::json;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+const T0: u64 = 1_780_000_000_000;
+
+fn spec(member: &str, bootstrap: Vec<String>) -> NodeSpec {
+    NodeSpec {
+        member: Some(member.to_owned()),
+        bootstrap,
+        sync_secs: 1,
+    }
+}
+
+fn flag(text: &str) -> Body {
+    Body::Flag(Flag {
+        target: FlagTarget::Member("mine-zw".parse().expect("slug")),
+        code: FlagCode::Other,
+        text: text.to_owned(),
+    })
+}
+
+/// Three events of the monitor's feed, each branch with its own texts.
+fn branch(name: &str) -> Vec<Signed> {
+    let mut w = DevNetwork::standard().writer("monitor").expect("member");
+    (0..3)
+        .map(|i| w.append(flag(&format!("{name} {i}")), T0 + i))
+        .collect()
+}
+
+fn submit_all(node: &TestNode, events: &[Signed]) {
+    for e in events {
+        let r = node.submit(&e.bytes);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+}
+
+/// Attack: a member (its key stolen, or the member itself) shows one branch of its feed to one
+/// group of nodes and another branch, at the same seqs, to another group. Before the fix, sync
+/// asked for a feed only when the peer's head seq was higher, so the two groups kept different
+/// state roots forever once connected.
+#[test]
+fn a_split_view_signed_with_a_member_key_heals_into_one_proven_fork() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = node_binary!();
+    let a0 = TestNode::start(&bin, &dir.path().join("a0"), &spec("mine-bw", vec![]));
+    let a1 = TestNode::start(
+        &bin,
+        &dir.path().join("a1"),
+        &spec("sorter-bw", vec![a0.p2p_addr().expect("addr")]),
+    );
+    let b0 = TestNode::start(&bin, &dir.path().join("b0"), &spec("exporter-bw", vec![]));
+    let b1 = TestNode::start(
+        &bin,
+        &dir.path().join("b1"),
+        &spec("authority-bw", vec![b0.p2p_addr().expect("addr")]),
+    );
+    let (x, y) = (branch("x"), branch("y"));
+    submit_all(&a0, &x);
+    submit_all(&b0, &y);
+    wait_for("each side to hold its branch", DEADLINE, || {
+        (a1.has_event(&x[2].id.to_hex()) && b1.has_event(&y[2].id.to_hex())).then_some(())
+    });
+    assert!(!a1.has_event(&y[0].id.to_hex()) && !b1.has_event(&x[0].id.to_hex()));
+    let addr = b1.p2p_addr().expect("addr");
+    let r = a1.post(
+        "/v1/peers",
+        "application/json",
+        json!({ "addr": addr }).to_string().as_bytes(),
+        Some(&a1.token),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let all = [&a0, &a1, &b0, &b1];
+    for n in all {
+        for e in x.iter().chain(&y) {
+            wait_for("every node to hold both branches", DEADLINE, || {
+                n.has_event(&e.id.to_hex()).then_some(())
+            });
+        }
+        // Two events at each of seqs 1, 2 and 3: a fork proven at each.
+        wait_for("the forks to be proven", DEADLINE, || {
+            (n.status()["forks"] == 3).then_some(())
+        });
+        let ev = n.get_json(&format!("/v1/events/{}", x[0].id));
+        assert_eq!(ev["reason"], "author-forked");
+    }
+    let root = a0.state_root();
+    for n in all {
+        assert_eq!(n.state_root(), root, "one state at {}", n.http);
+    }
+}
+
+/// Attack: a stranger gossips well-signed events that cite a governance version no node knows
+/// yet. Before the fix they were parked in the pending set (and written to disk) before
+/// membership was checked, never woken and never penalised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn future_governance_events_from_strangers_are_refused_and_penalised() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let target = tokio::task::block_in_place(|| {
+        TestNode::start(
+            &node_binary!(),
+            &dir.path().join("t"),
+            &spec("mine-bw", vec![]),
+        )
+    });
+    let mut peer = attacker(&target).await;
+    let stranger = SecretKey::from_bytes(&[66; 32]);
+    let template = DevNetwork::standard()
+        .writer("mine-zw")
+        .expect("member")
+        .next_header(T0);
+    let events: Vec<Vec<u8>> = (0..40u64)
+        .map(|i| {
+            let mut h = template.clone();
+            h.author = format!("smuggler-{i}").parse().expect("slug");
+            h.key = stranger.public();
+            h.gov = 1_000 + i;
+            sign(h, flag("future"), &stranger).bytes
+        })
+        .collect();
+    let id = *peer.local_peer_id();
+    send(&mut peer, events).await;
+    let driver = tokio::spawn(async move {
+        loop {
+            peer.select_next_some().await;
+        }
+    });
+    tokio::task::block_in_place(|| {
+        wait_for("the stranger's peer to be banned", DEADLINE, || {
+            banned(&target, &id).then_some(())
+        });
+        assert_eq!(target.status()["pending"], 0, "nothing parked");
+        assert_eq!(target.status()["events"], 0);
+    });
+    driver.abort();
+}
+
+/// Attack: gossip messages larger than an event. Before the fix they silently closed the
+/// sender's gossip stream (cutting it off one way) and counted no fault; now each is refused
+/// and counted, and repeated ones get the peer banned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_gossip_is_counted_as_the_senders_fault() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let target = tokio::task::block_in_place(|| {
+        TestNode::start(
+            &node_binary!(),
+            &dir.path().join("t"),
+            &spec("mine-bw", vec![]),
+        )
+    });
+    let mut peer = attacker(&target).await;
+    let id = *peer.local_peer_id();
+    let big: Vec<Vec<u8>> = (0..12u8)
+        .map(|i| vec![i; ledger_core::codec::MAX_EVENT_BYTES + 5_000])
+        .collect();
+    send(&mut peer, big).await;
+    let driver = tokio::spawn(async move {
+        loop {
+            peer.select_next_some().await;
+        }
+    });
+    tokio::task::block_in_place(|| {
+        wait_for("the oversized sender to be banned", DEADLINE, || {
+            banned(&target, &id).then_some(())
+        });
+        assert!(target.metric("custody_gossip_messages_total{result=\"reject\"}") >= 10.0);
+    });
+    driver.abort();
+}
+
+/// `POST /v1/peers` to a port where nothing listens: 502, as docs/api.md promises (it said 200).
+#[test]
+fn dialling_a_closed_port_answers_502() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = TestNode::start(
+        &node_binary!(),
+        &dir.path().join("n"),
+        &spec("mine-bw", vec![]),
+    );
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let r = node.post(
+        "/v1/peers",
+        "application/json",
+        json!({ "addr": format!("/ip4/127.0.0.1/tcp/{port}") })
+            .to_string()
+            .as_bytes(),
+        Some(&node.token),
+    );
+    assert_eq!(r.status, 502, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["code"], "dial-failed");
+}
+
+/// Events released from the pending set are counted in `custody_ingested_total` (they were not).
+#[test]
+fn events_released_from_the_pending_set_are_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = TestNode::start(
+        &node_binary!(),
+        &dir.path().join("n"),
+        &spec("mine-bw", vec![]),
+    );
+    let feed = branch("z");
+    for e in feed.iter().rev() {
+        let r = node.submit(&e.bytes);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+    assert_eq!(node.status()["events"], 3);
+    assert_eq!(
+        node.metric("custody_ingested_total{outcome=\"applied\"}"),
+        3.0
+    );
+}
+
+fn banned(node: &TestNode, peer: &PeerId) -> bool {
+    node.status()["banned"]
+        .as_array()
+        .is_some_and(|b| b.iter().any(|p| p.as_str() == Some(&peer.to_string())))
+}
+
+async fn attacker(target: &TestNode) -> Swarm<Gossip> {
+    let topic = custody_node::net::topic(&DevNetwork::standard().network());
+    let addr: Multiaddr = target.p2p_addr().expect("addr").parse().expect("multiaddr");
+    let id: PeerId = target.status()["peer_id"]
+        .as_str()
+        .expect("peer id")
+        .parse()
+        .expect("peer id");
+    let config = libp2p::gossipsub::ConfigBuilder::default()
+        .validation_mode(libp2p::gossipsub::ValidationMode::Anonymous)
+        .max_transmit_size(1 << 20)
+        .message_id_fn(|m| custody_node::net::message_id(&m.data))
+        .build()
+        .expect("config");
+    gossip_peer(addr, id, &topic, config).await
+}
+
+/// Publishes until the target stops listening (it bans the sender); at least 10 must go out.
+async fn send(swarm: &mut Swarm<Gossip>, messages: Vec<Vec<u8>>) {
+    let topic = custody_node::net::topic(&DevNetwork::standard().network());
+    let mut sent = 0;
+    for m in messages {
+        if swarm.behaviour_mut().publish(topic.clone(), m).is_err() {
+            break;
+        }
+        sent += 1;
+        let _ = tokio::time::timeout(Duration::from_millis(5), swarm.select_next_some()).await;
+    }
+    assert!(sent >= 10, "only {sent} messages went out");
+}
