@@ -24,6 +24,7 @@ pub struct Metrics {
     pub peers_banned: AtomicU64,
     pub actions_signed: AtomicU64,
     pub actions_refused: AtomicU64,
+    pub state_roots: AtomicU64,
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
@@ -128,6 +129,12 @@ impl Metrics {
             "counter",
             "Peers banned for invalid messages.",
             &[("", get(&self.peers_banned))],
+        );
+        line(
+            "custody_state_root_computations_total",
+            "counter",
+            "Times the whole state was hashed for /v1/state (at most once per commit).",
+            &[("", get(&self.state_roots))],
         );
         line(
             "custody_actions_total",

@@ -197,6 +197,7 @@ pub struct Service {
     readers: Arc<Semaphore>,
     /// The last state root: events count it covers, root, when it was computed.
     root: Arc<tokio::sync::Mutex<Option<(u64, Digest, Instant)>>>,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Job {
@@ -235,7 +236,7 @@ impl Service {
         let writer = Writer {
             store: store.clone(),
             feed,
-            metrics,
+            metrics: metrics.clone(),
             publish,
             keys: KeyCache::default(),
             network,
@@ -260,6 +261,7 @@ impl Service {
                 snapshot,
                 readers: Arc::new(Semaphore::new(MAX_READERS)),
                 root: Arc::new(tokio::sync::Mutex::new(None)),
+                metrics,
             },
             handle,
         ))
@@ -315,6 +317,9 @@ impl Service {
         let (n, root) = self
             .read(|store| (store.len(), store.ledger().state_root()))
             .await?;
+        self.metrics
+            .state_roots
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         *cache = Some((n, root, Instant::now()));
         Ok((n, root))
     }

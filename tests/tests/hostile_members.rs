@@ -259,3 +259,40 @@ async fn send(swarm: &mut Swarm<Gossip>, messages: Vec<Vec<u8>>) {
     }
     assert!(sent >= 10, "only {sent} messages went out");
 }
+
+/// Attack: unauthenticated clients ask for `/v1/state` in a loop while the member acts. Before
+/// the fix every request hashed the whole state under the store lock, holding up the writer;
+/// now the root is computed at most once per commit, and the actions go through.
+#[test]
+fn a_flood_of_state_requests_hashes_the_state_at_most_once_per_commit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = TestNode::start(
+        &node_binary!(),
+        &dir.path().join("n"),
+        &spec("mine-bw", vec![]),
+    );
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let actions = 30;
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                let mut n = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 10_000 {
+                    assert_eq!(node.get("/v1/state").status, 200);
+                    n += 1;
+                }
+            });
+        }
+        for i in 0..actions {
+            node.act_ok(&custody_tests::register("jwaneng", 100 + i));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let computed = node.metric("custody_state_root_computations_total");
+    assert!(computed >= 1.0);
+    assert!(
+        computed <= (actions + 1) as f64,
+        "{computed} computations for {actions} commits"
+    );
+    assert_eq!(node.status()["events"], actions);
+}
