@@ -11,6 +11,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use tokio::sync::{Semaphore, SemaphorePermit};
+use tracing::warn;
 
 use ledger_core::admission::{decode_event, AdmissionError};
 use ledger_core::audit::audit_parcel;
@@ -26,7 +28,7 @@ use ledger_core::types::MemberId;
 use crate::actions::Action;
 use crate::metrics::Metrics;
 use crate::net::NetHandle;
-use crate::service::{read, ActError, Service, ServiceError};
+use crate::service::{read, ActError, Service, ServiceError, SharedStore};
 
 /// Largest request body accepted.
 pub const MAX_HTTP_BODY: usize = MAX_EVENT_BYTES + 4096;
@@ -34,10 +36,11 @@ pub const MAX_HTTP_BODY: usize = MAX_EVENT_BYTES + 4096;
 pub const MAX_PAGE: u64 = 1000;
 /// Most events one history answer carries.
 pub const MAX_HISTORY_EVENTS: usize = 10_000;
-/// Events read per store lock while exporting.
-pub const EXPORT_PIECE: usize = 1024;
-/// Export pieces buffered for a slow client.
-pub const EXPORT_BUFFER: usize = 4;
+/// Events read per store lock while exporting: one piece is held per export (at most this many
+/// times `MAX_EVENT_BYTES`), and read only when the client has taken the one before.
+pub const EXPORT_PIECE: usize = 256;
+/// Most exports streamed at once by this process; one more is answered 503 `busy`.
+pub const MAX_CONCURRENT_EXPORTS: usize = 4;
 
 /// Everything the handlers share.
 #[derive(Debug, Clone)]
@@ -520,43 +523,77 @@ async fn dial(
     Ok(Json(json!({ "dialing": d.addr })))
 }
 
-async fn export(State(s): State<AppState>) -> Response {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(EXPORT_BUFFER);
+/// Slots of the exports being streamed.
+static EXPORTS: Semaphore = Semaphore::const_new(MAX_CONCURRENT_EXPORTS);
+
+/// An export under way: the next log position, the end it stops at, and its slot.
+struct Exporting {
+    store: SharedStore,
+    from: u64,
+    end: u64,
+    _slot: SemaphorePermit<'static>,
+}
+
+impl Exporting {
+    /// The next piece of records, or `None` at the end. Short blocking work: one store read.
+    fn next_piece(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        if self.from >= self.end {
+            return Ok(None);
+        }
+        let want =
+            usize::try_from(self.end - self.from).map_or(EXPORT_PIECE, |n| n.min(EXPORT_PIECE));
+        let piece = read(&self.store)
+            .log_range(self.from, want)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        if piece.is_empty() {
+            return Err(std::io::Error::other(format!(
+                "the log ends at position {} of {}",
+                self.from, self.end
+            )));
+        }
+        self.from += piece.len() as u64;
+        let mut chunk = Vec::with_capacity(piece.iter().map(|e| e.len() + 4).sum());
+        for e in &piece {
+            write_record(&mut chunk, e)?;
+        }
+        Ok(Some(chunk))
+    }
+}
+
+/// The log as it is when the export starts (later events are not included), streamed piece by
+/// piece as the client reads; a client that goes away drops the stream and with it its slot.
+async fn export(State(s): State<AppState>) -> ApiResult<Response> {
+    let slot = EXPORTS.try_acquire().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            format!("{MAX_CONCURRENT_EXPORTS} exports are being streamed, the most at once; try again when one has finished"),
+        )
+    })?;
     let store = s.service.store().clone();
-    tokio::task::spawn_blocking(move || {
-        let mut from = 0u64;
-        loop {
-            // Take the store only for one piece, so a slow client never holds up the writer.
-            let piece = read(&store).log_range(from, EXPORT_PIECE);
-            let piece = match piece {
-                Ok(p) => p,
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
-                    return;
-                }
-            };
-            if piece.is_empty() {
-                return;
-            }
-            from += piece.len() as u64;
-            let mut chunk = Vec::new();
-            for e in &piece {
-                if write_record(&mut chunk, e).is_err() {
-                    return;
-                }
-            }
-            if tx.blocking_send(Ok(chunk)).is_err() {
-                return;
+    let end = read(&store).len();
+    let exporting = Exporting {
+        store,
+        from: 0,
+        end,
+        _slot: slot,
+    };
+    let stream = futures::stream::unfold(Some(exporting), |state| async move {
+        let mut exporting = state?;
+        match exporting.next_piece() {
+            Ok(Some(chunk)) => Some((Ok(Bytes::from(chunk)), Some(exporting))),
+            Ok(None) => None,
+            Err(e) => {
+                warn!(error = %e, "export stopped");
+                Some((Err(e), None))
             }
         }
     });
-    let stream =
-        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
-    (
+    Ok((
         [(header::CONTENT_TYPE, "application/octet-stream")],
         Body::from_stream(stream),
     )
-        .into_response()
+        .into_response())
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {

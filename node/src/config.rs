@@ -69,6 +69,25 @@ pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), ConfigError> {
     std::fs::rename(&tmp, path).map_err(io(path))
 }
 
+/// Default of `[limits] http_max_connections`: HTTP connections served at once.
+pub const DEFAULT_HTTP_MAX_CONNECTIONS: usize = 256;
+/// Most HTTP connections `http_max_connections` may allow.
+pub const HTTP_CONNECTIONS_CEILING: usize = 65_536;
+/// Default of `[limits] http_header_timeout_secs`: seconds a request's header may take to arrive,
+/// counted from when the node starts waiting for it (at connect, and after each answer).
+pub const DEFAULT_HTTP_HEADER_TIMEOUT_SECS: u64 = 10;
+/// Default of `[limits] http_idle_timeout_secs`: seconds an HTTP connection may go with no byte
+/// read or written before it is dropped.
+pub const DEFAULT_HTTP_IDLE_TIMEOUT_SECS: u64 = 30;
+/// Default of `[limits] http_write_timeout_secs`: seconds a response write may stay blocked (the
+/// client reads nothing) before the connection is dropped.
+pub const DEFAULT_HTTP_WRITE_TIMEOUT_SECS: u64 = 20;
+/// Default of `[limits] http_shutdown_secs`: seconds open HTTP connections get to finish at
+/// shutdown before they are dropped.
+pub const DEFAULT_HTTP_SHUTDOWN_SECS: u64 = 5;
+/// Longest HTTP timeout or deadline `[limits]` accepts (a day).
+pub const MAX_HTTP_TIMEOUT_SECS: u64 = 86_400;
+
 /// Bounds the node enforces (all have defaults).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -90,6 +109,22 @@ pub struct LimitsConfig {
     pub sync_interval_secs: u64,
     /// Invalid messages from one peer before it is banned.
     pub max_peer_faults: u32,
+    /// Most HTTP connections served at once (1 to [`HTTP_CONNECTIONS_CEILING`]); one more is
+    /// answered 503 `busy` and closed.
+    #[serde(deserialize_with = "http_connections")]
+    pub http_max_connections: usize,
+    /// Seconds a request header may take, from when the node starts waiting for it.
+    #[serde(deserialize_with = "http_secs")]
+    pub http_header_timeout_secs: u64,
+    /// Seconds with no byte read or written after which an HTTP connection is dropped.
+    #[serde(deserialize_with = "http_secs")]
+    pub http_idle_timeout_secs: u64,
+    /// Seconds a blocked response write may make no progress before the connection is dropped.
+    #[serde(deserialize_with = "http_secs")]
+    pub http_write_timeout_secs: u64,
+    /// Seconds HTTP connections get to finish at shutdown; then they are dropped.
+    #[serde(deserialize_with = "http_secs")]
+    pub http_shutdown_secs: u64,
 }
 
 impl Default for LimitsConfig {
@@ -103,7 +138,36 @@ impl Default for LimitsConfig {
             max_per_ip: 8,
             sync_interval_secs: 5,
             max_peer_faults: 10,
+            http_max_connections: DEFAULT_HTTP_MAX_CONNECTIONS,
+            http_header_timeout_secs: DEFAULT_HTTP_HEADER_TIMEOUT_SECS,
+            http_idle_timeout_secs: DEFAULT_HTTP_IDLE_TIMEOUT_SECS,
+            http_write_timeout_secs: DEFAULT_HTTP_WRITE_TIMEOUT_SECS,
+            http_shutdown_secs: DEFAULT_HTTP_SHUTDOWN_SECS,
         }
+    }
+}
+
+/// An HTTP connection cap: 1 to [`HTTP_CONNECTIONS_CEILING`].
+fn http_connections<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let n = usize::deserialize(d)?;
+    if (1..=HTTP_CONNECTIONS_CEILING).contains(&n) {
+        Ok(n)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{n} HTTP connections: give 1 to {HTTP_CONNECTIONS_CEILING}"
+        )))
+    }
+}
+
+/// An HTTP timeout or deadline: 1 to [`MAX_HTTP_TIMEOUT_SECS`] seconds.
+fn http_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let n = u64::deserialize(d)?;
+    if (1..=MAX_HTTP_TIMEOUT_SECS).contains(&n) {
+        Ok(n)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{n} seconds: give 1 to {MAX_HTTP_TIMEOUT_SECS}"
+        )))
     }
 }
 
@@ -262,4 +326,42 @@ pub fn api_token(path: &Path) -> Result<String, ConfigError> {
     let token = to_hex(&rand::random::<[u8; 32]>());
     write_private(path, format!("{token}\n").as_bytes())?;
     Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(limits: &str) -> Result<Config, String> {
+        let text = format!("data_dir = \"d\"\ngenesis = \"g\"\n[limits]\n{limits}\n");
+        toml::from_str(&text).map_err(|e| e.to_string())
+    }
+
+    /// A configuration that would serve no HTTP connection, time out every request at once, or
+    /// overflow a timer is refused, naming the limit and the range to give.
+    #[test]
+    fn http_limits_out_of_range_are_refused() {
+        for (line, says) in [
+            ("http_max_connections = 0", "give 1 to 65536"),
+            ("http_max_connections = 100000000", "give 1 to 65536"),
+            ("http_header_timeout_secs = 0", "give 1 to 86400"),
+            ("http_idle_timeout_secs = 0", "give 1 to 86400"),
+            (
+                "http_write_timeout_secs = 18446744073709551615",
+                "give 1 to 86400",
+            ),
+            ("http_shutdown_secs = 0", "give 1 to 86400"),
+        ] {
+            let e = parse(line).expect_err(line);
+            let name = line.split(' ').next().unwrap_or_default();
+            assert!(e.contains(says) && e.contains(name), "{line}: {e}");
+        }
+        let ok = parse("http_max_connections = 3\nhttp_idle_timeout_secs = 2").expect("valid");
+        assert_eq!(ok.limits.http_max_connections, 3);
+        assert_eq!(ok.limits.http_idle_timeout_secs, 2);
+        assert_eq!(
+            ok.limits.http_header_timeout_secs,
+            DEFAULT_HTTP_HEADER_TIMEOUT_SECS
+        );
+    }
 }

@@ -16,6 +16,7 @@ use ledger_core::store::{Store, StoreError};
 
 use crate::api::{router, AppState};
 use crate::config::{api_token, read_small, write_private, Config, ConfigError};
+use crate::http::HttpLimits;
 use crate::metrics::Metrics;
 use crate::net::{self, NetCommand};
 use crate::service::{Service, PUBLISH_QUEUE};
@@ -140,9 +141,13 @@ pub async fn run(
         metrics,
         token,
     };
-    let served = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    crate::http::serve(
+        listener,
+        router(state),
+        HttpLimits::from_config(&config.limits),
+        shutdown,
+    )
+    .await;
     info!("shutting down: HTTP stopped");
     let _ = net.commands.send(NetCommand::Shutdown).await;
     let _ = net_task.await;
@@ -152,7 +157,6 @@ pub async fn run(
         tokio::task::spawn_blocking(move || writer.join()),
     )
     .await;
-    served.map_err(|source| NodeError::Http { addr: http, source })?;
     match joined {
         Ok(_) => {
             info!("stopped cleanly");

@@ -95,6 +95,16 @@ pub struct TestNode {
 impl TestNode {
     /// Writes a configuration for `spec` into `dir` (keeping any existing data) and starts the node.
     pub fn start(bin: &Path, dir: &Path, spec: &NodeSpec) -> TestNode {
+        TestNode::start_with_limits(bin, dir, spec, &[])
+    }
+
+    /// As [`TestNode::start`], with more `[limits]` entries (name, value) in the configuration.
+    pub fn start_with_limits(
+        bin: &Path,
+        dir: &Path,
+        spec: &NodeSpec,
+        limits: &[(&str, u64)],
+    ) -> TestNode {
         std::fs::create_dir_all(dir).expect("node dir");
         let genesis = DevNetwork::standard().genesis();
         std::fs::write(dir.join("genesis.bin"), codec::encode(&genesis)).expect("genesis");
@@ -113,6 +123,9 @@ impl TestNode {
             "[limits]\nsync_interval_secs = {}\n",
             spec.sync_secs.max(1)
         ));
+        for (name, value) in limits {
+            config.push_str(&format!("{name} = {value}\n"));
+        }
         std::fs::write(dir.join("config.toml"), config).expect("config");
         TestNode::launch(bin, dir)
     }
@@ -191,6 +204,39 @@ impl TestNode {
             status: r.status().as_u16(),
             body,
         }
+    }
+
+    /// GET a path; a transport error (refused, reset, timed out) is returned, not a panic.
+    pub fn try_get(&self, path: &str) -> Result<Reply, String> {
+        let url = format!("http://{}{path}", self.http);
+        let mut r = self.agent.get(&url).call().map_err(|e| e.to_string())?;
+        let body = r
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_vec()
+            .map_err(|e| e.to_string())?;
+        Ok(Reply {
+            status: r.status().as_u16(),
+            body,
+        })
+    }
+
+    /// POST an action with this node's token; a transport error is returned, not a panic.
+    pub fn try_act(&self, action: &Value) -> Result<Reply, String> {
+        let url = format!("http://{}/v1/actions", self.http);
+        let mut r = self
+            .agent
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("authorization", &format!("Bearer {}", self.token))
+            .send(action.to_string().as_bytes())
+            .map_err(|e| e.to_string())?;
+        let body = r.body_mut().read_to_vec().map_err(|e| e.to_string())?;
+        Ok(Reply {
+            status: r.status().as_u16(),
+            body,
+        })
     }
 
     /// GET a path that must answer 200 with JSON.
@@ -293,6 +339,17 @@ impl TestNode {
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Number of threads of the process (from /proc).
+    pub fn threads(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0)
     }
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use custody_node::sync::{Head, SyncCodec, SyncRequest, SyncResponse, SYNC_PROTOCOL};
-use custody_tests::{node_binary, wait_for, NodeSpec, TestNode};
+use custody_tests::{node_binary, NodeSpec, TestNode};
 use futures::StreamExt;
 use ledger_core::dev::DevNetwork;
 use ledger_core::event::{Body, Register};
