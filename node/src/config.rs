@@ -135,7 +135,7 @@ impl Default for LimitsConfig {
             max_connections: 96,
             max_inbound: 64,
             max_outbound: 32,
-            max_per_ip: 8,
+            max_per_ip: 16,
             sync_interval_secs: 5,
             max_peer_faults: 10,
             http_max_connections: DEFAULT_HTTP_MAX_CONNECTIONS,

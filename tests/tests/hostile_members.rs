@@ -296,3 +296,72 @@ fn a_flood_of_state_requests_hashes_the_state_at_most_once_per_commit() {
     );
     assert_eq!(node.status()["events"], actions);
 }
+
+/// Attack: one address opens many libp2p connections, each with a fresh identity, to take every
+/// slot. Before the fix inbound and outbound shared one cap and nothing limited an address: the
+/// node could no longer reach anyone. Now the address gets its share of inbound slots only, and
+/// the node still dials out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_every_connection_slot() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = node_binary!();
+    let limits = [("max_inbound", 8), ("max_outbound", 4), ("max_per_ip", 4)];
+    let (target, honest) = tokio::task::block_in_place(|| {
+        let t = TestNode::start_with_limits(
+            &bin,
+            &dir.path().join("t"),
+            &spec("mine-bw", vec![]),
+            &limits,
+        );
+        let h = TestNode::start(&bin, &dir.path().join("h"), &spec("monitor", vec![]));
+        (t, h)
+    });
+    let addr: Multiaddr = target.p2p_addr().expect("addr").parse().expect("multiaddr");
+    let mut swarms = Vec::new();
+    for _ in 0..20 {
+        let mut s = libp2p::SwarmBuilder::with_new_identity()
+            .with_tokio()
+            .with_tcp(
+                libp2p::tcp::Config::default(),
+                libp2p::noise::Config::new,
+                libp2p::yamux::Config::default,
+            )
+            .expect("transport")
+            .with_behaviour(|_| libp2p::swarm::dummy::Behaviour)
+            .expect("behaviour")
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
+            .build();
+        s.dial(addr.clone()).expect("dial");
+        swarms.push(s);
+    }
+    let driver = tokio::spawn(async move {
+        let mut all = futures::stream::select_all(swarms.iter_mut().map(|s| s.by_ref()));
+        while all.next().await.is_some() {}
+    });
+    tokio::task::block_in_place(|| {
+        let peers = |n: &TestNode| n.status()["peers"].as_array().map_or(0, Vec::len);
+        wait_for("the flood to take what it can", DEADLINE, || {
+            (peers(&target) >= 4).then_some(())
+        });
+        assert!(
+            peers(&target) <= 4,
+            "{} peers from one address",
+            peers(&target)
+        );
+        // The node still reaches an honest peer, and their states meet.
+        let r = target.post(
+            "/v1/peers",
+            "application/json",
+            json!({ "addr": honest.p2p_addr().expect("addr") })
+                .to_string()
+                .as_bytes(),
+            Some(&target.token),
+        );
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let id = honest.act_ok(&json!({ "kind": "flag", "target": { "member": "mine-zw" }, "code": "other", "text": "t" }));
+        wait_for("the honest event at the target", DEADLINE, || {
+            target.has_event(&id).then_some(())
+        });
+    });
+    driver.abort();
+}
