@@ -425,6 +425,20 @@ impl Ledger {
     pub fn certificates(&self) -> impl Iterator<Item = (&EventId, &Certify)> {
         self.certificates.iter()
     }
+    /// The stored events of `author` that hold no feed slot (its forks' other events and their
+    /// void branches), by seq, in the order they were stored at each seq.
+    pub fn off_slot(&self, author: &MemberId) -> impl Iterator<Item = &EventId> {
+        self.off_slot
+            .get(author)
+            .into_iter()
+            .flat_map(|by_seq| by_seq.values().flatten())
+    }
+    /// How many stored events of `author` hold no feed slot.
+    pub fn off_slot_len(&self, author: &MemberId) -> u64 {
+        self.off_slot
+            .get(author)
+            .map_or(0, |by_seq| by_seq.values().map(|v| v.len() as u64).sum())
+    }
     /// Proven forks.
     pub fn forks(&self) -> impl Iterator<Item = &Fork> {
         self.forks.values()

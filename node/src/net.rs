@@ -167,8 +167,10 @@ enum Done {
         peer: PeerId,
         request: SyncRequest,
         page: u32,
-        /// Every event was new and stored: paging may go on.
+        /// Every event was new and stored: paging through a feed may go on.
         all_new: bool,
+        /// At least one event was new: paging through events off the slots may go on.
+        any_new: bool,
         received: usize,
         refused: usize,
         missing: Vec<EventId>,
@@ -630,6 +632,7 @@ impl EventLoop {
                 request,
                 page,
                 all_new,
+                any_new,
                 received,
                 refused,
                 missing,
@@ -637,20 +640,8 @@ impl EventLoop {
                 self.forget_wanted(&request);
                 if refused > 0 {
                     self.fault(peer, "sync answer holds events that admission refuses");
-                } else if let SyncRequest::Feed {
-                    author,
-                    from,
-                    limit,
-                } = request
-                {
-                    // Page on only while every event was new and the page was full, and never
-                    // past MAX_SYNC_PAGES in one round.
-                    if all_new && received as u32 == limit && page + 1 < MAX_SYNC_PAGES {
-                        let next = SyncRequest::Feed {
-                            author,
-                            from: from + u64::from(limit),
-                            limit,
-                        };
+                } else if let Some(next) = next_page(&request, received, all_new, any_new) {
+                    if page + 1 < MAX_SYNC_PAGES {
                         self.request(peer, next, page + 1);
                     }
                 }
@@ -795,7 +786,7 @@ impl EventLoop {
                 .iter()
                 .filter(|r| matches!(r, Err(Refusal::Admission(e)) if e.blames_sender()))
                 .count();
-            let all_new = results.iter().all(|r| {
+            let stored = |r: &Submitted| {
                 matches!(
                     r,
                     Ok(Outcome {
@@ -803,7 +794,9 @@ impl EventLoop {
                         ..
                     })
                 )
-            });
+            };
+            let all_new = results.iter().all(stored);
+            let any_new = results.iter().any(stored);
             let missing = results.iter().flat_map(pending_missing).collect();
             let _ = done
                 .send(Done::Synced {
@@ -811,12 +804,45 @@ impl EventLoop {
                     request,
                     page,
                     all_new,
+                    any_new,
                     received,
                     refused,
                     missing,
                 })
                 .await;
         });
+    }
+}
+
+/// The next page after a full one: of a feed while every event was new, of the events off the
+/// slots while any was (they come in no order this node can resume from). Never past
+/// [`MAX_SYNC_PAGES`] in one round (the caller checks).
+fn next_page(
+    request: &SyncRequest,
+    received: usize,
+    all_new: bool,
+    any_new: bool,
+) -> Option<SyncRequest> {
+    match request {
+        SyncRequest::Feed {
+            author,
+            from,
+            limit,
+        } if all_new && received as u32 == *limit => Some(SyncRequest::Feed {
+            author: author.clone(),
+            from: from + u64::from(*limit),
+            limit: *limit,
+        }),
+        SyncRequest::OffSlot {
+            author,
+            from,
+            limit,
+        } if any_new && received as u32 == *limit => Some(SyncRequest::OffSlot {
+            author: author.clone(),
+            from: from + u64::from(*limit),
+            limit: *limit,
+        }),
+        _ => None,
     }
 }
 

@@ -47,6 +47,9 @@ pub struct Head {
     pub author: MemberId,
     pub seq: u64,
     pub id: EventId,
+    /// How many events of this author the node holds off its slots (after a fork): a peer
+    /// holding fewer asks for them.
+    pub off_slot: u64,
 }
 
 /// What readers see without taking the store: published by the writer after every durable point
@@ -79,6 +82,7 @@ impl Snapshot {
                     author: author.clone(),
                     seq,
                     id,
+                    off_slot: l.off_slot_len(author),
                 })
             })
             .collect();

@@ -38,6 +38,12 @@ pub enum SyncRequest {
     },
     /// Events by id.
     Events { ids: Vec<EventId> },
+    /// Events `from..from+limit` of one author that hold no feed slot (in seq order).
+    OffSlot {
+        author: MemberId,
+        from: u64,
+        limit: u32,
+    },
 }
 
 /// A sync response.
@@ -155,6 +161,18 @@ pub fn answer_from_store(store: &Store, request: SyncRequest) -> SyncResponse {
             }
             SyncResponse::Events(collect_events(store, ids.iter()))
         }
+        SyncRequest::OffSlot {
+            author,
+            from,
+            limit,
+        } => {
+            let ids = store
+                .ledger()
+                .off_slot(&author)
+                .skip(usize::try_from(from).unwrap_or(usize::MAX))
+                .take(limit.min(MAX_SYNC_BATCH) as usize);
+            SyncResponse::Events(collect_events(store, ids))
+        }
     }
 }
 
@@ -183,7 +201,18 @@ pub fn wanted(ledger: &Ledger, heads: &[Head], forks: &[Fork]) -> Vec<SyncReques
     let mut out = Vec::new();
     let mut ids = Vec::new();
     for h in heads {
-        if ledger.event(&h.id).is_some() || !is_member(&h.author) {
+        if !is_member(&h.author) {
+            continue;
+        }
+        if h.off_slot > ledger.off_slot_len(&h.author) {
+            // The peer holds events of a fork this node lacks: ask for them all, page by page.
+            out.push(SyncRequest::OffSlot {
+                author: h.author.clone(),
+                from: 0,
+                limit: MAX_SYNC_BATCH,
+            });
+        }
+        if ledger.event(&h.id).is_some() {
             continue;
         }
         let have = ledger.feed(&h.author).map_or(0, |f| f.ids.len() as u64);
@@ -217,7 +246,7 @@ pub fn wanted(ledger: &Ledger, heads: &[Head], forks: &[Fork]) -> Vec<SyncReques
 pub fn check_answer(request: &SyncRequest, events: &[Vec<u8>]) -> Result<(), String> {
     match request {
         SyncRequest::Heads => Err("events in answer to a heads request".into()),
-        SyncRequest::Feed { limit, .. } => {
+        SyncRequest::Feed { limit, .. } | SyncRequest::OffSlot { limit, .. } => {
             if events.len() > (*limit).min(MAX_SYNC_BATCH) as usize {
                 return Err(format!("{} events for a page of {limit}", events.len()));
             }

@@ -1,5 +1,6 @@
 //! Test harness: start real custody nodes as processes on loopback, talk to their HTTP API, wait on conditions.
 
+pub mod attack;
 pub mod disk;
 
 use std::path::{Path, PathBuf};

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use custody_tests::{gossip_peer, node_binary, wait_for, Gossip, NodeSpec, TestNode};
+use custody_tests::attack::{flag, gossip_attacker, publish_all};
+use custody_tests::{node_binary, wait_for, Gossip, NodeSpec, TestNode};
 use futures::StreamExt;
 use ledger_core::crypto::SecretKey;
 use ledger_core::dev::DevNetwork;
-use ledger_core::event::{Body, Flag, FlagCode, FlagTarget};
 use ledger_core::writer::{sign, Signed};
 use libp2p::{Multiaddr, PeerId, Swarm};
 use serde_json::json;
@@ -20,14 +20,6 @@ fn spec(member: &str, bootstrap: Vec<String>) -> NodeSpec {
         bootstrap,
         sync_secs: 1,
     }
-}
-
-fn flag(text: &str) -> Body {
-    Body::Flag(Flag {
-        target: FlagTarget::Member("mine-zw".parse().expect("slug")),
-        code: FlagCode::Other,
-        text: text.to_owned(),
-    })
 }
 
 /// Three events of the monitor's feed, each branch with its own texts.
@@ -65,11 +57,16 @@ fn a_split_view_signed_with_a_member_key_heals_into_one_proven_fork() {
         &dir.path().join("b1"),
         &spec("authority-bw", vec![b0.p2p_addr().expect("addr")]),
     );
-    let (x, y) = (branch("x"), branch("y"));
+    // Side A sees two branches (x first), side B a third.
+    let (x, w, y) = (branch("x"), branch("w"), branch("y"));
     submit_all(&a0, &x);
+    submit_all(&a0, &w);
     submit_all(&b0, &y);
-    wait_for("each side to hold its branch", DEADLINE, || {
-        (a1.has_event(&x[2].id.to_hex()) && b1.has_event(&y[2].id.to_hex())).then_some(())
+    wait_for("each side to hold its branches", DEADLINE, || {
+        (a1.has_event(&x[2].id.to_hex())
+            && a1.has_event(&w[2].id.to_hex())
+            && b1.has_event(&y[2].id.to_hex()))
+        .then_some(())
     });
     assert!(!a1.has_event(&y[0].id.to_hex()) && !b1.has_event(&x[0].id.to_hex()));
     let addr = b1.p2p_addr().expect("addr");
@@ -82,12 +79,12 @@ fn a_split_view_signed_with_a_member_key_heals_into_one_proven_fork() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let all = [&a0, &a1, &b0, &b1];
     for n in all {
-        for e in x.iter().chain(&y) {
-            wait_for("every node to hold both branches", DEADLINE, || {
+        for e in x.iter().chain(&w).chain(&y) {
+            wait_for("every node to hold every branch", DEADLINE, || {
                 n.has_event(&e.id.to_hex()).then_some(())
             });
         }
-        // Two events at each of seqs 1, 2 and 3: a fork proven at each.
+        // Three events at each of seqs 1, 2 and 3: a fork proven at each.
         wait_for("the forks to be proven", DEADLINE, || {
             (n.status()["forks"] == 3).then_some(())
         });
@@ -230,33 +227,18 @@ fn banned(node: &TestNode, peer: &PeerId) -> bool {
 }
 
 async fn attacker(target: &TestNode) -> Swarm<Gossip> {
-    let topic = custody_node::net::topic(&DevNetwork::standard().network());
     let addr: Multiaddr = target.p2p_addr().expect("addr").parse().expect("multiaddr");
     let id: PeerId = target.status()["peer_id"]
         .as_str()
         .expect("peer id")
         .parse()
         .expect("peer id");
-    let config = libp2p::gossipsub::ConfigBuilder::default()
-        .validation_mode(libp2p::gossipsub::ValidationMode::Anonymous)
-        .max_transmit_size(1 << 20)
-        .message_id_fn(|m| custody_node::net::message_id(&m.data))
-        .build()
-        .expect("config");
-    gossip_peer(addr, id, &topic, config).await
+    gossip_attacker(addr, id).await
 }
 
-/// Publishes until the target stops listening (it bans the sender); at least 10 must go out.
+/// Publishes until the target bans the sender; at least 10 must go out.
 async fn send(swarm: &mut Swarm<Gossip>, messages: Vec<Vec<u8>>) {
-    let topic = custody_node::net::topic(&DevNetwork::standard().network());
-    let mut sent = 0;
-    for m in messages {
-        if swarm.behaviour_mut().publish(topic.clone(), m).is_err() {
-            break;
-        }
-        sent += 1;
-        let _ = tokio::time::timeout(Duration::from_millis(5), swarm.select_next_some()).await;
-    }
+    let sent = publish_all(swarm, messages).await;
     assert!(sent >= 10, "only {sent} messages went out");
 }
 

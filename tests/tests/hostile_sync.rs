@@ -2,40 +2,15 @@
 
 use std::time::Duration;
 
-use custody_node::sync::{Head, SyncCodec, SyncRequest, SyncResponse, SYNC_PROTOCOL};
+use custody_node::sync::SyncRequest;
+use custody_tests::attack::{forged_answer, forged_page, forging_sync_peer};
 use custody_tests::{node_binary, NodeSpec, TestNode};
 use futures::StreamExt;
-use ledger_core::dev::DevNetwork;
-use ledger_core::event::{Body, Register};
-use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::request_response;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId};
 
 const DEADLINE: Duration = Duration::from_secs(60);
-
-fn register(i: u64) -> Body {
-    Body::Register(Register {
-        site: "marange".parse().expect("site"),
-        carats: 10 + i,
-        stones: 1,
-        value_cents: None,
-        seal: String::new(),
-        extracted_on: "2026-01-01".parse().expect("date"),
-    })
-}
-
-/// A page of mine-zw's feed with every signature broken (the bytes still decode).
-fn forged_page(n: u64) -> Vec<Vec<u8>> {
-    let mut w = DevNetwork::standard().writer("mine-zw").expect("member");
-    (0..n)
-        .map(|i| {
-            let mut e = w.append(register(i), 1_780_000_000_000 + i).bytes;
-            let last = e.len() - 1;
-            e[last] ^= 0x55;
-            e
-        })
-        .collect()
-}
 
 /// Attack: claim a head far ahead and answer every page with bad signatures. Before the fix the
 /// node ignored refusals in sync answers and paged on while `received == limit`: endless
@@ -52,24 +27,7 @@ async fn a_peer_answering_sync_with_forged_events_is_banned_and_cannot_drive_end
         TestNode::start(&node_binary!(), &dir.path().join("n"), &spec)
     });
     let addr: Multiaddr = node.p2p_addr().expect("addr").parse().expect("multiaddr");
-    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            libp2p::tcp::Config::default(),
-            libp2p::noise::Config::new,
-            libp2p::yamux::Config::default,
-        )
-        .expect("transport")
-        .with_behaviour(|_| {
-            request_response::Behaviour::with_codec(
-                SyncCodec,
-                [(SYNC_PROTOCOL, ProtocolSupport::Full)],
-                request_response::Config::default(),
-            )
-        })
-        .expect("behaviour")
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build();
+    let mut swarm = forging_sync_peer();
     let me: PeerId = *swarm.local_peer_id();
     swarm.dial(addr).expect("dial");
     let page = forged_page(256);
@@ -103,27 +61,12 @@ async fn a_peer_answering_sync_with_forged_events_is_banned_and_cannot_drive_end
             else {
                 continue;
             };
-            let answer = match request {
-                SyncRequest::Heads => {
-                    heads_asked += 1;
-                    SyncResponse::Heads {
-                        heads: vec![Head {
-                            author: "mine-zw".parse().expect("slug"),
-                            seq: 1_000_000,
-                            id: ledger_core::bytes::Digest([7; 32]),
-                        }],
-                        forks: vec![],
-                    }
-                }
-                SyncRequest::Feed { .. } => {
-                    pages_asked += 1;
-                    SyncResponse::Events(page.clone())
-                }
-                SyncRequest::Events { .. } => {
-                    by_id_asked += 1;
-                    SyncResponse::Events(page[..4].to_vec())
-                }
-            };
+            match request {
+                SyncRequest::Heads => heads_asked += 1,
+                SyncRequest::Feed { .. } | SyncRequest::OffSlot { .. } => pages_asked += 1,
+                SyncRequest::Events { .. } => by_id_asked += 1,
+            }
+            let answer = forged_answer(&request, &page);
             let _ = swarm.behaviour_mut().send_response(channel, answer);
         }
     };
