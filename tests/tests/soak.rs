@@ -58,9 +58,9 @@ fn peer_of(node: &TestNode) -> (Multiaddr, PeerId) {
 /// Slow HTTP clients: partial headers and exports that are never read.
 fn slow_clients(http: &str) -> Vec<std::net::TcpStream> {
     let mut out = Vec::new();
-    for i in 0..20 {
+    for i in 0..20u32 {
         if let Ok(mut s) = std::net::TcpStream::connect(http) {
-            let req: &[u8] = if i % 5 == 0 {
+            let req: &[u8] = if i.is_multiple_of(5) {
                 b"GET /v1/export HTTP/1.1\r\nHost: x\r\n\r\n"
             } else {
                 b"GET /v1/status HTTP/1.1\r\nHost:"
@@ -165,7 +165,7 @@ fn honest_load(load: &Load, mine: &TestNode, observer: &TestNode) {
             continue;
         }
         let id = r.json()["event"].as_str().expect("event").to_owned();
-        if i % 5 == 0 {
+        if i.is_multiple_of(5) {
             let t = propagation(observer, &id);
             load.loaded.lock().expect("lock").push(t);
         }
