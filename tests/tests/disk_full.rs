@@ -27,6 +27,24 @@ fn events(n: u64) -> Vec<Signed> {
         .collect()
 }
 
+/// Appends `events` one by one until the store refuses one for a full disk; the ones before are
+/// acknowledged. Returns the refused one.
+fn append_until_refused(store: &mut Store, events: &[Signed], acked: &mut Vec<Signed>) -> Signed {
+    for s in events {
+        match store.append(&s.bytes) {
+            Ok(r) => {
+                assert!(matches!(r.expect("admitted").status, Status::Stored(_)));
+                acked.push(s.clone());
+            }
+            Err(e) => {
+                assert!(e.is_disk_full(), "a full disk is named as such: {e}");
+                return s.clone();
+            }
+        }
+    }
+    panic!("the disk never filled up");
+}
+
 /// Attack: fill the disk under a store, keep writing. Before the fix the failed commit had
 /// already applied the event in memory, so it was served (and later contradicted by a new event
 /// at the same seq).
@@ -45,21 +63,7 @@ fn a_full_disk_refuses_the_write_leaves_no_trace_and_resumes() {
         acked.push(s.clone());
     }
     let filler = fill(fs.path());
-    let mut refused = None;
-    for s in &all[20..] {
-        match store.append(&s.bytes) {
-            Ok(r) => {
-                assert!(matches!(r.expect("admitted").status, Status::Stored(_)));
-                acked.push(s.clone());
-            }
-            Err(e) => {
-                assert!(e.is_disk_full(), "a full disk is named as such: {e}");
-                refused = Some(s.clone());
-                break;
-            }
-        }
-    }
-    let refused = refused.expect("the disk filled up");
+    let refused = append_until_refused(&mut store, &all[20..], &mut acked);
     // No trace of the refused write, in memory or on disk.
     assert!(store.ledger().event(&refused.id).is_none());
     assert_eq!(store.event_bytes(&refused.id).ok().flatten(), None);
@@ -113,21 +117,7 @@ fn a_write_that_hits_enospc_is_rolled_back() {
         acked.push(s.clone());
     }
     let filler = fill(fs.path());
-    let mut refused = None;
-    for s in &all[20..] {
-        match store.append(&s.bytes) {
-            Ok(r) => {
-                assert!(matches!(r.expect("admitted").status, Status::Stored(_)));
-                acked.push(s.clone());
-            }
-            Err(e) => {
-                assert!(e.is_disk_full(), "a full disk is named as such: {e}");
-                refused = Some(s.clone());
-                break;
-            }
-        }
-    }
-    let refused = refused.expect("the disk filled up");
+    let refused = append_until_refused(&mut store, &all[20..], &mut acked);
     assert!(
         store.ledger().event(&refused.id).is_none(),
         "no trace in memory"

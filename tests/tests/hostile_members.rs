@@ -103,14 +103,6 @@ fn a_split_view_signed_with_a_member_key_heals_into_one_proven_fork() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn future_governance_events_from_strangers_are_refused_and_penalised() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let target = tokio::task::block_in_place(|| {
-        TestNode::start(
-            &node_binary!(),
-            &dir.path().join("t"),
-            &spec("mine-bw", vec![]),
-        )
-    });
-    let mut peer = attacker(&target).await;
     let stranger = SecretKey::from_bytes(&[66; 32]);
     let template = DevNetwork::standard()
         .writer("mine-zw")
@@ -125,21 +117,32 @@ async fn future_governance_events_from_strangers_are_refused_and_penalised() {
             sign(h, flag("future"), &stranger).bytes
         })
         .collect();
+    let target = sent_until_banned(dir.path(), events).await;
+    assert_eq!(target.status()["pending"], 0, "nothing parked");
+    assert_eq!(target.status()["events"], 0);
+}
+
+/// Starts a node, gossips `messages` at it from a peer of its own until the node bans that peer
+/// (within the deadline), and returns the node.
+async fn sent_until_banned(dir: &std::path::Path, messages: Vec<Vec<u8>>) -> TestNode {
+    let target = tokio::task::block_in_place(|| {
+        TestNode::start(&node_binary!(), &dir.join("t"), &spec("mine-bw", vec![]))
+    });
+    let mut peer = attacker(&target).await;
     let id = *peer.local_peer_id();
-    send(&mut peer, events).await;
+    send(&mut peer, messages).await;
     let driver = tokio::spawn(async move {
         loop {
             peer.select_next_some().await;
         }
     });
     tokio::task::block_in_place(|| {
-        wait_for("the stranger's peer to be banned", DEADLINE, || {
+        wait_for("the sending peer to be banned", DEADLINE, || {
             banned(&target, &id).then_some(())
         });
-        assert_eq!(target.status()["pending"], 0, "nothing parked");
-        assert_eq!(target.status()["events"], 0);
     });
     driver.abort();
+    target
 }
 
 /// Attack: gossip messages larger than an event. Before the fix they silently closed the
@@ -148,31 +151,11 @@ async fn future_governance_events_from_strangers_are_refused_and_penalised() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_gossip_is_counted_as_the_senders_fault() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let target = tokio::task::block_in_place(|| {
-        TestNode::start(
-            &node_binary!(),
-            &dir.path().join("t"),
-            &spec("mine-bw", vec![]),
-        )
-    });
-    let mut peer = attacker(&target).await;
-    let id = *peer.local_peer_id();
     let big: Vec<Vec<u8>> = (0..12u8)
         .map(|i| vec![i; ledger_core::codec::MAX_EVENT_BYTES + 5_000])
         .collect();
-    send(&mut peer, big).await;
-    let driver = tokio::spawn(async move {
-        loop {
-            peer.select_next_some().await;
-        }
-    });
-    tokio::task::block_in_place(|| {
-        wait_for("the oversized sender to be banned", DEADLINE, || {
-            banned(&target, &id).then_some(())
-        });
-        assert!(target.metric("custody_gossip_messages_total{result=\"reject\"}") >= 10.0);
-    });
-    driver.abort();
+    let target = sent_until_banned(dir.path(), big).await;
+    assert!(target.metric("custody_gossip_messages_total{result=\"reject\"}") >= 10.0);
 }
 
 /// `POST /v1/peers` to a port where nothing listens: 502, as docs/api.md promises (it said 200).
