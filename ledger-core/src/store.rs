@@ -54,6 +54,9 @@ pub const MAX_GROUP: usize = 4096;
 pub const MIN_FREE_BYTES: u64 = 16 * 1024 * 1024;
 /// A group may take this many times its event bytes on disk (sled's log, its page rewrites).
 pub const WRITE_AMPLIFICATION: u64 = 4;
+/// How long an event may wait in the pending set for what it misses before it is dropped (it
+/// comes back by sync if it was worth keeping).
+pub const PENDING_TTL: std::time::Duration = std::time::Duration::from_secs(600);
 
 const META: u8 = b'm';
 const LOG: u8 = b'l';
@@ -189,6 +192,8 @@ pub struct Store {
     limits: Limits,
     /// Free space kept on the filesystem ([`MIN_FREE_BYTES`] unless set).
     min_free: u64,
+    /// When each pending event was first seen waiting (since this store was opened).
+    pending_since: HashMap<EventId, std::time::Instant>,
 }
 
 fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
@@ -300,6 +305,7 @@ impl Store {
             durability: Durability::Fsync,
             limits,
             min_free: MIN_FREE_BYTES,
+            pending_since: HashMap::new(),
         };
         store.load()?;
         Ok(store)
@@ -590,6 +596,37 @@ impl Store {
             self.sync_new_blobs()?;
         }
         Ok(())
+    }
+
+    /// Drops the events that have waited in the pending set for `ttl` or longer (counted from
+    /// when this store first saw them waiting), durably first; returns how many.
+    pub fn expire_pending(&mut self, ttl: std::time::Duration) -> Result<usize, StoreError> {
+        self.recover_if_needed()?;
+        let now = std::time::Instant::now();
+        let waiting: HashSet<EventId> = self.ledger.pending().map(|ev| *ev.id()).collect();
+        self.pending_since.retain(|id, _| waiting.contains(id));
+        for id in waiting {
+            self.pending_since.entry(id).or_insert(now);
+        }
+        let old: Vec<EventId> = self
+            .pending_since
+            .iter()
+            .filter(|(_, since)| now.duration_since(**since) >= ttl)
+            .map(|(id, _)| *id)
+            .collect();
+        if old.is_empty() {
+            return Ok(0);
+        }
+        let mut b = sled::Batch::default();
+        for id in &old {
+            b.remove(key(PENDING, &[id.as_bytes()]));
+        }
+        self.commit(vec![b])?;
+        for id in &old {
+            self.ledger.drop_pending(id);
+            self.pending_since.remove(id);
+        }
+        Ok(old.len())
     }
 
     /// Sets the free space kept on the filesystem (tests set 0 to reach a real `ENOSPC`).

@@ -346,3 +346,33 @@ fn stores_of_schemas_1_and_2_are_migrated_on_open() {
         );
     }
 }
+
+/// Attack: a member parks events that wait for something that never comes. They expire after
+/// their time, on disk first, and do not come back when the store is reopened.
+#[test]
+fn pending_events_that_never_wake_expire() {
+    let mut net = Net::standard();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = open(dir.path(), &net);
+    let _never_sent = net.sign("mine-bw", register("jwaneng", 1));
+    let waiting: Vec<_> = (0..5)
+        .map(|i| net.sign("mine-bw", register("jwaneng", 2 + i)))
+        .collect();
+    for s in &waiting {
+        let out = store.append(&s.bytes).expect("no fault").expect("kept");
+        assert!(matches!(out.status, Status::Pending(_)));
+    }
+    assert_eq!(store.ledger().pending_len(), 5);
+    let long = std::time::Duration::from_secs(3600);
+    assert_eq!(store.expire_pending(long).expect("expire"), 0, "not yet");
+    assert_eq!(
+        store
+            .expire_pending(std::time::Duration::ZERO)
+            .expect("expire"),
+        5
+    );
+    assert_eq!(store.ledger().pending_len(), 0);
+    drop(store);
+    let store = Store::open(dir.path(), Limits::default()).expect("reopen");
+    assert_eq!(store.ledger().pending_len(), 0, "gone from disk too");
+}

@@ -14,7 +14,7 @@ use ledger_core::crypto::{KeyCache, SecretKey};
 use ledger_core::ledger::Preview;
 use ledger_core::ledger::{Fork, Ledger};
 use ledger_core::rules::{Verdict, VoidReason};
-use ledger_core::store::{Outcome, Refusal, Status, Store, StoreError, MAX_GROUP};
+use ledger_core::store::{Outcome, Refusal, Status, Store, StoreError, MAX_GROUP, PENDING_TTL};
 use ledger_core::types::MemberId;
 use ledger_core::writer::FeedWriter;
 
@@ -482,10 +482,20 @@ impl Writer {
         self.snapshot.send_replace(Arc::new(snapshot));
     }
 
-    /// A failed write closed the store: try to open it again from disk (space may be back).
+    /// When idle: drop pending events that waited too long, and reopen a store that a failed
+    /// write closed (space may be back).
     fn recover(&self) {
         let mut store = write(&self.store);
         if store.is_healthy() {
+            match store.expire_pending(PENDING_TTL) {
+                Ok(0) => {}
+                Ok(n) => {
+                    info!(events = n, "dropped pending events that waited too long");
+                    drop(store);
+                    self.publish_snapshot();
+                }
+                Err(e) => warn!(error = %e, "expiring pending events failed"),
+            }
             return;
         }
         match store.recover_if_needed() {
