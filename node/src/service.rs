@@ -605,6 +605,9 @@ impl Writer {
         let time = now_ms();
         let draft = {
             let store = read(&self.store);
+            if !store.is_healthy() {
+                return Err(ServiceError::from(StoreError::Poisoned).into());
+            }
             let stored_head = store
                 .ledger()
                 .feed(feed.author())
