@@ -386,14 +386,15 @@ impl EventLoop {
     fn anti_entropy(&mut self) {
         let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
         for peer in peers {
-            self.request(peer, SyncRequest::Heads, 0);
+            let _ = self.request(peer, SyncRequest::Heads, 0);
         }
     }
 
-    /// Sends a sync request unless too many are in flight (anti-entropy asks again later).
-    fn request(&mut self, peer: PeerId, request: SyncRequest, page: u32) {
+    /// Sends a sync request unless too many are in flight (anti-entropy asks again later);
+    /// returns whether it went out.
+    fn request(&mut self, peer: PeerId, request: SyncRequest, page: u32) -> bool {
         if self.requests.len() >= MAX_SYNC_IN_FLIGHT || self.banned.contains(&peer) {
-            return;
+            return false;
         }
         let id = self
             .swarm
@@ -401,23 +402,26 @@ impl EventLoop {
             .sync
             .send_request(&peer, request.clone());
         self.requests.insert(id, (request, page));
+        true
     }
 
     /// Asks `peer` for events by id, at most [`MAX_SYNC_BATCH`] per request, never an id already
     /// asked for and not answered.
     fn request_events(&mut self, peer: PeerId, ids: Vec<EventId>) {
-        let fresh: Vec<EventId> = ids
+        let mut fresh: Vec<EventId> = ids
             .into_iter()
-            .filter(|id| self.wanted.len() < MAX_WANTED && self.wanted.insert(*id))
+            .filter(|id| !self.wanted.contains(id))
             .collect();
+        fresh.sort_unstable();
+        fresh.dedup();
         for chunk in fresh.chunks(MAX_SYNC_BATCH as usize) {
-            self.request(
-                peer,
-                SyncRequest::Events {
-                    ids: chunk.to_vec(),
-                },
-                0,
-            );
+            if self.wanted.len() + chunk.len() > MAX_WANTED {
+                return;
+            }
+            let ids = chunk.to_vec();
+            if self.request(peer, SyncRequest::Events { ids: ids.clone() }, 0) {
+                self.wanted.extend(ids);
+            }
         }
     }
 
@@ -483,7 +487,7 @@ impl EventLoop {
                 }
                 if num_established.get() == 1 {
                     debug!(peer = %peer_id, "connected; comparing heads");
-                    self.request(peer_id, SyncRequest::Heads, 0);
+                    let _ = self.request(peer_id, SyncRequest::Heads, 0);
                 }
                 self.publish_status();
             }
@@ -642,7 +646,7 @@ impl EventLoop {
                     self.fault(peer, "sync answer holds events that admission refuses");
                 } else if let Some(next) = next_page(&request, received, all_new, any_new) {
                     if page + 1 < MAX_SYNC_PAGES {
-                        self.request(peer, next, page + 1);
+                        let _ = self.request(peer, next, page + 1);
                     }
                 }
                 if !missing.is_empty() && !self.banned.contains(&peer) {
@@ -653,7 +657,9 @@ impl EventLoop {
                 for r in requests {
                     match r {
                         SyncRequest::Events { ids } => self.request_events(peer, ids),
-                        other => self.request(peer, other, 0),
+                        other => {
+                            let _ = self.request(peer, other, 0);
+                        }
                     }
                 }
             }
