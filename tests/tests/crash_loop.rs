@@ -1,6 +1,6 @@
 //! Crash loop: SIGKILL at random points while actions and raw events stream in; after every restart each acknowledged event is there and the store's chain check passed.
 //!
-//! CI runs `CRASH_CYCLES_CI` cycles; `CUSTODY_CRASH_CYCLES=1000 cargo test --release -p
+//! CI runs `CRASH_CYCLES_CI` cycles; `CUSTODY_CRASH_CYCLES=1000 cargo test -p
 //! custody-tests --test crash_loop` runs the long form (figures in docs/benchmarks.md).
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,6 +1,6 @@
 //! Hostile soak: five honest nodes under steady load while one hostile party does everything at once; at the end one state, nothing acknowledged lost, propagation and memory bounded.
 //!
-//! CI runs `SOAK_SECS_CI` seconds; `CUSTODY_SOAK_SECS=1800 cargo test --release -p custody-tests
+//! CI runs `SOAK_SECS_CI` seconds; `CUSTODY_SOAK_SECS=1800 cargo test -p custody-tests
 //! --test soak -- --nocapture` runs the long form and prints its figures (docs/benchmarks.md).
 
 use std::io::Write;
