@@ -9,24 +9,30 @@ use std::sync::OnceLock;
 use custody_node::actions::{Action, Output};
 use custody_node::net::{Head, SyncRequest, SyncResponse, MAX_SYNC_REQUEST, MAX_SYNC_RESPONSE};
 use ledger_core::admission::{decode_event, verify_event, AdmissionError, VerifiedEvent};
+use ledger_core::audit::audit_parcel;
 use ledger_core::bytes::{Digest, NetworkId, PublicKeyBytes};
-use ledger_core::codec;
+use ledger_core::codec::{self, MAX_EVENT_BYTES};
 use ledger_core::crypto::{KeyCache, SecretKey};
 use ledger_core::dev::{dev_key, DevNetwork};
 use ledger_core::event::{
     Body, Certify, Dispatch, Flag, FlagCode, FlagTarget, NewParcel, ParcelRef, Receive, Register,
-    Retire, RetireCause, Transform,
+    Reject, Retire, RetireCause, Transform,
 };
 use ledger_core::export::{write_record, ExportReader};
+use ledger_core::findings::{all_findings, parcel_findings};
 use ledger_core::ledger::{Ledger, Limits};
 use ledger_core::replay::{rebuild_ledger, replay_stream, ReplayOptions};
 use ledger_core::rules::parcel_id;
 use ledger_core::types::{Genesis, MemberId};
 use ledger_core::writer::{FeedWriter, Signed};
 
+/// The body of a fuzz target: takes any bytes, panics only on a bug.
+pub type Target = fn(&[u8]);
+
 /// The fuzz targets, by the name of their `fuzz/fuzz_targets/<name>.rs` and corpus directory.
-pub const TARGETS: [(&str, fn(&[u8])); 4] = [
+pub const TARGETS: [(&str, Target); 5] = [
     ("event_admission", event_admission),
+    ("ledger_rules", ledger_rules),
     ("sync_decode", sync_decode),
     ("export_reader", export_reader),
     ("action_parser", action_parser),
@@ -158,17 +164,25 @@ pub fn event_admission(data: &[u8]) {
         // The default pending bounds hold far more than MAX_FUZZ_EVENTS.
         ledger.offer(ev).expect("the pending set has room");
     }
+    judge(&ledger, &admitted);
+}
+
+/// Everything computed from a ledger of `admitted` must complete, and a ledger of the same events
+/// in reverse order must reach the same state.
+fn judge(ledger: &Ledger, admitted: &[VerifiedEvent]) {
+    let fx = fixture();
     let _ = (
         ledger.state_root(),
         ledger.pending_report(),
         ledger.totals(),
     );
+    reports(ledger);
     if admitted.len() < 2 {
         return;
     }
     let rebuilt = |reverse: bool| {
         let (ledger, _) = rebuild_ledger(&fx.genesis, &[], || {
-            let mut evs = admitted.clone();
+            let mut evs = admitted.to_vec();
             if reverse {
                 evs.reverse();
             }
@@ -182,6 +196,94 @@ pub fn event_admission(data: &[u8]) {
         rebuilt(true),
         "the ledger state depends on the order its events arrived in"
     );
+}
+
+/// The rules and reports on every body a member can sign: `data` is up to [`MAX_FUZZ_EVENTS`]
+/// frames (2-byte length each) of a member index byte (into the standard network's members) and
+/// an encoded `Body`, which that member's feed writer signs as its next event. A digest in the
+/// body whose last 30 bytes are zero names an earlier event of the input (see [`reference`]), so
+/// mutated events keep their links. Events that admit go to a fresh ledger, then as in
+/// [`event_admission`].
+pub fn ledger_rules(data: &[u8]) {
+    let fx = fixture();
+    let dev = DevNetwork::standard();
+    let mut writers: Vec<Option<FeedWriter>> = fx.genesis.members.iter().map(|_| None).collect();
+    let mut ledger = new_ledger(&fx.genesis);
+    let (mut ids, mut admitted) = (Vec::new(), Vec::new());
+    for (frame, time) in frames(data).take(MAX_FUZZ_EVENTS).zip(FUZZ_TIME_MS..) {
+        let Some((&who, body)) = frame.split_first() else {
+            continue;
+        };
+        let Ok(mut body) = codec::decode::<Body>(body, MAX_EVENT_BYTES) else {
+            continue;
+        };
+        resolve(&mut body, &ids);
+        let who = usize::from(who) % writers.len();
+        let member = fx.genesis.members[who].id.as_str();
+        let feed = writers[who].get_or_insert_with(|| writer(&dev, member));
+        let signed = feed.append(body, time);
+        ids.push(signed.id);
+        if let Ok(ev) = verify_event(&signed.bytes, &fx.network, &fx.keys) {
+            admitted.push(ev.clone());
+            ledger.offer(ev).expect("the pending set has room");
+        }
+    }
+    judge(&ledger, &admitted);
+}
+
+/// The digest an input of [`ledger_rules`] writes to name event `event` of the input (`None`)
+/// or output `parcel` of that event.
+pub fn reference(event: u8, parcel: Option<u8>) -> Digest {
+    let mut d = [0u8; 32];
+    d[0] = event;
+    d[1] = parcel.map_or(0, |p| p.saturating_add(1));
+    Digest(d)
+}
+
+/// Replaces every reference (see [`reference`]) to an earlier event of the input in `body`.
+fn resolve(body: &mut Body, ids: &[Digest]) {
+    let fix = |d: &mut Digest| {
+        if d.0[2..].iter().any(|b| *b != 0) {
+            return;
+        }
+        let Some(event) = ids.get(usize::from(d.0[0])) else {
+            return;
+        };
+        *d = match d.0[1] {
+            0 => *event,
+            p => parcel_id(event, u32::from(p - 1)),
+        };
+    };
+    let fix_ref = |r: &mut ParcelRef| {
+        fix(&mut r.parcel);
+        fix(&mut r.head);
+    };
+    match body {
+        Body::Transform(t) => t.inputs.iter_mut().for_each(fix_ref),
+        Body::Dispatch(d) => {
+            fix_ref(&mut d.parcel);
+            d.certificate.iter_mut().for_each(fix);
+        }
+        Body::Receive(Receive { parcel, .. })
+        | Body::Reject(Reject { parcel, .. })
+        | Body::Retire(Retire { parcel, .. }) => fix_ref(parcel),
+        Body::Certify(c) => c.parcels.iter_mut().for_each(fix),
+        Body::ConfirmImport(c) => fix(&mut c.certificate),
+        Body::Flag(Flag {
+            target: FlagTarget::Parcel(d) | FlagTarget::Event(d),
+            ..
+        }) => fix(d),
+        _ => {}
+    }
+}
+
+/// What `custody replay` and `custody audit parcel` compute from a ledger.
+fn reports(ledger: &Ledger) {
+    let _ = all_findings(ledger);
+    for p in ledger.parcels() {
+        let audit = audit_parcel(ledger, &p.id).expect("a parcel of the ledger has an audit");
+        let _ = parcel_findings(ledger, &audit);
+    }
 }
 
 /// Sync message decoding: `data` as an encoded `SyncRequest` and as a `SyncResponse`, within
@@ -282,20 +384,21 @@ fn register(site: &str, carats: u64) -> Body {
 /// Seeds for every target, as (target, seed name, bytes): valid inputs of each kind.
 pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     let mut out = Vec::new();
-    let story = custody_story();
+    let story = sign_script(&story_script());
     let bytes: Vec<&[u8]> = story.iter().map(|s| s.bytes.as_slice()).collect();
-    for n in [1, 3, bytes.len()] {
-        out.push((
-            "event_admission",
-            format!("story-{n}"),
-            frame_events(bytes[..n].iter().copied()),
-        ));
+    let frame = |events: &[Signed]| frame_events(events.iter().map(|s| s.bytes.as_slice()));
+    for n in [1, 3, story.len()] {
+        out.push(("event_admission", format!("story-{n}"), frame(&story[..n])));
     }
+    out.push(("event_admission", "fork".into(), frame(&fork_events())));
     out.push((
         "event_admission",
-        "fork".into(),
-        frame_events(fork_events().iter().map(|s| s.bytes.as_slice())),
+        "merge".into(),
+        frame(&sign_script(&merge_script())),
     ));
+    for (name, script) in [("story", story_script()), ("merge", merge_script())] {
+        out.push(("ledger_rules", name.into(), frame_script(&script)));
+    }
     for (i, msg) in sync_messages(&story).into_iter().enumerate() {
         out.push(("sync_decode", format!("message-{i}"), msg));
     }
@@ -313,75 +416,144 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     out
 }
 
-/// A parcel's way from a Botswana mine through a sorter to an exporter, split and certified.
-fn custody_story() -> Vec<Signed> {
+/// Events as a [`ledger_rules`] input describes them: the member's index in the standard
+/// network and a body whose references to earlier events are [`reference`]s.
+type Script = Vec<(usize, Body)>;
+
+/// Signs a script as [`ledger_rules`] does.
+fn sign_script(script: &Script) -> Vec<Signed> {
     let dev = DevNetwork::standard();
-    let (mut mine, mut sorter) = (writer(&dev, "mine-bw"), writer(&dev, "sorter-bw"));
-    let mut authority = writer(&dev, "authority-bw");
-    let t = FUZZ_TIME_MS;
-    let reg = mine.append(register("jwaneng", 2_000), t);
-    let parcel = parcel_id(&reg.id, 0);
-    let to = |m: &str| -> MemberId { m.parse().expect("literal member") };
-    let dis = mine.append(dispatch(parcel, reg.id, to("sorter-bw")), t + 1);
-    let rec = sorter.append(
-        Body::Receive(Receive {
-            parcel: ParcelRef {
-                parcel,
-                head: dis.id,
-            },
-            measured_carats: 2_000,
-            seal_intact: true,
-            note: String::new(),
-        }),
-        t + 2,
-    );
+    let members = dev.genesis().members;
+    let mut writers: HashMap<usize, FeedWriter> = HashMap::new();
+    let mut out: Vec<Signed> = Vec::new();
+    for ((who, body), time) in script.iter().zip(FUZZ_TIME_MS..) {
+        let mut body = body.clone();
+        resolve(&mut body, &out.iter().map(|s| s.id).collect::<Vec<_>>());
+        let feed = writers
+            .entry(*who)
+            .or_insert_with(|| writer(&dev, members[*who].id.as_str()));
+        out.push(feed.append(body, time));
+    }
+    out
+}
+
+/// Frames a script as a [`ledger_rules`] input.
+fn frame_script(script: &Script) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (who, body) in script {
+        let mut frame = vec![u8::try_from(*who).expect("a standard member index")];
+        frame.extend_from_slice(&codec::encode(body));
+        out.extend_from_slice(&frame_events([frame.as_slice()]));
+    }
+    out
+}
+
+/// The index of a member of the standard development network.
+fn member_index(name: &str) -> usize {
+    let genesis = DevNetwork::standard().genesis();
+    let index = genesis.members.iter().position(|m| m.id.as_str() == name);
+    index.unwrap_or_else(|| panic!("{name} is in the standard dev network"))
+}
+
+/// A parcel's way from a Botswana mine through a sorter, split, one half certified for export,
+/// the other lost and flagged.
+fn story_script() -> Script {
+    let (mine, sorter) = (member_index("mine-bw"), member_index("sorter-bw"));
+    let authority = member_index("authority-bw");
+    let r = |event: u8, parcel: u8| ParcelRef {
+        parcel: reference(event, Some(parcel)),
+        head: reference(event, None),
+    };
+    let to: MemberId = "sorter-bw".parse().expect("literal member");
+    let received = ParcelRef {
+        parcel: reference(0, Some(0)),
+        head: reference(1, None),
+    };
     let outputs = [1_200, 780].map(|carats| NewParcel {
         carats,
         stones: 1,
         value_cents: None,
         seal: "A".into(),
     });
-    let split = sorter.append(
-        Body::Transform(Transform {
-            inputs: vec![ParcelRef {
-                parcel,
-                head: rec.id,
-            }],
-            outputs: outputs.to_vec(),
-        }),
-        t + 3,
-    );
-    let (a, b) = (parcel_id(&split.id, 0), parcel_id(&split.id, 1));
-    let cert = authority.append(Body::Certify(certificate(vec![a])), t + 4);
-    let retire = sorter.append(
-        Body::Retire(Retire {
-            parcel: ParcelRef {
-                parcel: b,
-                head: split.id,
-            },
-            cause: RetireCause::Lost,
-            note: "fell".into(),
-        }),
-        t + 5,
-    );
-    let flag = authority.append(
-        Body::Flag(Flag {
-            target: FlagTarget::Parcel(b),
-            code: FlagCode::MassDiscrepancy,
-            text: "where".into(),
-        }),
-        t + 6,
-    );
-    vec![reg, dis, rec, split, cert, retire, flag]
+    vec![
+        (mine, register("jwaneng", 2_000)),
+        (mine, dispatch(r(0, 0), to)),
+        (sorter, receive(received, 2_000)),
+        (
+            sorter,
+            transform(
+                vec![ParcelRef {
+                    head: reference(2, None),
+                    ..received
+                }],
+                outputs.to_vec(),
+            ),
+        ),
+        (
+            authority,
+            Body::Certify(certificate(vec![reference(3, Some(0))])),
+        ),
+        (sorter, retire(r(3, 1))),
+        (authority, flag(reference(3, Some(1)))),
+    ]
 }
 
-fn dispatch(parcel: Digest, head: Digest, to: MemberId) -> Body {
+/// Two parcels registered with declared values, merged into one by their mine.
+fn merge_script() -> Script {
+    let mine = member_index("mine-bw");
+    let input = |event: u8| ParcelRef {
+        parcel: reference(event, Some(0)),
+        head: reference(event, None),
+    };
+    let output = NewParcel {
+        carats: 1_000,
+        stones: 6,
+        value_cents: Some(100_000),
+        seal: "M".into(),
+    };
+    vec![
+        (mine, register("jwaneng", 700)),
+        (mine, register("orapa", 300)),
+        (mine, transform(vec![input(0), input(1)], vec![output])),
+    ]
+}
+
+fn dispatch(parcel: ParcelRef, to: MemberId) -> Body {
     Body::Dispatch(Dispatch {
-        parcel: ParcelRef { parcel, head },
+        parcel,
         to,
         certificate: None,
         seal: "D".into(),
         deadline_ms: None,
+    })
+}
+
+fn receive(parcel: ParcelRef, measured_carats: u64) -> Body {
+    Body::Receive(Receive {
+        parcel,
+        measured_carats,
+        seal_intact: true,
+        note: String::new(),
+    })
+}
+
+fn transform(inputs: Vec<ParcelRef>, outputs: Vec<NewParcel>) -> Body {
+    Body::Transform(Transform { inputs, outputs })
+}
+
+fn retire(parcel: ParcelRef) -> Body {
+    Body::Retire(Retire {
+        parcel,
+        cause: RetireCause::Lost,
+        note: "fell".into(),
+    })
+}
+
+fn flag(parcel: Digest) -> Body {
+    Body::Flag(Flag {
+        target: FlagTarget::Parcel(parcel),
+        code: FlagCode::MassDiscrepancy,
+        text: "where".into(),
     })
 }
 
