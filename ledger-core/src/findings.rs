@@ -177,17 +177,22 @@ pub fn all_findings(ledger: &Ledger) -> Vec<Finding> {
             f.parcels = inputs.iter().chain(&outputs).copied().collect();
             out.push(f);
         }
-        // Value per carat of the inputs, when every input declares a value.
-        let values_in: Option<u64> = ins.iter().map(|(_, v)| *v).sum();
+        // Value per carat of the inputs, when every input declares a value. Declared values are
+        // not bounded, so they are summed and multiplied in u128, saturating.
+        let values_in: Option<u128> = ins.iter().map(|(_, v)| v.map(u128::from)).sum();
         if let (Some(value_in), true) = (values_in, carats_in > 0) {
             for (id, (c, v)) in outputs.iter().zip(&outs) {
                 let (Some(v), true) = (v, *c > 0) else {
                     continue;
                 };
                 // v / c > pct/100 * value_in / carats_in, in integers.
-                if u128::from(*v) * u128::from(carats_in) * 100
-                    > u128::from(value_in) * u128::from(*c) * u128::from(policy.value_jump_pct)
-                {
+                let declared = u128::from(*v)
+                    .saturating_mul(u128::from(carats_in))
+                    .saturating_mul(100);
+                let limit = value_in
+                    .saturating_mul(u128::from(*c))
+                    .saturating_mul(u128::from(policy.value_jump_pct));
+                if declared > limit {
                     let mut f = Finding::new(
                         FindingCode::ValueJump,
                         format!(

@@ -7,8 +7,11 @@ use std::path::{Path, PathBuf};
 
 use custody_tests::fuzz::{seeds, TARGETS};
 use ledger_core::dev::DevNetwork;
+use ledger_core::event::{Body, NewParcel, ParcelRef, Register, Transform, MAX_CARATS};
 use ledger_core::export::ExportReader;
-use ledger_core::replay::{replay_stream, ReplayOptions};
+use ledger_core::findings::{all_findings, Finding, FindingCode};
+use ledger_core::replay::{replay_events, replay_stream, ReplayOptions};
+use ledger_core::rules::parcel_id;
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
@@ -100,4 +103,76 @@ fn write_seeds() {
         std::fs::create_dir_all(&dir).expect("create corpus directory");
         std::fs::write(dir.join(format!("seed-{name}")), bytes).expect("write seed");
     }
+}
+
+/// A mine registers `n` parcels of `carats` each declared at `value`, merges them into one
+/// parcel of `out_carats` declared at `out_value`, and `custody replay` computes its findings.
+fn merge_findings(
+    n: usize,
+    carats: u64,
+    value: u64,
+    out_carats: u64,
+    out_value: u64,
+) -> Vec<Finding> {
+    let dev = DevNetwork::standard();
+    let mut mine = dev.writer("mine-bw").expect("dev member");
+    let mut events = Vec::new();
+    let mut inputs = Vec::new();
+    for t in 0..n as u64 {
+        let reg = mine.append(
+            Body::Register(Register {
+                site: "jwaneng".parse().expect("site"),
+                carats,
+                stones: 1,
+                value_cents: Some(value),
+                seal: String::new(),
+                extracted_on: "2026-01-15".parse().expect("date"),
+            }),
+            t,
+        );
+        inputs.push(ParcelRef {
+            parcel: parcel_id(&reg.id, 0),
+            head: reg.id,
+        });
+        events.push(reg.bytes);
+    }
+    let outputs = vec![NewParcel {
+        carats: out_carats,
+        stones: 2,
+        value_cents: Some(out_value),
+        seal: String::new(),
+    }];
+    let merge = mine.append(Body::Transform(Transform { inputs, outputs }), n as u64);
+    events.push(merge.bytes);
+    let replayed = replay_events(&dev.genesis(), &events, ReplayOptions::default()).expect("dev");
+    assert_eq!(
+        replayed.report.applied,
+        n as u64 + 1,
+        "{:?}",
+        replayed.report
+    );
+    all_findings(&replayed.ledger)
+}
+
+/// A member declares values near `u64::MAX` on two parcels (nothing bounds a declared value) and
+/// merges them: the value-per-carat finding of `custody replay` summed them in a `u64` and
+/// panicked on the overflow (found in review while adding the reports to the fuzz targets).
+#[test]
+fn huge_declared_values_merged_do_not_crash_the_findings() {
+    let findings = merge_findings(2, 500, u64::MAX, 1_000, u64::MAX);
+    assert!(
+        !findings.iter().any(|f| f.code == FindingCode::ValueJump),
+        "equal value per carat in and out is no jump: {findings:?}"
+    );
+}
+
+/// 200 parcels of the most carats a field allows, merged into one declared at `u64::MAX`: the
+/// value-per-carat comparison multiplied past `u128::MAX` and panicked; the jump is reported.
+#[test]
+fn huge_carats_and_values_merged_do_not_crash_the_findings() {
+    let findings = merge_findings(200, MAX_CARATS, 1, MAX_CARATS, u64::MAX);
+    assert!(
+        findings.iter().any(|f| f.code == FindingCode::ValueJump),
+        "a parcel declared at u64::MAX out of inputs worth 200 cents is a jump: {findings:?}"
+    );
 }
