@@ -260,7 +260,8 @@ pub struct Notes {
     pub confirmations: BTreeMap<EventId, Vec<EventId>>,
 }
 
-/// Carat totals for the mass-balance invariant.
+/// Carat totals for the mass-balance invariant. Each saturates at `u64::MAX` (about 1.8e17 ct,
+/// reachable only by members declaring absurd parcels).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MassTotals {
     pub registered: u64,
@@ -694,7 +695,9 @@ impl Ledger {
                 }
             }
             Effect::Create(created) => {
-                self.totals.registered += created.iter().map(|c| c.carats).sum::<u64>();
+                // Saturating: a member can register MAX_CARATS as often as it likes.
+                let carats = created.iter().map(|c| c.carats).sum::<u64>();
+                self.totals.registered = self.totals.registered.saturating_add(carats);
                 for c in created {
                     self.create(id, &author, c);
                 }
@@ -704,7 +707,7 @@ impl Ledger {
                 created,
                 loss,
             } => {
-                self.totals.transform_loss += loss;
+                self.totals.transform_loss = self.totals.transform_loss.saturating_add(loss);
                 for p in &consumed {
                     self.move_parcel(p, id, ParcelState::Consumed { by: id }, None);
                 }
@@ -718,7 +721,8 @@ impl Ledger {
                 measured_carats,
             } => {
                 if let ParcelState::Retired { .. } = state {
-                    self.totals.retired += self.parcels.get(&parcel).map_or(0, |p| p.carats);
+                    let carats = self.parcels.get(&parcel).map_or(0, |p| p.carats);
+                    self.totals.retired = self.totals.retired.saturating_add(carats);
                 }
                 // Kept for the parcel's life: share the governance state's copies of member ids
                 // instead of the ones decoded with this event.
