@@ -426,7 +426,7 @@ impl Ledger {
         self.certificates.iter()
     }
     /// The stored events of `author` that hold no feed slot (its forks' other events and their
-    /// void branches), by seq, in the order they were stored at each seq.
+    /// void branches), by seq and then id.
     pub fn off_slot(&self, author: &MemberId) -> impl Iterator<Item = &EventId> {
         self.off_slot
             .get(author)
@@ -730,12 +730,16 @@ impl Ledger {
                 .get(&h.author)
                 .and_then(|f| f.ids.get((h.seq - 1) as usize));
             at_seq.extend(holder);
-            self.off_slot
+            let here = self
+                .off_slot
                 .entry(h.author.clone())
                 .or_default()
                 .entry(h.seq)
-                .or_default()
-                .push(*ev.id());
+                .or_default();
+            // Sorted by id, so that every node lists them in one order (sync pages through it).
+            if let Err(at) = here.binary_search(ev.id()) {
+                here.insert(at, *ev.id());
+            }
         }
         if at_seq.is_empty() {
             return (None, false);

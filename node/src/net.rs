@@ -169,8 +169,6 @@ enum Done {
         page: u32,
         /// Every event was new and stored: paging through a feed may go on.
         all_new: bool,
-        /// At least one event was new: paging through events off the slots may go on.
-        any_new: bool,
         received: usize,
         refused: usize,
         missing: Vec<EventId>,
@@ -636,7 +634,6 @@ impl EventLoop {
                 request,
                 page,
                 all_new,
-                any_new,
                 received,
                 refused,
                 missing,
@@ -644,7 +641,7 @@ impl EventLoop {
                 self.forget_wanted(&request);
                 if refused > 0 {
                     self.fault(peer, "sync answer holds events that admission refuses");
-                } else if let Some(next) = next_page(&request, received, all_new, any_new) {
+                } else if let Some(next) = next_page(&request, received, all_new) {
                     if page + 1 < MAX_SYNC_PAGES {
                         let _ = self.request(peer, next, page + 1);
                     }
@@ -802,7 +799,6 @@ impl EventLoop {
                 )
             };
             let all_new = results.iter().all(stored);
-            let any_new = results.iter().any(stored);
             let missing = results.iter().flat_map(pending_missing).collect();
             let _ = done
                 .send(Done::Synced {
@@ -810,7 +806,6 @@ impl EventLoop {
                     request,
                     page,
                     all_new,
-                    any_new,
                     received,
                     refused,
                     missing,
@@ -820,15 +815,11 @@ impl EventLoop {
     }
 }
 
-/// The next page after a full one: of a feed while every event was new, of the events off the
-/// slots while any was (they come in no order this node can resume from). Never past
-/// [`MAX_SYNC_PAGES`] in one round (the caller checks).
-fn next_page(
-    request: &SyncRequest,
-    received: usize,
-    all_new: bool,
-    any_new: bool,
-) -> Option<SyncRequest> {
+/// The next page after a full one: of a feed while every event was new; of the events off the
+/// slots (listed by seq and id, the same order at every node) whether or not any was new, since
+/// what this node lacks may lie further on. Never past [`MAX_SYNC_PAGES`] in one round (the
+/// caller checks).
+fn next_page(request: &SyncRequest, received: usize, all_new: bool) -> Option<SyncRequest> {
     match request {
         SyncRequest::Feed {
             author,
@@ -843,7 +834,7 @@ fn next_page(
             author,
             from,
             limit,
-        } if any_new && received as u32 == *limit => Some(SyncRequest::OffSlot {
+        } if received as u32 == *limit => Some(SyncRequest::OffSlot {
             author: author.clone(),
             from: from + u64::from(*limit),
             limit: *limit,

@@ -11,6 +11,8 @@ use ledger_core::codec;
 use ledger_core::dev::{dev_key, DevNetwork};
 use serde_json::Value;
 
+pub mod fuzz;
+
 /// How long a node may take to start.
 pub const START_DEADLINE: Duration = Duration::from_secs(30);
 
