@@ -11,6 +11,7 @@ use ledger_core::crypto::KeyCache;
 use ledger_core::dev::DevNetwork;
 use ledger_core::event::{
     Body, NewParcel, ParcelRef, Register, Retire, RetireCause, Transform, MAX_CARATS,
+    MAX_VALUE_CENTS,
 };
 use ledger_core::export::ExportReader;
 use ledger_core::findings::{all_findings, Finding, FindingCode};
@@ -159,26 +160,27 @@ fn merge_findings(
     all_findings(&replayed.ledger)
 }
 
-/// A member declares values near `u64::MAX` on two parcels (nothing bounds a declared value) and
-/// merges them: the value-per-carat finding of `custody replay` summed them in a `u64` and
-/// panicked on the overflow (found in review while adding the reports to the fuzz targets).
+/// A member declares the largest values on parcels and merges them: the value-per-carat finding
+/// of `custody replay` summed values near `u64::MAX` in a `u64` and panicked on the overflow
+/// (found in review while adding the reports to the fuzz targets; values are now also bounded
+/// by `MAX_VALUE_CENTS`, and the sums saturate).
 #[test]
 fn huge_declared_values_merged_do_not_crash_the_findings() {
-    let findings = merge_findings(2, 500, u64::MAX, 1_000, u64::MAX);
+    let findings = merge_findings(2, 500, MAX_VALUE_CENTS, 1_000, MAX_VALUE_CENTS);
     assert!(
         !findings.iter().any(|f| f.code == FindingCode::ValueJump),
         "equal value per carat in and out is no jump: {findings:?}"
     );
 }
 
-/// 200 parcels of the most carats a field allows, merged into one declared at `u64::MAX`: the
-/// value-per-carat comparison multiplied past `u128::MAX` and panicked; the jump is reported.
+/// 200 parcels of the most carats a field allows, merged into one declared at the largest value:
+/// the value-per-carat comparison multiplied past `u128::MAX` and panicked; the jump is reported.
 #[test]
 fn huge_carats_and_values_merged_do_not_crash_the_findings() {
-    let findings = merge_findings(200, MAX_CARATS, 1, MAX_CARATS, u64::MAX);
+    let findings = merge_findings(200, MAX_CARATS, 1, MAX_CARATS, MAX_VALUE_CENTS);
     assert!(
         findings.iter().any(|f| f.code == FindingCode::ValueJump),
-        "a parcel declared at u64::MAX out of inputs worth 200 cents is a jump: {findings:?}"
+        "a parcel declared at MAX_VALUE_CENTS out of inputs worth 200 cents is a jump: {findings:?}"
     );
 }
 
