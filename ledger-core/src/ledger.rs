@@ -320,7 +320,7 @@ pub struct Ledger {
     /// event extending it is checked against its own `prev` chain in any delivery order.
     branches: HashMap<EventId, Frontier>,
     /// The events that hold no feed slot, by author and seq (empty unless the author forked).
-    off_slot: HashMap<MemberId, BTreeMap<u64, Vec<EventId>>>,
+    off_slot: HashMap<MemberId, OffSlot>,
     pending: PendingSet,
     totals: MassTotals,
     notes: Notes,
@@ -431,13 +431,15 @@ impl Ledger {
         self.off_slot
             .get(author)
             .into_iter()
-            .flat_map(|by_seq| by_seq.values().flatten())
+            .flat_map(|a| a.by_seq.values().flatten())
     }
     /// How many stored events of `author` hold no feed slot.
     pub fn off_slot_len(&self, author: &MemberId) -> u64 {
-        self.off_slot
-            .get(author)
-            .map_or(0, |by_seq| by_seq.values().map(|v| v.len() as u64).sum())
+        self.off_slot.get(author).map_or(0, |a| a.len)
+    }
+    /// How many forks are proven.
+    pub fn fork_count(&self) -> usize {
+        self.forks.len()
     }
     /// Proven forks.
     pub fn forks(&self) -> impl Iterator<Item = &Fork> {
@@ -718,39 +720,36 @@ impl Ledger {
     /// became void (the state must then be recomputed).
     fn note_equivocation(&mut self, ev: &VerifiedEvent, holds_slot: bool) -> (Option<Fork>, bool) {
         let h = ev.header();
-        let mut at_seq: Vec<EventId> = self
-            .off_slot
-            .get(&h.author)
-            .and_then(|m| m.get(&h.seq))
-            .cloned()
-            .unwrap_or_default();
+        // The two smallest ids among the others at this seq are all a fork record needs, so an
+        // author piling events on one seq costs a logarithmic step each, not a copy of the pile.
+        let (mut others, mut smallest) =
+            self.off_slot.get(&h.author).map_or((0, Vec::new()), |a| {
+                a.at(h.seq).map_or((0, Vec::new()), |set| {
+                    (set.len(), set.iter().take(2).copied().collect())
+                })
+            });
         if !holds_slot {
             let holder = self
                 .feeds
                 .get(&h.author)
                 .and_then(|f| f.ids.get((h.seq - 1) as usize));
-            at_seq.extend(holder);
-            let here = self
-                .off_slot
+            others += usize::from(holder.is_some());
+            smallest.extend(holder);
+            self.off_slot
                 .entry(h.author.clone())
                 .or_default()
-                .entry(h.seq)
-                .or_default();
-            // Sorted by id, so that every node lists them in one order (sync pages through it).
-            if let Err(at) = here.binary_search(ev.id()) {
-                here.insert(at, *ev.id());
-            }
+                .insert(h.seq, *ev.id());
         }
-        if at_seq.is_empty() {
+        if others == 0 {
             return (None, false);
         }
-        at_seq.push(*ev.id());
-        at_seq.sort_unstable();
+        smallest.push(*ev.id());
+        smallest.sort_unstable();
         let fork = Fork {
             author: h.author.clone(),
             seq: h.seq,
-            first: at_seq[0],
-            second: at_seq[1],
+            first: smallest[0],
+            second: smallest[1],
         };
         let feed = self.feeds.entry(h.author.clone()).or_default();
         let recompute = feed.forked_at.is_none_or(|f| h.seq < f);
@@ -971,6 +970,25 @@ impl Ledger {
             .collect();
         out.sort_by_key(|(id, _)| *id);
         out
+    }
+}
+
+/// One author's events that hold no feed slot, by seq and id, and how many there are.
+#[derive(Debug, Default)]
+struct OffSlot {
+    by_seq: BTreeMap<u64, std::collections::BTreeSet<EventId>>,
+    len: u64,
+}
+
+impl OffSlot {
+    fn at(&self, seq: u64) -> Option<&std::collections::BTreeSet<EventId>> {
+        self.by_seq.get(&seq)
+    }
+
+    fn insert(&mut self, seq: u64, id: EventId) {
+        if self.by_seq.entry(seq).or_default().insert(id) {
+            self.len += 1;
+        }
     }
 }
 

@@ -777,14 +777,16 @@ impl EventLoop {
         let service = self.service.clone();
         let done = self.done_tx.clone();
         tokio::spawn(async move {
-            let received = events.len();
             let results = match service.submit(events).await {
                 Ok(results) => results,
                 Err(e) => {
+                    // Still report back, so the ids asked for are forgotten and asked again later.
                     warn!(error = %e, "storing synced events failed");
-                    return;
+                    Vec::new()
                 }
             };
+            // Nothing stored counts as nothing received: no next page.
+            let received = results.len();
             let refused = results
                 .iter()
                 .filter(|r| matches!(r, Err(Refusal::Admission(e)) if e.blames_sender()))

@@ -95,7 +95,7 @@ impl Snapshot {
             healthy: store.is_healthy(),
             heads: Arc::new(heads),
             forks: Arc::new(l.forks().take(MAX_SNAPSHOT_FORKS).cloned().collect()),
-            fork_count: l.forks().count(),
+            fork_count: l.fork_count(),
         }
     }
 }
