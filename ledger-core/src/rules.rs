@@ -4,186 +4,17 @@
 //! events it depends on (the parcel heads and certificates it cites, which are processed first).
 //! That is what makes a verdict independent of delivery order.
 
-use serde::{Deserialize, Serialize};
-
 use crate::admission::VerifiedEvent;
 use crate::bytes::{EventId, ParcelId};
 use crate::crypto::{sha256, PARCEL_ID_CONTEXT};
-use crate::event::{Body, Certify, Dispatch, ParcelRef, RetireCause, Transform};
+use crate::event::{Body, Certify, Dispatch, ParcelRef, Transform};
 use crate::governance::GovState;
-use crate::ledger::Ledger;
 use crate::origin::Origin;
+use crate::state::Parcel;
 use crate::types::{Date, Member, MemberId, Role};
+use crate::view::{AtHead, CitedView};
 
-/// Why a stored event changes nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum VoidReason {
-    /// The author lacks the role this kind of event needs.
-    WrongRole,
-    /// A registration at a site that is not one of the author's.
-    NotOwnSite,
-    /// The author does not hold the parcel at the cited head.
-    NotCustodian,
-    /// A receipt or rejection by someone other than the dispatch's recipient.
-    NotRecipient,
-    /// The cited head was already acted on by an earlier event of the same feed (e.g. a double dispatch).
-    Conflict,
-    /// The parcel was consumed or retired at the cited head.
-    ParcelClosed,
-    /// The cited head is not an applied event on that parcel.
-    UnknownParcel,
-    /// A transform whose outputs weigh more than its inputs.
-    MassGain,
-    /// A cross-border dispatch without a valid certificate for it.
-    Uncertified,
-    /// A certificate or import confirmation that does not fit the shipment or members it names.
-    CertificateMismatch,
-    /// A certificate or confirmation by an authority of the wrong country.
-    WrongCountry,
-    /// A named member does not exist at the cited governance version.
-    UnknownMember,
-    /// A dispatch to oneself.
-    SelfDispatch,
-    /// The author's feed is forked at or before this event.
-    AuthorForked,
-    /// Governance records take effect with the governance issue; until then they are kept, void.
-    Unsupported,
-}
-
-impl VoidReason {
-    /// Every reason, for reports.
-    pub const ALL: [VoidReason; 15] = [
-        VoidReason::WrongRole,
-        VoidReason::NotOwnSite,
-        VoidReason::NotCustodian,
-        VoidReason::NotRecipient,
-        VoidReason::Conflict,
-        VoidReason::ParcelClosed,
-        VoidReason::UnknownParcel,
-        VoidReason::MassGain,
-        VoidReason::Uncertified,
-        VoidReason::CertificateMismatch,
-        VoidReason::WrongCountry,
-        VoidReason::UnknownMember,
-        VoidReason::SelfDispatch,
-        VoidReason::AuthorForked,
-        VoidReason::Unsupported,
-    ];
-
-    /// The stable kebab-case name.
-    pub fn name(self) -> &'static str {
-        match self {
-            VoidReason::WrongRole => "wrong-role",
-            VoidReason::NotOwnSite => "not-own-site",
-            VoidReason::NotCustodian => "not-custodian",
-            VoidReason::NotRecipient => "not-recipient",
-            VoidReason::Conflict => "conflict",
-            VoidReason::ParcelClosed => "parcel-closed",
-            VoidReason::UnknownParcel => "unknown-parcel",
-            VoidReason::MassGain => "mass-gain",
-            VoidReason::Uncertified => "uncertified",
-            VoidReason::CertificateMismatch => "certificate-mismatch",
-            VoidReason::WrongCountry => "wrong-country",
-            VoidReason::UnknownMember => "unknown-member",
-            VoidReason::SelfDispatch => "self-dispatch",
-            VoidReason::AuthorForked => "author-forked",
-            VoidReason::Unsupported => "unsupported",
-        }
-    }
-
-    /// The reason in words, for people.
-    pub fn describe(self) -> &'static str {
-        match self {
-            VoidReason::WrongRole => "the author does not have the role this kind of event needs",
-            VoidReason::NotOwnSite => "the registration names a site that is not the author's",
-            VoidReason::NotCustodian => "the author does not hold the parcel",
-            VoidReason::NotRecipient => {
-                "only the recipient of the dispatch may receive or reject it"
-            }
-            VoidReason::Conflict => {
-                "the parcel was already acted on from that state (e.g. a double dispatch)"
-            }
-            VoidReason::ParcelClosed => "the parcel was already consumed or retired",
-            VoidReason::UnknownParcel => "no applied event created or moved this parcel as cited",
-            VoidReason::MassGain => "the outputs weigh more than the inputs",
-            VoidReason::Uncertified => {
-                "a cross-border dispatch needs a valid certificate covering the parcel"
-            }
-            VoidReason::CertificateMismatch => {
-                "the certificate does not fit the shipment or members it names"
-            }
-            VoidReason::WrongCountry => "an authority of another country issued or confirmed it",
-            VoidReason::UnknownMember => "a member it names does not exist",
-            VoidReason::SelfDispatch => "a member cannot dispatch to itself",
-            VoidReason::AuthorForked => {
-                "the author signed two events for one feed slot before this"
-            }
-            VoidReason::Unsupported => "governance records take effect in a later version",
-        }
-    }
-
-    /// The reason with this stable name.
-    pub fn from_name(name: &str) -> Option<VoidReason> {
-        VoidReason::ALL.into_iter().find(|r| r.name() == name)
-    }
-}
-
-/// The verdict on a stored event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    Applied,
-    Void(VoidReason),
-}
-
-/// Where a parcel is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ParcelState {
-    Held {
-        by: MemberId,
-    },
-    InTransit {
-        from: MemberId,
-        to: MemberId,
-        dispatch: EventId,
-    },
-    Consumed {
-        by: EventId,
-    },
-    Retired {
-        cause: RetireCause,
-    },
-}
-
-impl ParcelState {
-    /// The one member entitled to act on the parcel in this state.
-    pub fn entitled(&self) -> Option<&MemberId> {
-        match self {
-            ParcelState::Held { by } => Some(by),
-            ParcelState::InTransit { to, .. } => Some(to),
-            ParcelState::Consumed { .. } | ParcelState::Retired { .. } => None,
-        }
-    }
-    /// The member responsible for the parcel now (holder, or sender while in transit).
-    pub fn custodian(&self) -> Option<&MemberId> {
-        match self {
-            ParcelState::Held { by } => Some(by),
-            ParcelState::InTransit { from, .. } => Some(from),
-            _ => None,
-        }
-    }
-    /// A short name: held, in-transit, consumed, retired.
-    pub fn name(&self) -> &'static str {
-        match self {
-            ParcelState::Held { .. } => "held",
-            ParcelState::InTransit { .. } => "in-transit",
-            ParcelState::Consumed { .. } => "consumed",
-            ParcelState::Retired { .. } => "retired",
-        }
-    }
-}
+pub use crate::verdict::{ParcelState, Verdict, VoidReason};
 
 /// A parcel created by an event.
 #[derive(Debug, Clone)]
@@ -233,23 +64,31 @@ fn require(ok: bool, reason: VoidReason) -> Result<(), VoidReason> {
     }
 }
 
-/// Checks that `author` is the one entitled to act on `r.parcel` at `r.head`, and returns the state there.
-fn entitled(ledger: &Ledger, r: &ParcelRef, author: &MemberId) -> Result<ParcelState, VoidReason> {
-    let parcel = ledger.parcel(&r.parcel).ok_or(VoidReason::UnknownParcel)?;
-    let at_head = parcel.state_at(&r.head).ok_or(VoidReason::UnknownParcel)?;
-    let who = at_head.entitled().ok_or(VoidReason::ParcelClosed)?;
+/// Checks that `author` is the one entitled to act on `r.parcel` at `r.head`, and returns the
+/// parcel there.
+fn entitled<'a>(
+    view: &CitedView<'a>,
+    r: &ParcelRef,
+    author: &MemberId,
+) -> Result<AtHead<'a>, VoidReason> {
+    let at = view.at_head(r).ok_or(VoidReason::UnknownParcel)?;
+    let who = at.state.entitled().ok_or(VoidReason::ParcelClosed)?;
     if who != author {
-        return Err(match at_head {
+        return Err(match at.state {
             ParcelState::InTransit { .. } => VoidReason::NotRecipient,
             _ => VoidReason::NotCustodian,
         });
     }
     // Only `author` could have moved the parcel on from this head, in an earlier event of its feed.
-    require(*parcel.head() == r.head, VoidReason::Conflict)?;
-    Ok(at_head)
+    require(!at.moved_on, VoidReason::Conflict)?;
+    Ok(at)
 }
 
-fn held_by_author(ledger: &Ledger, r: &ParcelRef, author: &MemberId) -> Result<(), VoidReason> {
+fn held_by_author<'a>(
+    view: &CitedView<'a>,
+    r: &ParcelRef,
+    author: &MemberId,
+) -> Result<&'a Parcel, VoidReason> {
     // Acting as holder: whoever else is entitled, the author is not the custodian.
     let not_custodian = |e| {
         if e == VoidReason::NotRecipient {
@@ -258,15 +97,16 @@ fn held_by_author(ledger: &Ledger, r: &ParcelRef, author: &MemberId) -> Result<(
             e
         }
     };
-    match entitled(ledger, r, author).map_err(not_custodian)? {
-        ParcelState::Held { .. } => Ok(()),
+    let at = entitled(view, r, author).map_err(not_custodian)?;
+    match at.state {
+        ParcelState::Held { .. } => Ok(at.parcel),
         // The recipient must receive a parcel before acting on it as its holder.
         _ => Err(VoidReason::NotCustodian),
     }
 }
 
 fn in_transit_to_author(
-    ledger: &Ledger,
+    view: &CitedView,
     r: &ParcelRef,
     author: &MemberId,
 ) -> Result<MemberId, VoidReason> {
@@ -278,24 +118,18 @@ fn in_transit_to_author(
             e
         }
     };
-    match entitled(ledger, r, author).map_err(not_recipient)? {
-        ParcelState::InTransit { from, .. } => Ok(from.clone()),
+    match entitled(view, r, author).map_err(not_recipient)?.state {
+        ParcelState::InTransit { from, .. } => Ok(from),
         _ => Err(VoidReason::NotRecipient),
     }
 }
 
-fn check_certificate(
-    ledger: &Ledger,
-    gov: &GovState,
-    ev: &VerifiedEvent,
-    d: &Dispatch,
-) -> Result<(), VoidReason> {
+fn check_certificate(view: &CitedView, ev: &VerifiedEvent, d: &Dispatch) -> Result<(), VoidReason> {
+    let gov = view.gov();
     let Some(cert_id) = d.certificate else {
         return Err(VoidReason::Uncertified);
     };
-    let cert: &Certify = ledger
-        .certificate(&cert_id)
-        .ok_or(VoidReason::Uncertified)?;
+    let cert: &Certify = view.certificate(&cert_id).ok_or(VoidReason::Uncertified)?;
     let recipient = gov.members.get(&d.to).ok_or(VoidReason::UnknownMember)?;
     let fits = cert.exporter == ev.header().author
         && cert.importer == d.to
@@ -307,7 +141,7 @@ fn check_certificate(
 
 /// A transform: the author holds every input, and the outputs weigh no more than the inputs.
 fn transform(
-    ledger: &Ledger,
+    view: &CitedView,
     author: &Member,
     ev: &VerifiedEvent,
     t: &Transform,
@@ -320,9 +154,7 @@ fn transform(
     )?;
     let mut inputs = Vec::with_capacity(t.inputs.len());
     for r in &t.inputs {
-        held_by_author(ledger, r, &author.id)?;
-        let p = ledger.parcel(&r.parcel).ok_or(VoidReason::UnknownParcel)?;
-        inputs.push(p);
+        inputs.push(held_by_author(view, r, &author.id)?);
     }
     // Summed exactly in u128: no count of u64 amounts a transform can hold overflows it.
     let carats_in: u128 = inputs.iter().map(|p| u128::from(p.carats)).sum();
@@ -376,14 +208,15 @@ fn certify(gov: &GovState, author: &Member, c: &Certify) -> Result<Effect, VoidR
 
 /// The verdict on `ev` and, when applied, its effect. The event's feed links, key and
 /// dependencies have been checked by the ledger already.
-pub fn judge(ledger: &Ledger, gov: &GovState, ev: &VerifiedEvent) -> Result<Effect, VoidReason> {
+pub fn judge(view: &CitedView, ev: &VerifiedEvent) -> Result<Effect, VoidReason> {
+    let gov = view.gov();
     let h = ev.header();
     let author_id = &h.author;
     let author = gov
         .members
         .get(author_id)
         .ok_or(VoidReason::UnknownMember)?;
-    if ledger.is_forked_at(author_id, h.seq) {
+    if view.author_forked(author_id, h.seq) {
         return Err(VoidReason::AuthorForked);
     }
     let role = |r: Role| require(author.has_role(r), VoidReason::WrongRole);
@@ -401,13 +234,13 @@ pub fn judge(ledger: &Ledger, gov: &GovState, ev: &VerifiedEvent) -> Result<Effe
                 origin: Origin::single(author.id.clone(), site.id.clone(), site.country),
             }]))
         }
-        Body::Transform(t) => transform(ledger, author, ev, t),
+        Body::Transform(t) => transform(view, author, ev, t),
         Body::Dispatch(d) => {
-            held_by_author(ledger, &d.parcel, author_id)?;
+            held_by_author(view, &d.parcel, author_id)?;
             require(&d.to != author_id, VoidReason::SelfDispatch)?;
             let recipient = gov.members.get(&d.to).ok_or(VoidReason::UnknownMember)?;
             if recipient.country != author.country || d.certificate.is_some() {
-                check_certificate(ledger, gov, ev, d)?;
+                check_certificate(view, ev, d)?;
             }
             Ok(Effect::Move {
                 parcel: d.parcel.parcel,
@@ -420,7 +253,7 @@ pub fn judge(ledger: &Ledger, gov: &GovState, ev: &VerifiedEvent) -> Result<Effe
             })
         }
         Body::Receive(r) => {
-            in_transit_to_author(ledger, &r.parcel, author_id)?;
+            in_transit_to_author(view, &r.parcel, author_id)?;
             Ok(Effect::Move {
                 parcel: r.parcel.parcel,
                 state: ParcelState::Held {
@@ -430,7 +263,7 @@ pub fn judge(ledger: &Ledger, gov: &GovState, ev: &VerifiedEvent) -> Result<Effe
             })
         }
         Body::Reject(r) => {
-            let from = in_transit_to_author(ledger, &r.parcel, author_id)?;
+            let from = in_transit_to_author(view, &r.parcel, author_id)?;
             Ok(Effect::Move {
                 parcel: r.parcel.parcel,
                 state: ParcelState::Held { by: from },
@@ -438,7 +271,7 @@ pub fn judge(ledger: &Ledger, gov: &GovState, ev: &VerifiedEvent) -> Result<Effe
             })
         }
         Body::Retire(r) => {
-            held_by_author(ledger, &r.parcel, author_id)?;
+            held_by_author(view, &r.parcel, author_id)?;
             Ok(Effect::Move {
                 parcel: r.parcel.parcel,
                 state: ParcelState::Retired { cause: r.cause },
@@ -451,7 +284,7 @@ pub fn judge(ledger: &Ledger, gov: &GovState, ev: &VerifiedEvent) -> Result<Effe
         }
         Body::ConfirmImport(c) => {
             role(Role::Authority)?;
-            let cert = ledger
+            let cert = view
                 .certificate(&c.certificate)
                 .ok_or(VoidReason::CertificateMismatch)?;
             require(cert.destination == author.country, VoidReason::WrongCountry)?;

@@ -1,0 +1,275 @@
+//! Effects: storing a judged event in the state (feed slot or branch, fork evidence, verdict) and
+//! applying what an applied event changes (parcels, certificates, notes, totals).
+
+use crate::admission::VerifiedEvent;
+use crate::bytes::{EventId, ParcelId};
+use crate::event::Body;
+use crate::governance::Governance;
+use crate::merkle::{self, Frontier};
+use crate::rules::{self, Creation, Effect};
+use crate::state::{EventMeta, Fork, Parcel, State, Transition};
+use crate::types::MemberId;
+use crate::verdict::{ParcelState, Verdict, VoidReason};
+use crate::view::CitedView;
+
+/// What storing one event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Stored {
+    pub(crate) verdict: Verdict,
+    /// Set when this event proved a fork (or changed the two events a fork record names).
+    pub(crate) fork: Option<Fork>,
+    /// Set when that fork voids events that were already applied.
+    pub(crate) recompute: bool,
+}
+
+impl State {
+    /// Stores an admitted event: judges it, applies its effect and records it in its feed (or,
+    /// for an event that holds no slot, records the chain it extends, `off_slot`).
+    pub(crate) fn store(
+        &mut self,
+        gov: &Governance,
+        ev: &VerifiedEvent,
+        off_slot: Option<Frontier>,
+    ) -> Stored {
+        let h = ev.header();
+        let holds_slot = off_slot.is_none();
+        // Before judging: an event that proves a fork is itself void.
+        let (fork, recompute) = self.note_equivocation(ev, holds_slot);
+        let verdict = if !holds_slot {
+            Err(VoidReason::AuthorForked)
+        } else {
+            match gov.at(h.gov) {
+                Some(at) => rules::judge(&CitedView::new(self, at), ev),
+                None => Err(VoidReason::UnknownMember),
+            }
+        };
+        let verdict = match verdict {
+            Ok(effect) => {
+                self.apply(gov, ev, effect);
+                Verdict::Applied
+            }
+            Err(reason) => Verdict::Void(reason),
+        };
+        if let Verdict::Void(_) = verdict {
+            for p in &ev.body().parcel_refs() {
+                if let Some(parcel) = self.parcels.get_mut(&p.parcel) {
+                    // Kept sorted by id so the state does not depend on delivery order.
+                    if let Err(at) = parcel.void_events.binary_search(ev.id()) {
+                        parcel.void_events.insert(at, *ev.id());
+                    }
+                }
+            }
+        }
+        match off_slot {
+            None => {
+                let feed = self.feeds.entry(h.author.clone()).or_default();
+                feed.ids.push(*ev.id());
+                feed.frontier.push(merkle::feed_leaf(ev.id()));
+            }
+            Some(mut chain) => {
+                chain.push(merkle::feed_leaf(ev.id()));
+                self.branches.insert(*ev.id(), chain);
+            }
+        }
+        let author = intern(gov, h.gov, &h.author);
+        self.events.insert(
+            *ev.id(),
+            EventMeta {
+                author,
+                seq: h.seq,
+                kind: ev.body().kind(),
+                time_ms: h.time_ms,
+                gov: h.gov,
+                verdict,
+            },
+        );
+        Stored {
+            verdict,
+            fork,
+            recompute,
+        }
+    }
+
+    /// Records `ev` among the events at its (author, seq). Two or more different events there are
+    /// a fork, wherever they are (slots or void branches): the fork record names the two smallest
+    /// ids, so it does not depend on arrival order, and the feed is void from the lowest forked
+    /// seq. Returns the fork if `ev` proved or changed one, and whether events already applied
+    /// became void (the state must then be recomputed).
+    pub(crate) fn note_equivocation(
+        &mut self,
+        ev: &VerifiedEvent,
+        holds_slot: bool,
+    ) -> (Option<Fork>, bool) {
+        let h = ev.header();
+        // The two smallest ids among the others at this seq are all a fork record needs, so an
+        // author piling events on one seq costs a logarithmic step each, not a copy of the pile.
+        let (mut others, mut smallest) =
+            self.off_slot.get(&h.author).map_or((0, Vec::new()), |a| {
+                a.at(h.seq).map_or((0, Vec::new()), |set| {
+                    (set.len(), set.iter().take(2).copied().collect())
+                })
+            });
+        if !holds_slot {
+            let holder = self
+                .feeds
+                .get(&h.author)
+                .and_then(|f| f.ids.get((h.seq - 1) as usize));
+            others += usize::from(holder.is_some());
+            smallest.extend(holder);
+            self.off_slot
+                .entry(h.author.clone())
+                .or_default()
+                .insert(h.seq, *ev.id());
+        }
+        if others == 0 {
+            return (None, false);
+        }
+        smallest.push(*ev.id());
+        smallest.sort_unstable();
+        let fork = Fork {
+            author: h.author.clone(),
+            seq: h.seq,
+            first: smallest[0],
+            second: smallest[1],
+        };
+        let feed = self.feeds.entry(h.author.clone()).or_default();
+        let recompute = feed.forked_at.is_none_or(|f| h.seq < f);
+        if recompute {
+            feed.forked_at = Some(h.seq);
+        }
+        let known = self.forks.insert((h.author.clone(), h.seq), fork.clone());
+        let changed = known.as_ref() != Some(&fork);
+        (changed.then_some(fork), recompute)
+    }
+
+    fn apply(&mut self, gov: &Governance, ev: &VerifiedEvent, effect: Effect) {
+        let id = *ev.id();
+        let author = intern(gov, ev.header().gov, &ev.header().author);
+        match ev.body() {
+            Body::Flag(f) => {
+                self.notes.flags.insert(id, f.clone());
+            }
+            Body::Receive(r) => {
+                let declared = self.parcels.get(&r.parcel.parcel).map_or(0, |p| p.carats);
+                if r.measured_carats != declared {
+                    self.notes
+                        .receipt_mismatches
+                        .insert(id, (r.parcel.parcel, declared, r.measured_carats));
+                }
+                if !r.seal_intact {
+                    self.notes.broken_seals.insert(id, r.parcel.parcel);
+                }
+            }
+            Body::Dispatch(d) => {
+                if let Some(deadline) = d.deadline_ms {
+                    self.notes.deadlines.insert(id, deadline);
+                }
+            }
+            Body::ConfirmImport(c) => {
+                let confirmed = self.notes.confirmations.entry(c.certificate).or_default();
+                if let Err(at) = confirmed.binary_search(&id) {
+                    confirmed.insert(at, id);
+                }
+            }
+            _ => {}
+        }
+        match effect {
+            Effect::Record => {}
+            Effect::Certificate => {
+                if let Body::Certify(c) = ev.body() {
+                    let at = ev.header().gov;
+                    let mut c = c.clone();
+                    c.exporter = intern(gov, at, &c.exporter);
+                    c.importer = intern(gov, at, &c.importer);
+                    self.certificates.insert(id, c);
+                }
+            }
+            Effect::Create(created) => {
+                self.totals.registered +=
+                    created.iter().map(|c| u128::from(c.carats)).sum::<u128>();
+                for c in created {
+                    self.create(id, &author, c);
+                }
+            }
+            Effect::Transform {
+                consumed,
+                created,
+                loss,
+            } => {
+                self.totals.transform_loss += u128::from(loss);
+                for p in &consumed {
+                    self.move_parcel(p, id, ParcelState::Consumed { by: id }, None);
+                }
+                for c in created {
+                    self.create(id, &author, c);
+                }
+            }
+            Effect::Move {
+                parcel,
+                state,
+                measured_carats,
+            } => {
+                if let ParcelState::Retired { .. } = state {
+                    self.totals.retired += self
+                        .parcels
+                        .get(&parcel)
+                        .map_or(0, |p| u128::from(p.carats));
+                }
+                // Kept for the parcel's life: share the governance state's copies of member ids
+                // instead of the ones decoded with this event.
+                let at = ev.header().gov;
+                let state = match state {
+                    ParcelState::Held { by } => ParcelState::Held {
+                        by: intern(gov, at, &by),
+                    },
+                    ParcelState::InTransit { from, to, dispatch } => ParcelState::InTransit {
+                        from: intern(gov, at, &from),
+                        to: intern(gov, at, &to),
+                        dispatch,
+                    },
+                    other => other,
+                };
+                self.move_parcel(&parcel, id, state, measured_carats);
+            }
+        }
+    }
+
+    fn create(&mut self, event: EventId, author: &MemberId, c: Creation) {
+        let state = ParcelState::Held { by: author.clone() };
+        let parcel = Parcel {
+            id: c.id,
+            carats: c.carats,
+            stones: c.stones,
+            value_cents: c.value_cents,
+            seal: c.seal,
+            parents: c.parents,
+            origin: c.origin,
+            transitions: vec![Transition::new(event, state)],
+            void_events: Vec::new(),
+            measured_carats: None,
+        };
+        self.parcels.insert(c.id, Box::new(parcel));
+    }
+
+    fn move_parcel(
+        &mut self,
+        parcel: &ParcelId,
+        event: EventId,
+        state: ParcelState,
+        measured: Option<u64>,
+    ) {
+        if let Some(p) = self.parcels.get_mut(parcel) {
+            p.transitions.push(Transition::new(event, state));
+            if measured.is_some() {
+                p.measured_carats = measured;
+            }
+        }
+    }
+}
+
+/// The governance state's own copy of a member id: one allocation per member, not per event.
+fn intern(gov: &Governance, version: u64, id: &MemberId) -> MemberId {
+    gov.at(version)
+        .and_then(|g| g.members.get_key_value(id))
+        .map_or_else(|| id.clone(), |(k, _)| k.clone())
+}

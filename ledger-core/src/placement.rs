@@ -1,0 +1,136 @@
+//! Stateful admission: where an admitted event goes (its feed slot, a fork, a void branch, or the
+//! pending set), after the checks that need the ledger (membership, key, links, time, governance
+//! version, feed root).
+
+use crate::admission::{AdmissionError, VerifiedEvent};
+use crate::event::Header;
+use crate::governance::Governance;
+use crate::merkle::{self, Frontier};
+use crate::pending::Missing;
+use crate::state::{Feed, State};
+
+/// Where an admitted event goes.
+pub(crate) enum Place {
+    Duplicate,
+    Wait(Vec<Missing>),
+    Next,
+    /// A second event at a held slot; `chain` is the frontier of the slots before it.
+    Fork {
+        chain: Frontier,
+    },
+    /// An event extending a void branch; `chain` is the frontier of the branch up to its prev.
+    Branch {
+        chain: Frontier,
+    },
+}
+
+/// Where an event goes: admission checks that need the ledger (membership, key, feed links,
+/// time, governance version, feed root) and dependencies.
+pub(crate) fn locate(
+    state: &State,
+    gov: &Governance,
+    ev: &VerifiedEvent,
+) -> Result<Place, AdmissionError> {
+    let h = ev.header();
+    if state.events.contains_key(ev.id()) {
+        return Ok(Place::Duplicate);
+    }
+    if h.gov > gov.latest() {
+        // Only a member, signing with one of its keys, may wait for a governance version.
+        check_author(gov, gov.latest(), h, false)?;
+        return Ok(Place::Wait(vec![Missing::Gov(h.gov)]));
+    }
+    check_author(gov, h.gov, h, true)?;
+    let prev_meta = if h.seq == 1 {
+        None
+    } else {
+        match state.events.get(&h.prev) {
+            Some(m) if m.author == h.author && m.seq == h.seq - 1 => Some(m),
+            Some(_) => return Err(AdmissionError::BrokenPrev),
+            None => return Ok(Place::Wait(vec![Missing::Event(h.prev)])),
+        }
+    };
+    if let Some(p) = prev_meta {
+        if h.time_ms < p.time_ms {
+            return Err(AdmissionError::TimeBackwards);
+        }
+        if h.gov < p.gov {
+            return Err(AdmissionError::GovBackwards);
+        }
+    }
+    let place = place_in_feed(state, h)?;
+    let missing: Vec<Missing> = ev
+        .body()
+        .dependencies()
+        .into_iter()
+        .filter(|d| !state.events.contains_key(d))
+        .map(Missing::Event)
+        .collect();
+    if !missing.is_empty() {
+        return Ok(Place::Wait(missing));
+    }
+    Ok(place)
+}
+
+/// The author must be a member at governance version `gov`, signing with the key assigned to
+/// it for this seq (`exact`), or with any of its keys (for an event citing a later version).
+fn check_author(
+    gov: &Governance,
+    version: u64,
+    h: &Header,
+    exact: bool,
+) -> Result<(), AdmissionError> {
+    let gov = gov.at(version).ok_or(AdmissionError::GovBackwards)?;
+    let member = gov
+        .members
+        .get(&h.author)
+        .ok_or_else(|| AdmissionError::NotAMember(h.author.to_string()))?;
+    let ok = if exact {
+        member.key_for_seq(h.seq) == Some(&h.key)
+    } else {
+        member.keys.iter().any(|g| g.key == h.key)
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(AdmissionError::WrongKey)
+    }
+}
+
+/// Where an event whose `prev` is stored goes in its author's feed, after checking its
+/// `feed_root` against its own `prev` chain (the slots, or the void branch it extends).
+fn place_in_feed(state: &State, h: &Header) -> Result<Place, AdmissionError> {
+    let empty = Feed::default();
+    let feed = state.feeds.get(&h.author).unwrap_or(&empty);
+    let len = feed.ids.len() as u64;
+    let on_main_branch = h.seq == 1 || feed.ids.get((h.seq - 2) as usize) == Some(&h.prev);
+    if !on_main_branch {
+        // prev is a stored event of this author at seq - 1 that holds no slot: it is on a void
+        // branch after a proven fork, and so is this event.
+        let chain = state
+            .branches
+            .get(&h.prev)
+            .ok_or(AdmissionError::BrokenPrev)?;
+        if h.feed_root != chain.root() {
+            return Err(AdmissionError::BadFeedRoot);
+        }
+        return Ok(Place::Branch {
+            chain: chain.clone(),
+        });
+    }
+    if h.seq - 1 == len {
+        if h.feed_root != feed.frontier.root() {
+            return Err(AdmissionError::BadFeedRoot);
+        }
+        return Ok(Place::Next);
+    }
+    // A second event at a held slot: its chain is the slots before it.
+    let mut chain = Frontier::default();
+    for id in &feed.ids[..(h.seq - 1) as usize] {
+        chain.push(merkle::feed_leaf(id));
+    }
+    if h.feed_root != chain.root() {
+        return Err(AdmissionError::BadFeedRoot);
+    }
+    Ok(Place::Fork { chain })
+}

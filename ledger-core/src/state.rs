@@ -1,0 +1,254 @@
+//! The ledger's data model: event metadata, feeds, parcels and their transitions, notes, totals and forks.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::bytes::{Digest, EventId, ParcelId};
+use crate::event::{Certify, Flag, Kind, RetireCause};
+use crate::merkle::Frontier;
+use crate::origin::Origin;
+use crate::types::MemberId;
+use crate::verdict::{ParcelState, Verdict};
+
+/// Two different events by one author at one seq: portable evidence of equivocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fork {
+    pub author: MemberId,
+    pub seq: u64,
+    /// The smaller of the two event ids (so the proof does not depend on arrival order).
+    pub first: EventId,
+    /// The larger of the two event ids.
+    pub second: EventId,
+}
+
+/// What the ledger keeps of every stored event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMeta {
+    pub author: MemberId,
+    pub seq: u64,
+    pub kind: Kind,
+    pub time_ms: u64,
+    pub gov: u64,
+    pub verdict: Verdict,
+}
+
+/// One member's feed.
+#[derive(Debug, Clone, Default)]
+pub struct Feed {
+    /// Ids by seq - 1: the events holding the feed's slots.
+    pub ids: Vec<EventId>,
+    pub(crate) frontier: Frontier,
+    /// The feed is void from this seq on (a proven fork).
+    pub forked_at: Option<u64>,
+}
+
+impl Feed {
+    /// The head: (seq, id) of the last slot.
+    pub fn head(&self) -> Option<(u64, EventId)> {
+        self.ids.last().map(|id| (self.ids.len() as u64, *id))
+    }
+    /// The RFC 6962 root of the feed's slots.
+    pub fn root(&self) -> Digest {
+        self.frontier.root()
+    }
+}
+
+/// An applied state change of a parcel: the event and where it left the parcel.
+///
+/// Kept compact (every parcel keeps all of its transitions): the dispatch of an in-transit state
+/// and the transform of a consumed one are the transition's own event, so they are not stored
+/// twice; [`Transition::state`] puts the full state back together.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    pub event: EventId,
+    step: Where,
+}
+
+/// A [`ParcelState`] without the event ids its transition already holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+enum Where {
+    Held(MemberId),
+    InTransit(MemberId, MemberId),
+    Consumed,
+    Retired(RetireCause),
+}
+
+impl Transition {
+    pub(crate) fn new(event: EventId, state: ParcelState) -> Transition {
+        let step = match state {
+            ParcelState::Held { by } => Where::Held(by),
+            ParcelState::InTransit { from, to, .. } => Where::InTransit(from, to),
+            ParcelState::Consumed { .. } => Where::Consumed,
+            ParcelState::Retired { cause } => Where::Retired(cause),
+        };
+        Transition { event, step }
+    }
+
+    /// The parcel's state right after this transition.
+    pub fn state(&self) -> ParcelState {
+        match &self.step {
+            Where::Held(by) => ParcelState::Held { by: by.clone() },
+            Where::InTransit(from, to) => ParcelState::InTransit {
+                from: from.clone(),
+                to: to.clone(),
+                dispatch: self.event,
+            },
+            Where::Consumed => ParcelState::Consumed { by: self.event },
+            Where::Retired(cause) => ParcelState::Retired { cause: *cause },
+        }
+    }
+}
+
+/// A parcel and everything the ledger knows of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parcel {
+    pub id: ParcelId,
+    pub carats: u64,
+    pub stones: u32,
+    pub value_cents: Option<u64>,
+    pub seal: String,
+    /// Parcels consumed by the transform that made this one (empty for a registration).
+    pub parents: Vec<ParcelId>,
+    pub origin: Origin,
+    /// Every applied change, the creation first: never empty. The last one is the parcel's
+    /// state and head.
+    pub(crate) transitions: Vec<Transition>,
+    /// Void events that cite this parcel at a head, sorted by id (applied ones are transitions).
+    pub(crate) void_events: Vec<EventId>,
+    /// The last weight measured on receipt.
+    pub measured_carats: Option<u64>,
+}
+
+impl Parcel {
+    fn last(&self) -> &Transition {
+        // A parcel is created with its first transition and only ever gains more.
+        #[allow(clippy::expect_used)]
+        self.transitions.last().expect("a parcel has its creation")
+    }
+    /// Where the parcel is now.
+    pub fn state(&self) -> ParcelState {
+        self.last().state()
+    }
+    /// The last applied event on this parcel.
+    pub fn head(&self) -> &EventId {
+        &self.last().event
+    }
+    /// The event that created it.
+    pub fn created_by(&self) -> &EventId {
+        &self.transitions[0].event
+    }
+    /// Every applied change, the creation first.
+    pub fn transitions(&self) -> &[Transition] {
+        &self.transitions
+    }
+    /// Every stored event that cites this parcel at a head, applied or void, sorted by id.
+    pub fn events(&self) -> Vec<EventId> {
+        let mut out: Vec<EventId> = self.transitions[1..]
+            .iter()
+            .map(|t| t.event)
+            .chain(self.void_events.iter().copied())
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+    /// The state right after applied event `event`, if that event changed this parcel.
+    pub fn state_at(&self, event: &EventId) -> Option<ParcelState> {
+        self.transitions
+            .iter()
+            .rev()
+            .find(|t| &t.event == event)
+            .map(Transition::state)
+    }
+}
+
+/// What applied events said that the parcel states do not keep, for findings: flags, receipts
+/// that disagree with the declared weight or found the seal broken, and explicit dispatch deadlines.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Notes {
+    /// Applied flags, by event.
+    pub flags: BTreeMap<EventId, Flag>,
+    /// Applied receipts whose measured weight differs from the parcel's: (parcel, declared, measured).
+    pub receipt_mismatches: BTreeMap<EventId, (ParcelId, u64, u64)>,
+    /// Applied receipts that found the seal broken, with the parcel.
+    pub broken_seals: BTreeMap<EventId, ParcelId>,
+    /// Applied dispatches that name their own deadline (UNIX ms).
+    pub deadlines: HashMap<EventId, u64>,
+    /// Applied import confirmations, by the certificate they confirm.
+    pub confirmations: BTreeMap<EventId, Vec<EventId>>,
+}
+
+/// Carat totals for the mass-balance invariant. 128 bits wide: a log of many parcels near
+/// `MAX_CARATS` each cannot overflow them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MassTotals {
+    pub registered: u128,
+    pub transform_loss: u128,
+    pub retired: u128,
+}
+
+/// One author's events that hold no feed slot, by seq and id, and how many there are.
+#[derive(Debug, Default)]
+pub(crate) struct OffSlot {
+    pub(crate) by_seq: BTreeMap<u64, BTreeSet<EventId>>,
+    pub(crate) len: u64,
+}
+
+impl OffSlot {
+    pub(crate) fn at(&self, seq: u64) -> Option<&BTreeSet<EventId>> {
+        self.by_seq.get(&seq)
+    }
+
+    pub(crate) fn insert(&mut self, seq: u64, id: EventId) {
+        if self.by_seq.entry(seq).or_default().insert(id) {
+            self.len += 1;
+        }
+    }
+}
+
+/// Everything the ledger holds about stored events: a pure function of the set of them.
+#[derive(Debug, Default)]
+pub struct State {
+    pub(crate) events: HashMap<EventId, EventMeta>,
+    pub(crate) feeds: BTreeMap<MemberId, Feed>,
+    /// Boxed: a parcel record is large, and the table's spare slots and its growth copies should
+    /// cost a pointer each, not a whole record.
+    pub(crate) parcels: HashMap<ParcelId, Box<Parcel>>,
+    pub(crate) certificates: HashMap<EventId, Certify>,
+    pub(crate) forks: BTreeMap<(MemberId, u64), Fork>,
+    /// For every stored event that holds no feed slot (a fork's second event, or an event on a
+    /// void branch after it): the Merkle frontier of its own chain, itself included, so that an
+    /// event extending it is checked against its own `prev` chain in any delivery order.
+    pub(crate) branches: HashMap<EventId, Frontier>,
+    /// The events that hold no feed slot, by author and seq (empty unless the author forked).
+    pub(crate) off_slot: HashMap<MemberId, OffSlot>,
+    pub(crate) totals: MassTotals,
+    pub(crate) notes: Notes,
+}
+
+impl State {
+    /// A stored event's metadata and verdict.
+    pub fn event(&self, id: &EventId) -> Option<&EventMeta> {
+        self.events.get(id)
+    }
+    /// A feed.
+    pub fn feed(&self, author: &MemberId) -> Option<&Feed> {
+        self.feeds.get(author)
+    }
+    /// A parcel.
+    pub fn parcel(&self, id: &ParcelId) -> Option<&Parcel> {
+        self.parcels.get(id).map(|p| &**p)
+    }
+    /// An applied certificate.
+    pub fn certificate(&self, id: &EventId) -> Option<&Certify> {
+        self.certificates.get(id)
+    }
+    /// True when `author`'s feed is void at `seq`.
+    pub fn is_forked_at(&self, author: &MemberId, seq: u64) -> bool {
+        self.feeds
+            .get(author)
+            .and_then(|f| f.forked_at)
+            .is_some_and(|f| seq >= f)
+    }
+}

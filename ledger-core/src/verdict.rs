@@ -1,0 +1,177 @@
+//! The vocabulary of the rules: verdicts, void reasons and the states a parcel can be in.
+
+use serde::{Deserialize, Serialize};
+
+use crate::bytes::EventId;
+use crate::event::RetireCause;
+use crate::types::MemberId;
+
+/// Why a stored event changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VoidReason {
+    /// The author lacks the role this kind of event needs.
+    WrongRole,
+    /// A registration at a site that is not one of the author's.
+    NotOwnSite,
+    /// The author does not hold the parcel at the cited head.
+    NotCustodian,
+    /// A receipt or rejection by someone other than the dispatch's recipient.
+    NotRecipient,
+    /// The cited head was already acted on by an earlier event of the same feed (e.g. a double dispatch).
+    Conflict,
+    /// The parcel was consumed or retired at the cited head.
+    ParcelClosed,
+    /// The cited head is not an applied event on that parcel.
+    UnknownParcel,
+    /// A transform whose outputs weigh more than its inputs.
+    MassGain,
+    /// A cross-border dispatch without a valid certificate for it.
+    Uncertified,
+    /// A certificate or import confirmation that does not fit the shipment or members it names.
+    CertificateMismatch,
+    /// A certificate or confirmation by an authority of the wrong country.
+    WrongCountry,
+    /// A named member does not exist at the cited governance version.
+    UnknownMember,
+    /// A dispatch to oneself.
+    SelfDispatch,
+    /// The author's feed is forked at or before this event.
+    AuthorForked,
+    /// Governance records take effect with the governance issue; until then they are kept, void.
+    Unsupported,
+}
+
+impl VoidReason {
+    /// Every reason, for reports.
+    pub const ALL: [VoidReason; 15] = [
+        VoidReason::WrongRole,
+        VoidReason::NotOwnSite,
+        VoidReason::NotCustodian,
+        VoidReason::NotRecipient,
+        VoidReason::Conflict,
+        VoidReason::ParcelClosed,
+        VoidReason::UnknownParcel,
+        VoidReason::MassGain,
+        VoidReason::Uncertified,
+        VoidReason::CertificateMismatch,
+        VoidReason::WrongCountry,
+        VoidReason::UnknownMember,
+        VoidReason::SelfDispatch,
+        VoidReason::AuthorForked,
+        VoidReason::Unsupported,
+    ];
+
+    /// The stable kebab-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            VoidReason::WrongRole => "wrong-role",
+            VoidReason::NotOwnSite => "not-own-site",
+            VoidReason::NotCustodian => "not-custodian",
+            VoidReason::NotRecipient => "not-recipient",
+            VoidReason::Conflict => "conflict",
+            VoidReason::ParcelClosed => "parcel-closed",
+            VoidReason::UnknownParcel => "unknown-parcel",
+            VoidReason::MassGain => "mass-gain",
+            VoidReason::Uncertified => "uncertified",
+            VoidReason::CertificateMismatch => "certificate-mismatch",
+            VoidReason::WrongCountry => "wrong-country",
+            VoidReason::UnknownMember => "unknown-member",
+            VoidReason::SelfDispatch => "self-dispatch",
+            VoidReason::AuthorForked => "author-forked",
+            VoidReason::Unsupported => "unsupported",
+        }
+    }
+
+    /// The reason in words, for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            VoidReason::WrongRole => "the author does not have the role this kind of event needs",
+            VoidReason::NotOwnSite => "the registration names a site that is not the author's",
+            VoidReason::NotCustodian => "the author does not hold the parcel",
+            VoidReason::NotRecipient => {
+                "only the recipient of the dispatch may receive or reject it"
+            }
+            VoidReason::Conflict => {
+                "the parcel was already acted on from that state (e.g. a double dispatch)"
+            }
+            VoidReason::ParcelClosed => "the parcel was already consumed or retired",
+            VoidReason::UnknownParcel => "no applied event created or moved this parcel as cited",
+            VoidReason::MassGain => "the outputs weigh more than the inputs",
+            VoidReason::Uncertified => {
+                "a cross-border dispatch needs a valid certificate covering the parcel"
+            }
+            VoidReason::CertificateMismatch => {
+                "the certificate does not fit the shipment or members it names"
+            }
+            VoidReason::WrongCountry => "an authority of another country issued or confirmed it",
+            VoidReason::UnknownMember => "a member it names does not exist",
+            VoidReason::SelfDispatch => "a member cannot dispatch to itself",
+            VoidReason::AuthorForked => {
+                "the author signed two events for one feed slot before this"
+            }
+            VoidReason::Unsupported => "governance records take effect in a later version",
+        }
+    }
+
+    /// The reason with this stable name.
+    pub fn from_name(name: &str) -> Option<VoidReason> {
+        VoidReason::ALL.into_iter().find(|r| r.name() == name)
+    }
+}
+
+/// The verdict on a stored event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Applied,
+    Void(VoidReason),
+}
+
+/// Where a parcel is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ParcelState {
+    Held {
+        by: MemberId,
+    },
+    InTransit {
+        from: MemberId,
+        to: MemberId,
+        dispatch: EventId,
+    },
+    Consumed {
+        by: EventId,
+    },
+    Retired {
+        cause: RetireCause,
+    },
+}
+
+impl ParcelState {
+    /// The one member entitled to act on the parcel in this state.
+    pub fn entitled(&self) -> Option<&MemberId> {
+        match self {
+            ParcelState::Held { by } => Some(by),
+            ParcelState::InTransit { to, .. } => Some(to),
+            ParcelState::Consumed { .. } | ParcelState::Retired { .. } => None,
+        }
+    }
+    /// The member responsible for the parcel now (holder, or sender while in transit).
+    pub fn custodian(&self) -> Option<&MemberId> {
+        match self {
+            ParcelState::Held { by } => Some(by),
+            ParcelState::InTransit { from, .. } => Some(from),
+            _ => None,
+        }
+    }
+    /// A short name: held, in-transit, consumed, retired.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ParcelState::Held { .. } => "held",
+            ParcelState::InTransit { .. } => "in-transit",
+            ParcelState::Consumed { .. } => "consumed",
+            ParcelState::Retired { .. } => "retired",
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! The read-only view that the rules judge an event against: the parcels at the heads it cites,
+//! the certificates it cites, its author's feed and the governance state at the version it cites.
+//!
+//! The rules see nothing else of the ledger, so a verdict depends only on cited state by
+//! construction.
+
+use crate::bytes::EventId;
+use crate::event::{Certify, ParcelRef};
+use crate::governance::GovState;
+use crate::state::{Parcel, State};
+use crate::types::MemberId;
+use crate::verdict::ParcelState;
+
+/// The state an event is judged against.
+#[derive(Debug)]
+pub struct CitedView<'a> {
+    state: &'a State,
+    gov: &'a GovState,
+}
+
+/// A parcel as it was at a cited head.
+#[derive(Debug)]
+pub struct AtHead<'a> {
+    /// The parcel's record (its creation fields and origin do not change).
+    pub parcel: &'a Parcel,
+    /// Where the parcel was right after the cited head.
+    pub state: ParcelState,
+    /// True when an applied event moved the parcel on from the cited head.
+    pub moved_on: bool,
+}
+
+impl<'a> CitedView<'a> {
+    /// The view of `state` for an event acting under governance state `gov`.
+    pub fn new(state: &'a State, gov: &'a GovState) -> CitedView<'a> {
+        CitedView { state, gov }
+    }
+
+    /// The governance state at the version the event cites.
+    pub fn gov(&self) -> &'a GovState {
+        self.gov
+    }
+
+    /// The parcel at the cited head, if that head is an applied event on that parcel.
+    pub fn at_head(&self, r: &ParcelRef) -> Option<AtHead<'a>> {
+        let parcel = self.state.parcel(&r.parcel)?;
+        let state = parcel.state_at(&r.head)?;
+        Some(AtHead {
+            parcel,
+            state,
+            moved_on: *parcel.head() != r.head,
+        })
+    }
+
+    /// A cited certificate, if it is applied.
+    pub fn certificate(&self, id: &EventId) -> Option<&'a Certify> {
+        self.state.certificate(id)
+    }
+
+    /// True when `author`'s own feed is void at `seq` (a proven fork at or before it).
+    pub fn author_forked(&self, author: &MemberId, seq: u64) -> bool {
+        self.state.is_forked_at(author, seq)
+    }
+}
