@@ -3,9 +3,9 @@
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use custody_node::actions::{Action, Output};
+use custody_node::actions::{Action, CertifyAction, Output};
 use ledger_core::bytes::{EventId, ParcelId};
-use ledger_core::event::{Certify, FlagCode, FlagTarget, RetireCause};
+use ledger_core::event::{FlagCode, FlagTarget, RetireCause};
 use ledger_core::rules::{parcel_id, VoidReason};
 use ledger_core::types::{Country, Date, MemberId, SiteId};
 
@@ -296,7 +296,7 @@ impl ActCommand {
                 origins,
                 issued_on,
                 expires_on,
-            } => Action::Certify(Certify {
+            } => Action::Certify(CertifyAction {
                 number,
                 exporter,
                 importer,

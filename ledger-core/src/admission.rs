@@ -8,6 +8,7 @@ use crate::bytes::{EventId, NetworkId, SignatureBytes};
 use crate::codec::{self, DecodeError, MAX_EVENT_BYTES};
 use crate::crypto::{self, event_message, sha256, KeyCache, SignatureItem, EVENT_ID_CONTEXT};
 use crate::event::{Body, Header, Payload, ShapeError};
+use crate::record::{check_endorsements, EndorsementError};
 
 /// Length of the signature at the end of every event.
 pub const SIGNATURE_LEN: usize = 64;
@@ -44,6 +45,8 @@ pub enum AdmissionError {
         "the author's feed is void from seq {0} on (fork proven); later events are not stored"
     )]
     FeedForked(u64),
+    #[error("{0}")]
+    Endorsement(#[from] EndorsementError),
 }
 
 /// The admission failures, as stable reason names for reports.
@@ -67,6 +70,7 @@ impl AdmissionError {
             AdmissionError::GovBackwards => "gov-backwards",
             AdmissionError::BadFeedRoot => "bad-feed-root",
             AdmissionError::FeedForked(_) => "feed-forked",
+            AdmissionError::Endorsement(_) => "bad-endorsement",
         }
     }
 
@@ -102,6 +106,16 @@ impl DecodedEvent {
     }
     fn payload(&self) -> &[u8] {
         &self.bytes[..self.bytes.len() - SIGNATURE_LEN]
+    }
+    /// The verified event, once the endorsement signatures it carries (governance bodies) check
+    /// out too; the event's own signature was checked by the caller.
+    fn endorsed(
+        self,
+        network: &NetworkId,
+        keys: &KeyCache,
+    ) -> Result<VerifiedEvent, AdmissionError> {
+        check_endorsements(network, &self.header, &self.body, keys)?;
+        Ok(self.into_verified())
     }
     fn into_verified(self) -> VerifiedEvent {
         VerifiedEvent {
@@ -194,7 +208,7 @@ pub fn verify_event(
         .map_err(|_| AdmissionError::BadKey)?;
     crypto::verify_event(&vk, network, decoded.payload(), &decoded.signature)
         .map_err(|_| AdmissionError::BadSignature)?;
-    Ok(decoded.into_verified())
+    decoded.endorsed(network, keys)
 }
 
 /// Admission of many events: decoding and batch signature verification spread over all cores.
@@ -307,7 +321,7 @@ fn verify_chunk(
         .map(|d| {
             let (d, _, _) = d?;
             if verdicts.next().unwrap_or(false) {
-                Ok(d.into_verified())
+                d.endorsed(network, keys)
             } else {
                 Err(AdmissionError::BadSignature)
             }

@@ -96,7 +96,7 @@ pub fn audit_parcel(ledger: &Ledger, parcel: &ParcelId) -> Option<Audit> {
     }
     // Certificates covering any parcel of the ancestry, and their import confirmations.
     for (cert, c) in ledger.certificates() {
-        if c.parcels.iter().any(|p| seen.contains(p)) {
+        if c.parcels.iter().any(|p| seen.contains(&p.parcel)) {
             events.insert(*cert);
             if let Some(confirmed) = ledger.notes().confirmations.get(cert) {
                 events.extend(confirmed.iter().copied());

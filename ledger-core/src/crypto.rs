@@ -16,6 +16,10 @@ pub const EVENT_SIG_CONTEXT: &[u8] = b"custody/event-signature/v1\0";
 pub const PARCEL_ID_CONTEXT: &[u8] = b"custody/parcel-id/v1\0";
 /// Prefix of every network id hash.
 pub const NETWORK_ID_CONTEXT: &[u8] = b"custody/network-id/v1\0";
+/// Domain separation of governance record ids.
+pub const GOV_RECORD_CONTEXT: &[u8] = b"custody/gov-record/v1\0";
+/// Domain separation of endorsement signatures (over a record id).
+pub const ENDORSE_CONTEXT: &[u8] = b"custody/endorsement/v1\0";
 /// Signatures checked together in one batch during replay.
 pub const VERIFY_BATCH: usize = 256;
 /// Verifying keys kept decompressed (there is one per member key, so this is generous).
@@ -61,6 +65,37 @@ impl SecretKey {
         let msg = event_message(network, payload);
         SignatureBytes(self.0.sign(&msg).to_bytes())
     }
+}
+
+impl SecretKey {
+    /// Signs a governance record id as an endorsement of it.
+    pub fn sign_endorsement(&self, record: &Digest) -> SignatureBytes {
+        SignatureBytes(self.0.sign(&endorsement_message(record)).to_bytes())
+    }
+}
+
+/// The exact message an endorsement signature covers: the context and the record id, which
+/// itself covers the network, version, prev and action.
+pub fn endorsement_message(record: &Digest) -> [u8; ENDORSE_MESSAGE_LEN] {
+    let mut msg = [0u8; ENDORSE_MESSAGE_LEN];
+    msg[..ENDORSE_CONTEXT.len()].copy_from_slice(ENDORSE_CONTEXT);
+    msg[ENDORSE_CONTEXT.len()..].copy_from_slice(record.as_bytes());
+    msg
+}
+
+const ENDORSE_MESSAGE_LEN: usize = ENDORSE_CONTEXT.len() + 32;
+
+/// Strict verification of one endorsement signature.
+pub fn verify_endorsement(
+    vk: &VerifyingKey,
+    record: &Digest,
+    signature: &SignatureBytes,
+) -> Result<(), SignatureError> {
+    vk.verify_strict(
+        &endorsement_message(record),
+        &Signature::from_bytes(&signature.0),
+    )
+    .map_err(|_| SignatureError::BadSignature)
 }
 
 /// The exact message an event signature covers.

@@ -22,26 +22,36 @@ pub(crate) struct Stored {
     pub(crate) recompute: bool,
 }
 
+/// Where a stored event goes in its author's feed.
+#[derive(Debug, Clone)]
+pub(crate) enum Slot {
+    /// The next slot.
+    Holds,
+    /// No slot: a fork's other event or a void branch after it; the frontier of its own chain.
+    Forked(Frontier),
+    /// No slot: signed with a key revoked for its seq; the frontier of its own chain.
+    Revoked(Frontier),
+}
+
 impl State {
     /// Stores an admitted event: judges it, applies its effect and records it in its feed (or,
     /// for an event that holds no slot, records the chain it extends, `off_slot`).
-    pub(crate) fn store(
-        &mut self,
-        gov: &Governance,
-        ev: &VerifiedEvent,
-        off_slot: Option<Frontier>,
-    ) -> Stored {
+    pub(crate) fn store(&mut self, gov: &Governance, ev: &VerifiedEvent, slot: Slot) -> Stored {
         let h = ev.header();
-        let holds_slot = off_slot.is_none();
-        // Before judging: an event that proves a fork is itself void.
-        let (fork, recompute) = self.note_equivocation(ev, holds_slot);
-        let verdict = if !holds_slot {
-            Err(VoidReason::AuthorForked)
-        } else {
-            match gov.at(h.gov) {
-                Some(at) => rules::judge(&CitedView::new(self, at), ev),
+        // Before judging: an event that proves a fork is itself void. Events signed with a
+        // revoked key are evidence only: they prove no fork.
+        let (fork, recompute) = match &slot {
+            Slot::Revoked(_) => (None, false),
+            Slot::Holds => self.note_equivocation(ev, true),
+            Slot::Forked(_) => self.note_equivocation(ev, false),
+        };
+        let verdict = match &slot {
+            Slot::Forked(_) => Err(VoidReason::AuthorForked),
+            Slot::Revoked(_) => Err(VoidReason::RevokedKey),
+            Slot::Holds => match CitedView::new(self, gov, h.gov) {
+                Some(view) => rules::judge(&view, ev),
                 None => Err(VoidReason::UnknownMember),
-            }
+            },
         };
         let verdict = match verdict {
             Ok(effect) => {
@@ -60,15 +70,23 @@ impl State {
                 }
             }
         }
-        match off_slot {
-            None => {
+        match slot {
+            Slot::Holds => {
                 let feed = self.feeds.entry(h.author.clone()).or_default();
                 feed.ids.push(*ev.id());
                 feed.frontier.push(merkle::feed_leaf(ev.id()));
             }
-            Some(mut chain) => {
+            Slot::Forked(mut chain) => {
                 chain.push(merkle::feed_leaf(ev.id()));
                 self.branches.insert(*ev.id(), chain);
+            }
+            Slot::Revoked(mut chain) => {
+                chain.push(merkle::feed_leaf(ev.id()));
+                self.branches.insert(*ev.id(), chain);
+                self.revoked
+                    .entry(h.author.clone())
+                    .or_default()
+                    .insert(h.seq, *ev.id());
             }
         }
         let author = intern(gov, h.gov, &h.author);

@@ -3,16 +3,21 @@
 use serde::{Deserialize, Serialize};
 
 use crate::bytes::{Digest, EventId, NetworkId, ParcelId, PublicKeyBytes, SignatureBytes};
-use crate::types::{check_text, Country, Date, Member, MemberId, Policy, SiteId, MAX_TEXT_LEN};
+use crate::types::{
+    check_text, Country, Date, Member, MemberId, Policy, Role, Site, SiteId, MAX_TEXT_LEN,
+};
 
 /// Most parcels one transform may consume or create.
 pub const MAX_TRANSFORM_PARCELS: usize = 256;
-/// Most parcels one certificate may cover.
-pub const MAX_CERTIFICATE_PARCELS: usize = 1024;
+/// Most parcels one certificate may cover (each cited with its head, 64 bytes: the most fit in
+/// an event with room to spare).
+pub const MAX_CERTIFICATE_PARCELS: usize = 512;
 /// Most origin countries one certificate may name.
 pub const MAX_CERTIFICATE_ORIGINS: usize = 64;
 /// Most endorsements or cosignatures one governance record or checkpoint may carry.
 pub const MAX_ENDORSEMENTS: usize = 256;
+/// Most roles, sites or keys one member may have.
+pub const MAX_MEMBER_ITEMS: usize = 256;
 /// Largest carat amount (hundredths of a carat) accepted in one field: 10^13 ct, far beyond any parcel.
 pub const MAX_CARATS: u64 = 1_000_000_000_000_000;
 /// Largest value (US cents) accepted in one field: 10^13 USD, far beyond any parcel or shipment.
@@ -121,7 +126,9 @@ pub struct Certify {
     pub exporter: MemberId,
     pub importer: MemberId,
     pub destination: Country,
-    pub parcels: Vec<ParcelId>,
+    /// The parcels covered, each at the head the authority saw (so the verdict reads exactly
+    /// that state of each parcel, in any delivery order).
+    pub parcels: Vec<ParcelRef>,
     /// Hundredths of a carat.
     pub total_carats: u64,
     /// US cents.
@@ -201,41 +208,70 @@ pub struct Flag {
     pub text: String,
 }
 
-/// What an embargo covers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What an embargo covers: every parcel with an origin share from that country, that member's
+/// sites, or that one site.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EmbargoTarget {
     Country(Country),
     Site { member: MemberId, site: SiteId },
+    Member(MemberId),
 }
 
-/// One governance action.
+/// One governance action. The variant order is the encoding's tag order and must never change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum GovAction {
+    /// A new member, with its first keys (the first grant signs from seq 1).
     Admit(Member),
-    Update(Member),
+    /// New name, roles and sites for a member (chamber, country and keys change otherwise).
+    Update {
+        member: MemberId,
+        name: String,
+        roles: Vec<Role>,
+        sites: Vec<Site>,
+    },
+    /// The member's events after `last_valid_seq` are void until it is reinstated.
     Suspend {
         member: MemberId,
+        last_valid_seq: u64,
         reason: String,
     },
+    /// Ends a suspension: the member's events citing this version or a later one count again.
+    Reinstate { member: MemberId, reason: String },
+    /// A key for a member that has none in force (after a revocation), signing from `from_seq`.
     AddKey {
         member: MemberId,
         key: PublicKeyBytes,
         from_seq: u64,
     },
+    /// The member's key in force signs up to `last_valid_seq`; `key` signs from the next seq.
+    RotateKey {
+        member: MemberId,
+        key: PublicKeyBytes,
+        last_valid_seq: u64,
+    },
+    /// `key` signs nothing after `last_valid_seq`, and no key replaces it.
     RevokeKey {
         member: MemberId,
         key: PublicKeyBytes,
         last_valid_seq: u64,
     },
+    /// Parcels with an origin in `target` may not be certified or exported across a border
+    /// from `from` until `until` (open-ended when absent).
     SetEmbargo {
         target: EmbargoTarget,
+        from: Date,
+        until: Option<Date>,
         reason: String,
     },
+    /// Ends the embargo in force on `target` on date `on`.
     LiftEmbargo {
         target: EmbargoTarget,
+        on: Date,
+        reason: String,
     },
+    /// A new policy: quorum per chamber, tolerances, certificate validity.
     SetPolicy(Policy),
 }
 
@@ -256,12 +292,11 @@ pub struct Endorse {
     pub endorsement: Endorsement,
 }
 
-/// Objects to a proposed governance record, identified by the digest of its action.
+/// Objects to a proposed governance record, named by its record id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Object {
-    pub version: u64,
-    pub prev: Digest,
-    pub action_digest: Digest,
+    /// The record id: SHA-256 over (network, version, prev, action), see `crypto::record_id`.
+    pub record: Digest,
     pub reason: String,
 }
 
@@ -465,15 +500,9 @@ fn member_shape(m: &Member) -> Result<(), ShapeError> {
     if !m.country.is_valid() {
         return Err(ShapeError::Country("member.country"));
     }
-    for s in &m.sites {
-        slug_ok(s.id.is_valid(), "site.id")?;
-        text(&s.name, "site.name")?;
-        text(&s.region, "site.region")?;
-        if !s.country.is_valid() {
-            return Err(ShapeError::Country("site.country"));
-        }
-    }
-    Ok(())
+    count(m.roles.len(), MAX_MEMBER_ITEMS, "member.roles")?;
+    count(m.keys.len(), MAX_MEMBER_ITEMS, "member.keys")?;
+    sites_shape(&m.sites)
 }
 
 impl Header {
@@ -510,6 +539,7 @@ impl Body {
     /// The parcels and heads this body cites, in body order.
     pub fn parcel_refs(&self) -> Vec<ParcelRef> {
         match self {
+            Body::Certify(c) => c.parcels.clone(),
             Body::Transform(t) => t.inputs.clone(),
             Body::Dispatch(Dispatch { parcel, .. })
             | Body::Receive(Receive { parcel, .. })
@@ -620,7 +650,7 @@ fn certify_shape(c: &Certify) -> Result<(), ShapeError> {
     if c.origins.iter().any(|o| !o.is_valid()) {
         return Err(ShapeError::Country("origins"));
     }
-    let mut seen = c.parcels.clone();
+    let mut seen: Vec<&ParcelId> = c.parcels.iter().map(|r| &r.parcel).collect();
     seen.sort();
     if seen.windows(2).any(|w| w[0] == w[1]) {
         return Err(ShapeError::DuplicateParcel("parcels"));
@@ -643,18 +673,77 @@ fn flag_shape(f: &Flag) -> Result<(), ShapeError> {
     text(&f.text, "text")
 }
 
+fn sites_shape(sites: &[Site]) -> Result<(), ShapeError> {
+    if sites.len() > MAX_MEMBER_ITEMS {
+        return Err(ShapeError::TooMany {
+            field: "sites",
+            len: sites.len(),
+            max: MAX_MEMBER_ITEMS,
+        });
+    }
+    for s in sites {
+        slug_ok(s.id.is_valid(), "site.id")?;
+        text(&s.name, "site.name")?;
+        text(&s.region, "site.region")?;
+        if !s.country.is_valid() {
+            return Err(ShapeError::Country("site.country"));
+        }
+    }
+    Ok(())
+}
+
+fn embargo_target_shape(t: &EmbargoTarget) -> Result<(), ShapeError> {
+    match t {
+        EmbargoTarget::Country(c) if !c.is_valid() => Err(ShapeError::Country("target")),
+        EmbargoTarget::Country(_) => Ok(()),
+        EmbargoTarget::Site { member, site } => {
+            slug_ok(member.is_valid(), "target.member")?;
+            slug_ok(site.is_valid(), "target.site")
+        }
+        EmbargoTarget::Member(m) => slug_ok(m.is_valid(), "target.member"),
+    }
+}
+
 fn gov_action_shape(a: &GovAction) -> Result<(), ShapeError> {
     match a {
-        GovAction::Admit(m) | GovAction::Update(m) => member_shape(m),
-        GovAction::Suspend { member, reason } => {
+        GovAction::Admit(m) => member_shape(m),
+        GovAction::Update {
+            member,
+            name,
+            roles,
+            sites,
+        } => {
+            slug_ok(member.is_valid(), "member")?;
+            text(name, "name")?;
+            count(roles.len(), MAX_MEMBER_ITEMS, "roles")?;
+            sites_shape(sites)
+        }
+        GovAction::Suspend { member, reason, .. } | GovAction::Reinstate { member, reason } => {
             slug_ok(member.is_valid(), "member")?;
             text(reason, "reason")
         }
-        GovAction::AddKey { member, .. } | GovAction::RevokeKey { member, .. } => {
-            slug_ok(member.is_valid(), "member")
+        GovAction::AddKey { member, .. }
+        | GovAction::RotateKey { member, .. }
+        | GovAction::RevokeKey { member, .. } => slug_ok(member.is_valid(), "member"),
+        GovAction::SetEmbargo {
+            target,
+            from,
+            until,
+            reason,
+        } => {
+            embargo_target_shape(target)?;
+            date(*from, "from")?;
+            if let Some(u) = until {
+                date(*u, "until")?;
+            }
+            text(reason, "reason")
         }
-        GovAction::SetEmbargo { reason, .. } => text(reason, "reason"),
-        GovAction::LiftEmbargo { .. } | GovAction::SetPolicy(_) => Ok(()),
+        GovAction::LiftEmbargo { target, on, reason } => {
+            embargo_target_shape(target)?;
+            date(*on, "on")?;
+            text(reason, "reason")
+        }
+        GovAction::SetPolicy(_) => Ok(()),
     }
 }
 

@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use crate::audit::Audit;
 use crate::bytes::{EventId, ParcelId};
 use crate::event::FlagTarget;
-use crate::ledger::Ledger;
+use crate::governance::Embargo;
+use crate::ledger::{Ledger, Parcel};
+use crate::origin::{percent, OriginShare};
 use crate::rules::ParcelState;
 use crate::types::{MemberId, SiteId};
 
@@ -39,6 +41,8 @@ pub enum FindingCode {
     DuplicateCertificate,
     /// An author signed two different events for one feed slot.
     Equivocation,
+    /// Part of a parcel's origin is under an embargo governance set (in force or lifted).
+    EmbargoedOrigin,
 }
 
 impl FindingCode {
@@ -53,6 +57,7 @@ impl FindingCode {
             FindingCode::ValueJump => "value-jump",
             FindingCode::DuplicateCertificate => "duplicate-certificate",
             FindingCode::Equivocation => "equivocation",
+            FindingCode::EmbargoedOrigin => "embargoed-origin",
         }
     }
 }
@@ -72,6 +77,17 @@ pub struct Finding {
     pub members: Vec<MemberId>,
     /// Mine sites it concerns, as (member, site).
     pub sites: Vec<(MemberId, SiteId)>,
+    /// For an embargoed origin: the embargo and the parcel's share under it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embargo: Option<EmbargoedShare>,
+}
+
+/// An embargo over part of a parcel's origin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmbargoedShare {
+    pub embargo: Embargo,
+    /// The parcel's share from the embargoed origin, in parts of `SHARE_UNITS`.
+    pub share_units: u64,
 }
 
 impl Finding {
@@ -83,6 +99,7 @@ impl Finding {
             parcels: Vec::new(),
             members: Vec::new(),
             sites: Vec::new(),
+            embargo: None,
         }
     }
 }
@@ -103,6 +120,14 @@ pub fn all_findings(ledger: &Ledger) -> Vec<Finding> {
     receipt_findings(ledger, &mut out);
     overdue_findings(ledger, &mut out);
     certificate_findings(ledger, &mut out);
+    for p in ledger.parcels().filter(|p| {
+        matches!(
+            p.state(),
+            ParcelState::Held { .. } | ParcelState::InTransit { .. }
+        )
+    }) {
+        out.extend(embargo_findings(ledger, p));
+    }
     for fork in ledger.forks() {
         let mut f = Finding::new(
             FindingCode::Equivocation,
@@ -343,11 +368,56 @@ fn certificate_findings(ledger: &Ledger, out: &mut Vec<Finding>) {
             );
             f.event = Some(*id);
             if let Some(c) = ledger.certificate(id) {
-                f.parcels = c.parcels.clone();
+                f.parcels = c.parcels.iter().map(|r| r.parcel).collect();
             }
             out.push(f);
         }
     }
+}
+
+/// One finding per embargo (set by governance, in force or lifted) that covers part of the
+/// parcel's origin, with the embargo's dates and reason and the parcel's share under it.
+pub fn embargo_findings(ledger: &Ledger, parcel: &Parcel) -> Vec<Finding> {
+    let gov = ledger.governance().latest_state();
+    gov.embargoes
+        .iter()
+        .filter_map(|e| {
+            let covered: Vec<&OriginShare> = parcel
+                .origin
+                .shares()
+                .iter()
+                .filter(|s| e.covers_share(s))
+                .collect();
+            let units: u64 = covered.iter().map(|s| s.units).sum();
+            if units == 0 {
+                return None;
+            }
+            let until = e
+                .end()
+                .map_or_else(|| "no end".to_owned(), |d| d.to_string());
+            let mut f = Finding::new(
+                FindingCode::EmbargoedOrigin,
+                format!(
+                    "{} of parcel {} comes from {}, under embargo from {} to {until}: {}",
+                    percent(units),
+                    parcel.id,
+                    e.target_text(),
+                    e.from,
+                    e.reason
+                ),
+            );
+            f.parcels = vec![parcel.id];
+            f.sites = covered
+                .iter()
+                .map(|s| (s.member.clone(), s.site.clone()))
+                .collect();
+            f.embargo = Some(EmbargoedShare {
+                embargo: e.clone(),
+                share_units: units,
+            });
+            Some(f)
+        })
+        .collect()
 }
 
 /// The findings that concern one audited parcel: its ancestry, the events of its history, their
@@ -358,13 +428,20 @@ pub fn parcel_findings(ledger: &Ledger, audit: &Audit) -> Vec<Finding> {
     let members: BTreeSet<&MemberId> = audit.history.iter().map(|h| &h.author).collect();
     let sites: BTreeSet<(&MemberId, &SiteId)> =
         audit.origin.iter().map(|s| (&s.member, &s.site)).collect();
-    all_findings(ledger)
+    let mut out: Vec<Finding> = all_findings(ledger)
         .into_iter()
+        .filter(|f| f.code != FindingCode::EmbargoedOrigin)
         .filter(|f| {
             f.parcels.iter().any(|p| parcels.contains(p))
                 || f.event.is_some_and(|e| events.contains(&e))
                 || f.members.iter().any(|m| members.contains(m))
                 || f.sites.iter().any(|(m, s)| sites.contains(&(m, s)))
         })
-        .collect()
+        .collect();
+    // The audited parcel's own embargoed origin, whatever its state.
+    if let Some(p) = ledger.parcel(&audit.parcel) {
+        out.extend(embargo_findings(ledger, p));
+    }
+    out.sort_by(|a, b| (a.code, &a.detail).cmp(&(b.code, &b.detail)));
+    out
 }

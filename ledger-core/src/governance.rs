@@ -1,179 +1,310 @@
-//! The governance state: members, keys and policy per governance version (version 0 is the genesis).
+//! The governance chain: every record seen for each version, the one record each version
+//! resolves to, and governance forks. Version 0 is the genesis.
+//!
+//! Version v is a function of the set of records for v that extend version v - 1: of those that
+//! can apply and meet the quorum of v - 1 ("quorate"), the members who endorsed two are double
+//! endorsers; a record still meeting the quorum without them is valid, and v is the one valid
+//! record, if exactly one is. Two quorate records are a governance fork, named in evidence.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::bytes::{NetworkId, PublicKeyBytes};
-use crate::codec;
-use crate::crypto::{sha256, verifying_key};
-use crate::types::{check_text, Genesis, Member, MemberId, Policy, MAX_TEXT_LEN};
+use serde::{Deserialize, Serialize};
 
-/// Most members a genesis may list.
-pub const MAX_MEMBERS: usize = 4096;
-/// Most sites or keys one member may have.
-pub const MAX_MEMBER_ITEMS: usize = 256;
+use crate::bytes::{Digest, EventId, NetworkId, PublicKeyBytes};
+use crate::event::{GovAction, Govern};
+use crate::quorum::{tally, Tally};
+use crate::record::record_id;
+use crate::types::{Genesis, MemberId};
+use crate::verdict::VoidReason;
 
-/// Why a genesis document was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum GenesisError {
-    #[error("genesis lists no members")]
-    NoMembers,
-    #[error("genesis lists {0} members, more than {MAX_MEMBERS}")]
-    TooManyMembers(usize),
-    #[error("member {0} appears twice")]
-    DuplicateMember(MemberId),
-    #[error("member {member}: {problem}")]
-    BadMember { member: MemberId, problem: String },
-    #[error("key {0} is listed for two members")]
-    SharedKey(PublicKeyBytes),
-    #[error("quorum is impossible: government fraction must be num/den with 0 < num <= den")]
-    BadQuorum,
-    #[error("genesis name is longer than {MAX_TEXT_LEN} bytes")]
-    BadName,
-    #[error("genesis cannot be decoded: {0}")]
-    Decode(#[from] codec::DecodeError),
+pub use crate::genesis::{
+    check_genesis, decode_genesis, network_id, GenesisError, MAX_MEMBERS, MAX_MEMBER_ITEMS,
+};
+pub use crate::gov_state::{ActionError, Embargo, GovState, Lift, Revocation, Suspension};
+
+/// A governance record as gathered from every event that carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub id: Digest,
+    pub version: u64,
+    pub prev: Digest,
+    pub action: GovAction,
+    /// Every endorsement seen for it, by member (signatures were checked at admission).
+    pub endorsements: BTreeMap<MemberId, BTreeSet<PublicKeyBytes>>,
+    /// The events that carry it.
+    pub carriers: BTreeSet<EventId>,
 }
 
-/// The id of the network a genesis founds: SHA-256 of its canonical encoding.
-pub fn network_id(genesis: &Genesis) -> NetworkId {
-    sha256(&[&codec::encode(genesis)])
+/// One version of the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    /// The record id (the network id for version 0).
+    pub id: Digest,
+    pub state: GovState,
 }
 
-/// Decodes a genesis document (size-limited, canonical).
-pub fn decode_genesis(bytes: &[u8]) -> Result<Genesis, GenesisError> {
-    let genesis: Genesis = codec::decode(bytes, codec::MAX_GENESIS_BYTES)?;
-    check_genesis(&genesis)?;
-    Ok(genesis)
+/// Two or more records for one version that each met the quorum: none of them is in force, and
+/// the members who endorsed more than one are named.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GovFork {
+    pub version: u64,
+    /// The quorate records, sorted.
+    pub records: Vec<Digest>,
+    pub double_endorsers: Vec<MemberId>,
 }
 
-fn bad(member: &Member, problem: impl Into<String>) -> GenesisError {
-    GenesisError::BadMember {
-        member: member.id.clone(),
-        problem: problem.into(),
-    }
+/// What offering one record changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Change {
+    /// The chain gained versions.
+    pub advanced: bool,
+    /// Verdicts of events already stored may change: the state must be recomputed.
+    pub retroactive: bool,
 }
 
-fn check_member(m: &Member) -> Result<(), GenesisError> {
-    if !m.id.is_valid() {
-        return Err(bad(m, "id is not a valid slug"));
-    }
-    check_text(&m.name).map_err(|e| bad(m, e.to_string()))?;
-    if !m.country.is_valid() {
-        return Err(bad(m, "country is not a valid code"));
-    }
-    if m.roles.is_empty() {
-        return Err(bad(m, "has no roles"));
-    }
-    if m.sites.len() > MAX_MEMBER_ITEMS || m.keys.len() > MAX_MEMBER_ITEMS {
-        return Err(bad(
-            m,
-            format!("more than {MAX_MEMBER_ITEMS} sites or keys"),
-        ));
-    }
-    let mut sites = HashSet::new();
-    for s in &m.sites {
-        if !s.id.is_valid() || !s.country.is_valid() {
-            return Err(bad(
-                m,
-                format!("site {} has an invalid id or country", s.id),
-            ));
-        }
-        check_text(&s.name)
-            .and(check_text(&s.region))
-            .map_err(|e| bad(m, e.to_string()))?;
-        if !sites.insert(&s.id) {
-            return Err(bad(m, format!("site {} appears twice", s.id)));
-        }
-    }
-    if !m.keys.iter().any(|k| k.from_seq == 1) {
-        return Err(bad(m, "has no key for seq 1"));
-    }
-    let mut from = HashSet::new();
-    for k in &m.keys {
-        verifying_key(&k.key).map_err(|e| bad(m, format!("key {}: {e}", k.key.short())))?;
-        if k.from_seq == 0 || !from.insert(k.from_seq) {
-            return Err(bad(m, "key grants must start at distinct seqs >= 1"));
-        }
-    }
-    Ok(())
-}
-
-/// Checks a genesis: members valid and unique, keys valid and unshared, quorum possible.
-pub fn check_genesis(g: &Genesis) -> Result<(), GenesisError> {
-    check_text(&g.name).map_err(|_| GenesisError::BadName)?;
-    if g.members.is_empty() {
-        return Err(GenesisError::NoMembers);
-    }
-    if g.members.len() > MAX_MEMBERS {
-        return Err(GenesisError::TooManyMembers(g.members.len()));
-    }
-    let q = &g.policy.quorum;
-    if q.government_den == 0 || q.government_num == 0 || q.government_num > q.government_den {
-        return Err(GenesisError::BadQuorum);
-    }
-    let mut ids = HashSet::new();
-    let mut keys = HashSet::new();
-    for m in &g.members {
-        check_member(m)?;
-        if !ids.insert(&m.id) {
-            return Err(GenesisError::DuplicateMember(m.id.clone()));
-        }
-        for k in &m.keys {
-            if !keys.insert(k.key) {
-                return Err(GenesisError::SharedKey(k.key));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The governance state at one version.
-#[derive(Debug, Clone)]
-pub struct GovState {
-    pub members: BTreeMap<MemberId, Member>,
-    pub policy: Policy,
-}
-
-/// The chain of governance states. Records after the genesis arrive with the governance issue;
-/// until then only version 0 exists, and events citing a later version wait as pending.
+/// The chain of governance versions and every record seen.
 #[derive(Debug, Clone)]
 pub struct Governance {
-    versions: Vec<GovState>,
+    network: NetworkId,
+    versions: Vec<Version>,
+    records: BTreeMap<u64, BTreeMap<Digest, Record>>,
+    forks: BTreeMap<u64, GovFork>,
+}
+
+/// True for actions whose effect reaches events stored before the record: key cuts,
+/// suspensions and embargoes (which bind by date, whatever version an event cites).
+fn reaches_back(action: &GovAction) -> bool {
+    matches!(
+        action,
+        GovAction::RotateKey { .. }
+            | GovAction::RevokeKey { .. }
+            | GovAction::Suspend { .. }
+            | GovAction::SetEmbargo { .. }
+            | GovAction::LiftEmbargo { .. }
+    )
 }
 
 impl Governance {
     /// Governance version 0 from a checked genesis.
     pub fn from_genesis(g: &Genesis) -> Result<Governance, GenesisError> {
         check_genesis(g)?;
-        let members = g
-            .members
-            .iter()
-            .map(|m| (m.id.clone(), m.clone()))
-            .collect();
+        let network = network_id(g);
         Ok(Governance {
-            versions: vec![GovState {
-                members,
-                policy: g.policy.clone(),
+            network,
+            versions: vec![Version {
+                id: network,
+                state: GovState::from_genesis(g),
             }],
+            records: BTreeMap::new(),
+            forks: BTreeMap::new(),
         })
     }
 
-    /// The newest version known.
+    /// The newest version in force.
     pub fn latest(&self) -> u64 {
         self.versions.len() as u64 - 1
     }
 
-    /// The state at `version`, if known.
+    /// The state at `version`, if the chain has it.
     pub fn at(&self, version: u64) -> Option<&GovState> {
+        self.version(version).map(|v| &v.state)
+    }
+
+    /// The newest state: its key cuts, suspensions and embargoes bind every event.
+    pub fn latest_state(&self) -> &GovState {
+        &self.versions[self.versions.len() - 1].state
+    }
+
+    /// Version `version`, if the chain has it.
+    pub fn version(&self, version: u64) -> Option<&Version> {
         usize::try_from(version)
             .ok()
             .and_then(|v| self.versions.get(v))
+    }
+
+    /// Every version, from the genesis on.
+    pub fn versions(&self) -> &[Version] {
+        &self.versions
+    }
+
+    /// Every record seen, by version and id.
+    pub fn records(&self) -> impl Iterator<Item = &Record> {
+        self.records.values().flat_map(|r| r.values())
+    }
+
+    /// A record seen, by id.
+    pub fn record(&self, id: &Digest) -> Option<&Record> {
+        self.records().find(|r| &r.id == id)
+    }
+
+    /// Governance forks proven, by version.
+    pub fn forks(&self) -> impl Iterator<Item = &GovFork> {
+        self.forks.values()
+    }
+
+    /// The id a record would have.
+    pub fn record_id(&self, version: u64, prev: &Digest, action: &GovAction) -> Digest {
+        record_id(&self.network, version, prev, action)
+    }
+
+    /// The tally of a record against the version it extends (without double endorsers).
+    pub fn tally(&self, record: &Record) -> Option<Tally> {
+        let base = self.at(record.version.checked_sub(1)?)?;
+        let excluded = self
+            .forks
+            .get(&record.version)
+            .map(|f| f.double_endorsers.iter().cloned().collect())
+            .unwrap_or_default();
+        Some(tally(base, &record.endorsements, &excluded))
+    }
+
+    /// Takes in the record a `Govern` event carries (`carrier_gov` is the version that event
+    /// cites) and resolves the versions it can change.
+    pub fn offer(&mut self, carrier: EventId, carrier_gov: u64, g: &Govern) -> Change {
+        if Some(g.version) != carrier_gov.checked_add(1) {
+            return Change::default();
+        }
+        let id = record_id(&self.network, g.version, &g.prev, &g.action);
+        let rec = self
+            .records
+            .entry(g.version)
+            .or_default()
+            .entry(id)
+            .or_insert_with(|| Record {
+                id,
+                version: g.version,
+                prev: g.prev,
+                action: g.action.clone(),
+                endorsements: BTreeMap::new(),
+                carriers: BTreeSet::new(),
+            });
+        let mut grew = rec.carriers.insert(carrier) && rec.carriers.len() > 1;
+        for e in &g.endorsements {
+            let keys = rec.endorsements.entry(e.member.clone()).or_default();
+            grew |= keys.insert(e.key) && rec.carriers.len() > 1;
+        }
+        let before = self.latest();
+        let (changed_from, fork_changed) = self.resolve_from(g.version);
+        let retroactive = grew
+            || fork_changed
+            || changed_from.is_some_and(|v| v <= before)
+            || self
+                .versions
+                .get(before as usize + 1..)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|v| self.record(&v.id))
+                .any(|r| reaches_back(&r.action) || r.carriers.len() > 1);
+        Change {
+            advanced: self.latest() > before,
+            retroactive,
+        }
+    }
+
+    /// Resolves version `from` and, while versions change, the ones after it. Returns the first
+    /// version whose record changed, and whether fork evidence changed.
+    fn resolve_from(&mut self, from: u64) -> (Option<u64>, bool) {
+        let mut first = None;
+        let mut fork_changed = false;
+        let mut v = from;
+        loop {
+            let (changed, fork) = self.resolve(v);
+            fork_changed |= fork;
+            if !changed {
+                return (first, fork_changed);
+            }
+            first.get_or_insert(v);
+            if self.latest() < v {
+                return (first, fork_changed);
+            }
+            v += 1;
+        }
+    }
+
+    /// Resolves version `v` from its records; true when its record changed (versions after it
+    /// are then dropped), and whether its fork evidence changed.
+    fn resolve(&mut self, v: u64) -> (bool, bool) {
+        let Some(base) = v.checked_sub(1).and_then(|b| self.version(b)) else {
+            return (false, false);
+        };
+        let quorate: Vec<&Record> = self
+            .records
+            .get(&v)
+            .into_iter()
+            .flat_map(|r| r.values())
+            .filter(|r| r.prev == base.id && base.state.apply(v, &r.action).is_ok())
+            .filter(|r| tally(&base.state, &r.endorsements, &BTreeSet::new()).met())
+            .collect();
+        let mut seen = BTreeSet::new();
+        let mut double = BTreeSet::new();
+        for r in &quorate {
+            for m in tally(&base.state, &r.endorsements, &BTreeSet::new()).counted {
+                if !seen.insert(m.clone()) {
+                    double.insert(m);
+                }
+            }
+        }
+        let valid: Vec<&Record> = quorate
+            .iter()
+            .copied()
+            .filter(|r| tally(&base.state, &r.endorsements, &double).met())
+            .collect();
+        let fork = (quorate.len() > 1).then(|| GovFork {
+            version: v,
+            records: quorate.iter().map(|r| r.id).collect(),
+            double_endorsers: double.into_iter().collect(),
+        });
+        let next = match valid.as_slice() {
+            [one] => base
+                .state
+                .apply(v, &one.action)
+                .ok()
+                .map(|state| Version { id: one.id, state }),
+            _ => None,
+        };
+        let fork_changed = self.forks.get(&v) != fork.as_ref();
+        match fork {
+            Some(f) => self.forks.insert(v, f),
+            None => self.forks.remove(&v),
+        };
+        if self.version(v).map(|x| x.id) == next.as_ref().map(|x| x.id) {
+            return (false, fork_changed);
+        }
+        self.versions.truncate(v as usize);
+        self.versions.extend(next);
+        (true, fork_changed)
+    }
+
+    /// The verdict on an event carrying `g` while citing version `carrier_gov`.
+    pub fn judge_carrier(&self, carrier_gov: u64, g: &Govern) -> Result<(), VoidReason> {
+        if Some(g.version) != carrier_gov.checked_add(1) {
+            return Err(VoidReason::GovWrongVersion);
+        }
+        let base = self.version(carrier_gov).ok_or(VoidReason::GovForked)?;
+        if g.prev != base.id {
+            return Err(VoidReason::GovSuperseded);
+        }
+        if base.state.apply(g.version, &g.action).is_err() {
+            return Err(VoidReason::GovInvalidAction);
+        }
+        let id = record_id(&self.network, g.version, &g.prev, &g.action);
+        if self.version(g.version).map(|v| v.id) == Some(id) {
+            return Ok(());
+        }
+        if self
+            .forks
+            .get(&g.version)
+            .is_some_and(|f| f.records.contains(&id))
+        {
+            return Err(VoidReason::GovForked);
+        }
+        Err(VoidReason::NoQuorum)
     }
 }
 
 #[cfg(test)]
 impl Governance {
-    /// Appends a copy of the newest state as the next version (governance records arrive with
-    /// their own issue; tests of version monotonicity need a second version now).
+    /// Appends a copy of the newest state as the next version (tests of version monotonicity).
     pub(crate) fn push_copy_for_tests(&mut self) {
         if let Some(last) = self.versions.last().cloned() {
             self.versions.push(last);

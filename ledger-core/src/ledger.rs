@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use crate::admission::{AdmissionError, VerifiedEvent};
 use crate::bytes::{Digest, EventId, NetworkId, ParcelId};
-use crate::event::Certify;
-use crate::governance::{network_id, GenesisError, Governance};
-use crate::merkle::Frontier;
+use crate::effects::Slot;
+use crate::event::{Body, Certify};
+use crate::governance::{network_id, Change, GenesisError, Governance};
 use crate::pending::PendingSet;
 use crate::placement::{locate, Place};
 use crate::rules::{self, Verdict, VoidReason};
@@ -52,6 +52,37 @@ pub struct Processed {
     pub outcome: Result<Step, AdmissionError>,
 }
 
+/// What a pass over a set of events found, for the next pass over the same set to know from
+/// the start: forks and the governance chain.
+#[derive(Debug, Clone, Default)]
+pub struct Knowledge {
+    pub forks: Vec<Fork>,
+    pub governance: Option<Governance>,
+}
+
+impl Knowledge {
+    /// What the next pass should know after a pass that started knowing `self` and ended with
+    /// `ledger`. Forks found while the governance chain was still changing may rest on key
+    /// cuts not known yet (a thief's event and its owner's at one seq), so when the chain
+    /// changed they are found again in the next pass, which knows the chain from the start.
+    pub fn after(&self, ledger: &Ledger) -> Knowledge {
+        let now = ledger.governance();
+        let before: Vec<Digest> = match &self.governance {
+            Some(g) => g.versions().iter().map(|v| v.id).collect(),
+            None => vec![*ledger.network()],
+        };
+        let same = before.iter().eq(now.versions().iter().map(|v| &v.id));
+        Knowledge {
+            forks: if same {
+                ledger.forks().cloned().collect()
+            } else {
+                Vec::new()
+            },
+            governance: Some(now.clone()),
+        }
+    }
+}
+
 /// The in-memory ledger: a pure function of the set of events offered to it.
 #[derive(Debug)]
 pub struct Ledger {
@@ -86,7 +117,23 @@ impl Ledger {
         limits: Limits,
         forks: &[Fork],
     ) -> Result<Ledger, GenesisError> {
+        Ledger::with_knowledge(genesis, limits, forks, None)
+    }
+
+    /// An empty ledger that already knows what an earlier pass over the same events found: forks
+    /// (feeds are void from them on from the start) and the governance chain (key cuts,
+    /// suspensions and embargoes bind from the start). Taking in the same records again changes
+    /// nothing, so a second pass agrees with the first on governance.
+    pub fn with_knowledge(
+        genesis: Genesis,
+        limits: Limits,
+        forks: &[Fork],
+        governance: Option<&Governance>,
+    ) -> Result<Ledger, GenesisError> {
         let mut ledger = Ledger::new(genesis, limits)?;
+        if let Some(g) = governance {
+            ledger.gov = g.clone();
+        }
         for f in forks {
             let feed = ledger.state.feeds.entry(f.author.clone()).or_default();
             feed.forked_at = Some(feed.forked_at.map_or(f.seq, |s| s.min(f.seq)));
@@ -159,17 +206,19 @@ impl Ledger {
         self.state.certificates.iter()
     }
     /// The stored events of `author` that hold no feed slot (its forks' other events and their
-    /// void branches), by seq and then id.
+    /// void branches, by seq and then id; then the events signed with a revoked key, likewise).
     pub fn off_slot(&self, author: &MemberId) -> impl Iterator<Item = &EventId> {
-        self.state
-            .off_slot
-            .get(author)
+        let forked = self.state.off_slot.get(author);
+        let revoked = self.state.revoked.get(author);
+        forked
             .into_iter()
+            .chain(revoked)
             .flat_map(|a| a.by_seq.values().flatten())
     }
     /// How many stored events of `author` hold no feed slot.
     pub fn off_slot_len(&self, author: &MemberId) -> u64 {
-        self.state.off_slot.get(author).map_or(0, |a| a.len)
+        let forked = self.state.off_slot.get(author).map_or(0, |a| a.len);
+        forked + self.state.revoked.get(author).map_or(0, |a| a.len)
     }
     /// How many forks are proven.
     pub fn fork_count(&self) -> usize {
@@ -228,12 +277,11 @@ impl Ledger {
             Place::Fork { .. } | Place::Branch { .. } => {
                 Ok(Verdict::Void(VoidReason::AuthorForked))
             }
+            Place::Revoked { .. } => Ok(Verdict::Void(VoidReason::RevokedKey)),
             Place::Next => {
-                let gov = self
-                    .gov
-                    .at(ev.header().gov)
+                let view = CitedView::new(&self.state, &self.gov, ev.header().gov)
                     .ok_or(Preview::Waiting(vec![Missing::Gov(ev.header().gov)]))?;
-                Ok(match rules::judge(&CitedView::new(&self.state, gov), ev) {
+                Ok(match rules::judge(&view, ev) {
                     Ok(_) => Verdict::Applied,
                     Err(reason) => Verdict::Void(reason),
                 })
@@ -245,37 +293,61 @@ impl Ledger {
     /// pending events it unblocked, in the order they were processed.
     pub fn offer(&mut self, ev: VerifiedEvent) -> Result<Vec<Processed>, PendingFull> {
         let mut out = Vec::new();
-        let first = self.process(ev, false)?;
-        let mut queue: VecDeque<EventId> = VecDeque::new();
-        if let Ok(Step::Stored { .. }) = &first.outcome {
-            queue.push_back(*first.event.id());
-        }
+        let mut queue: VecDeque<Missing> = VecDeque::new();
+        let first = self.process(ev, false, &mut queue)?;
         out.push(first);
         while let Some(done) = queue.pop_front() {
-            for id in self
-                .pending
-                .waiting
-                .remove(&Missing::Event(done))
-                .unwrap_or_default()
-            {
+            for id in self.pending.waiting.remove(&done).unwrap_or_default() {
                 let Some(ev) = self.pending.take(&id) else {
                     continue;
                 };
-                let p = self.process(ev, true)?;
-                if let Ok(Step::Stored { .. }) = &p.outcome {
-                    queue.push_back(*p.event.id());
-                }
-                out.push(p);
+                out.push(self.process(ev, true, &mut queue)?);
             }
         }
         Ok(out)
     }
 
+    /// Queues what a stored event can wake: events waiting for it and, when it advanced the
+    /// governance chain, events waiting for a version the chain now has.
+    fn wake(&self, ev: &VerifiedEvent, advanced: bool, queue: &mut VecDeque<Missing>) {
+        queue.push_back(Missing::Event(*ev.id()));
+        if advanced {
+            let latest = self.gov.latest();
+            let mut versions: Vec<Missing> = self
+                .pending
+                .waiting
+                .keys()
+                .filter(|m| matches!(m, Missing::Gov(v) if *v <= latest))
+                .copied()
+                .collect();
+            versions.sort_by_key(|m| match m {
+                Missing::Gov(v) => *v,
+                Missing::Event(_) => 0,
+            });
+            queue.extend(versions);
+        }
+    }
+
     /// `woken` events were in the pending set already, so keeping them again cannot overflow it.
-    fn process(&mut self, ev: VerifiedEvent, woken: bool) -> Result<Processed, PendingFull> {
-        let outcome = match locate(&self.state, &self.gov, &ev) {
-            Err(e) => Err(e),
-            Ok(Place::Duplicate) => Ok(Step::Duplicate),
+    fn process(
+        &mut self,
+        ev: VerifiedEvent,
+        woken: bool,
+        queue: &mut VecDeque<Missing>,
+    ) -> Result<Processed, PendingFull> {
+        let slot = match locate(&self.state, &self.gov, &ev) {
+            Err(e) => {
+                return Ok(Processed {
+                    event: ev,
+                    outcome: Err(e),
+                })
+            }
+            Ok(Place::Duplicate) => {
+                return Ok(Processed {
+                    event: ev,
+                    outcome: Ok(Step::Duplicate),
+                })
+            }
             Ok(Place::Wait(missing)) => {
                 let limits = if woken {
                     Limits::UNBOUNDED
@@ -283,23 +355,39 @@ impl Ledger {
                     self.limits
                 };
                 self.pending.put(ev.clone(), &missing, limits)?;
-                Ok(Step::Pending(missing))
+                return Ok(Processed {
+                    event: ev,
+                    outcome: Ok(Step::Pending(missing)),
+                });
             }
-            Ok(Place::Next) => Ok(self.store(&ev, None)),
-            Ok(Place::Fork { chain } | Place::Branch { chain }) => Ok(self.store(&ev, Some(chain))),
+            Ok(Place::Next) => Slot::Holds,
+            Ok(Place::Fork { chain } | Place::Branch { chain }) => Slot::Forked(chain),
+            Ok(Place::Revoked { chain }) => Slot::Revoked(chain),
         };
-        Ok(Processed { event: ev, outcome })
+        let step = self.store(&ev, slot, queue);
+        Ok(Processed {
+            event: ev,
+            outcome: Ok(step),
+        })
     }
 
-    /// Stores an admitted event in the state; a fork that voids applied events marks the
-    /// ledger as needing a recompute.
-    fn store(&mut self, ev: &VerifiedEvent, off_slot: Option<Frontier>) -> Step {
-        let stored = self.state.store(&self.gov, ev, off_slot);
-        self.stale |= stored.recompute;
+    /// Stores an admitted event in the state. A governance record it carries is taken in
+    /// first, whatever the event's own verdict (a record's force comes from its endorsements).
+    /// A fork or governance change that reaches events already stored marks the ledger as
+    /// needing a recompute.
+    fn store(&mut self, ev: &VerifiedEvent, slot: Slot, queue: &mut VecDeque<Missing>) -> Step {
+        let change = match ev.body() {
+            Body::Govern(g) => self.gov.offer(*ev.id(), ev.header().gov, g),
+            _ => Change::default(),
+        };
+        let stored = self.state.store(&self.gov, ev, slot);
+        let recompute = stored.recompute || change.retroactive;
+        self.stale |= recompute;
+        self.wake(ev, change.advanced, queue);
         Step::Stored {
             verdict: stored.verdict,
             fork: stored.fork,
-            recompute: stored.recompute,
+            recompute,
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::admission::{AdmissionError, VerifiedEvent};
 use crate::event::Header;
-use crate::governance::Governance;
+use crate::governance::{GovState, Governance};
 use crate::merkle::{self, Frontier};
 use crate::pending::Missing;
 use crate::state::{Feed, State};
@@ -20,6 +20,12 @@ pub(crate) enum Place {
     },
     /// An event extending a void branch; `chain` is the frontier of the branch up to its prev.
     Branch {
+        chain: Frontier,
+    },
+    /// An event signed with a key that the newest governance state does not assign to its seq
+    /// (revoked, or rotated away): kept as evidence, holding no slot and proving no fork;
+    /// `chain` is the frontier of its own `prev` chain.
+    Revoked {
         chain: Frontier,
     },
 }
@@ -58,7 +64,7 @@ pub(crate) fn locate(
             return Err(AdmissionError::GovBackwards);
         }
     }
-    let place = place_in_feed(state, h)?;
+    let place = place_in_feed(state, gov.latest_state(), h)?;
     let missing: Vec<Missing> = ev
         .body()
         .dependencies()
@@ -86,7 +92,7 @@ fn check_author(
         .get(&h.author)
         .ok_or_else(|| AdmissionError::NotAMember(h.author.to_string()))?;
     let ok = if exact {
-        member.key_for_seq(h.seq) == Some(&h.key)
+        gov.key_for(&h.author, h.seq) == Some(&h.key)
     } else {
         member.keys.iter().any(|g| g.key == h.key)
     };
@@ -99,38 +105,44 @@ fn check_author(
 
 /// Where an event whose `prev` is stored goes in its author's feed, after checking its
 /// `feed_root` against its own `prev` chain (the slots, or the void branch it extends).
-fn place_in_feed(state: &State, h: &Header) -> Result<Place, AdmissionError> {
+fn place_in_feed(state: &State, binding: &GovState, h: &Header) -> Result<Place, AdmissionError> {
     let empty = Feed::default();
     let feed = state.feeds.get(&h.author).unwrap_or(&empty);
     let len = feed.ids.len() as u64;
+    let revoked = binding.key_for(&h.author, h.seq) != Some(&h.key);
     let on_main_branch = h.seq == 1 || feed.ids.get((h.seq - 2) as usize) == Some(&h.prev);
-    if !on_main_branch {
+    let chain = if !on_main_branch {
         // prev is a stored event of this author at seq - 1 that holds no slot: it is on a void
-        // branch after a proven fork, and so is this event.
-        let chain = state
+        // branch after a proven fork, or signed with a revoked key, and so is this event.
+        state
             .branches
             .get(&h.prev)
-            .ok_or(AdmissionError::BrokenPrev)?;
-        if h.feed_root != chain.root() {
-            return Err(AdmissionError::BadFeedRoot);
+            .ok_or(AdmissionError::BrokenPrev)?
+            .clone()
+    } else if h.seq - 1 == len {
+        if !revoked {
+            if h.feed_root != feed.frontier.root() {
+                return Err(AdmissionError::BadFeedRoot);
+            }
+            return Ok(Place::Next);
         }
-        return Ok(Place::Branch {
-            chain: chain.clone(),
-        });
-    }
-    if h.seq - 1 == len {
-        if h.feed_root != feed.frontier.root() {
-            return Err(AdmissionError::BadFeedRoot);
+        feed.frontier.clone()
+    } else {
+        // A second event at a held slot: its chain is the slots before it.
+        let mut chain = Frontier::default();
+        for id in &feed.ids[..(h.seq - 1) as usize] {
+            chain.push(merkle::feed_leaf(id));
         }
-        return Ok(Place::Next);
-    }
-    // A second event at a held slot: its chain is the slots before it.
-    let mut chain = Frontier::default();
-    for id in &feed.ids[..(h.seq - 1) as usize] {
-        chain.push(merkle::feed_leaf(id));
-    }
+        chain
+    };
     if h.feed_root != chain.root() {
         return Err(AdmissionError::BadFeedRoot);
     }
-    Ok(Place::Fork { chain })
+    Ok(if revoked {
+        Place::Revoked { chain }
+    } else if on_main_branch {
+        Place::Fork { chain }
+    } else {
+        Place::Branch { chain }
+    })
 }

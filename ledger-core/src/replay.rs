@@ -10,7 +10,7 @@ use crate::bytes::{Digest, EventId, NetworkId};
 use crate::crypto::KeyCache;
 use crate::export::{ExportError, Record};
 use crate::governance::{network_id, GenesisError};
-use crate::ledger::{Fork, Ledger, Limits, Processed, Step};
+use crate::ledger::{Fork, Knowledge, Ledger, Limits, Processed, Step};
 use crate::rules::Verdict;
 use crate::types::Genesis;
 
@@ -134,8 +134,17 @@ struct Pass {
 }
 
 impl Pass {
-    fn new(genesis: &Genesis, forks: &[Fork], options: ReplayOptions) -> Result<Pass, ReplayError> {
-        let mut ledger = Ledger::with_known_forks(genesis.clone(), options.limits, forks)?;
+    fn new(
+        genesis: &Genesis,
+        known: &Knowledge,
+        options: ReplayOptions,
+    ) -> Result<Pass, ReplayError> {
+        let mut ledger = Ledger::with_knowledge(
+            genesis.clone(),
+            options.limits,
+            &known.forks,
+            known.governance.as_ref(),
+        )?;
         ledger.reserve(options.expected_events.min(MAX_EXPECTED_EVENTS));
         Ok(Pass {
             ledger,
@@ -380,9 +389,9 @@ where
         .map_or(1, |n| n.get())
         .clamp(1, 16)
         - 1;
-    let mut forks: Vec<Fork> = Vec::new();
+    let mut known = Knowledge::default();
     loop {
-        let mut pass = Pass::new(genesis, &forks, options)?;
+        let mut pass = Pass::new(genesis, &known, options)?;
         let pipeline = Pipeline {
             source: Mutex::new((open()?, 0, false)),
             done: Mutex::new(BTreeMap::new()),
@@ -446,8 +455,9 @@ where
         if !pass.recompute {
             return Ok(pass.finish());
         }
-        // A fork voided events already applied: replay again with every fork known from the start.
-        forks = pass.ledger.forks().cloned().collect();
+        // A fork or a governance record voided events already applied: replay again with every
+        // fork and the governance chain known from the start.
+        known = known.after(&pass.ledger);
     }
 }
 
@@ -493,9 +503,17 @@ pub fn rebuild_ledger(
         max_pending_per_author: usize::MAX,
         max_pending_bytes_per_author: usize::MAX,
     };
-    let mut forks = known_forks.to_vec();
+    let mut known = Knowledge {
+        forks: known_forks.to_vec(),
+        governance: None,
+    };
     loop {
-        let mut ledger = Ledger::with_known_forks(genesis.clone(), unbounded, &forks)?;
+        let mut ledger = Ledger::with_knowledge(
+            genesis.clone(),
+            unbounded,
+            &known.forks,
+            known.governance.as_ref(),
+        )?;
         let mut order = Vec::new();
         let mut recompute = false;
         for ev in events() {
@@ -513,6 +531,6 @@ pub fn rebuild_ledger(
         if !recompute {
             return Ok((ledger, order));
         }
-        forks = ledger.forks().cloned().collect();
+        known = known.after(&ledger);
     }
 }

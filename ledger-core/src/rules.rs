@@ -8,7 +8,6 @@ use crate::admission::VerifiedEvent;
 use crate::bytes::{EventId, ParcelId};
 use crate::crypto::{sha256, PARCEL_ID_CONTEXT};
 use crate::event::{Body, Certify, Dispatch, ParcelRef, Transform};
-use crate::governance::GovState;
 use crate::origin::Origin;
 use crate::state::Parcel;
 use crate::types::{Date, Member, MemberId, Role};
@@ -134,7 +133,7 @@ fn check_certificate(view: &CitedView, ev: &VerifiedEvent, d: &Dispatch) -> Resu
     let fits = cert.exporter == ev.header().author
         && cert.importer == d.to
         && cert.destination == recipient.country
-        && cert.parcels.contains(&d.parcel.parcel)
+        && cert.parcels.iter().any(|r| r.parcel == d.parcel.parcel)
         && Date::from_unix_ms(ev.header().time_ms) <= cert.expires_on;
     require(fits, VoidReason::Uncertified)
 }
@@ -186,8 +185,15 @@ fn transform(
     })
 }
 
-/// A certificate: the author's country exports, to an importer in the destination country.
-fn certify(gov: &GovState, author: &Member, c: &Certify) -> Result<Effect, VoidReason> {
+/// A certificate: the author's country exports, to an importer in the destination country,
+/// parcels that exist at the heads it cites, none with an origin under an embargo in force.
+fn certify(
+    view: &CitedView,
+    author: &Member,
+    ev: &VerifiedEvent,
+    c: &Certify,
+) -> Result<Effect, VoidReason> {
+    let gov = view.gov();
     let exporter = gov
         .members
         .get(&c.exporter)
@@ -197,13 +203,79 @@ fn certify(gov: &GovState, author: &Member, c: &Certify) -> Result<Effect, VoidR
         .get(&c.importer)
         .ok_or(VoidReason::UnknownMember)?;
     require(exporter.country == author.country, VoidReason::WrongCountry)?;
+    let validity = i64::from(gov.policy.certificate_validity_days);
     require(
         importer.country == c.destination
             && importer.country != exporter.country
-            && c.issued_on <= c.expires_on,
+            && c.issued_on <= c.expires_on
+            && i64::from(c.expires_on.0) - i64::from(c.issued_on.0) <= validity,
         VoidReason::CertificateMismatch,
     )?;
+    let days = [c.issued_on, Date::from_unix_ms(ev.header().time_ms)];
+    for r in &c.parcels {
+        let at = view.at_head(r).ok_or(VoidReason::CertificateMismatch)?;
+        if embargoed(view, &at.parcel.origin, &days) {
+            return Err(VoidReason::Embargoed);
+        }
+    }
     Ok(Effect::Certificate)
+}
+
+/// True when an embargo of the binding governance state covers `origin` on one of `days`.
+fn embargoed(view: &CitedView, origin: &Origin, days: &[Date]) -> bool {
+    view.binding()
+        .embargoes
+        .iter()
+        .any(|e| days.iter().any(|d| e.in_force(*d)) && e.covers(origin))
+}
+
+/// A dispatch: the author holds the parcel; across a border the parcel's origin must be under
+/// no embargo in force and a certificate must cover the shipment.
+fn dispatch(
+    view: &CitedView,
+    author: &Member,
+    ev: &VerifiedEvent,
+    d: &Dispatch,
+) -> Result<Effect, VoidReason> {
+    let parcel = held_by_author(view, &d.parcel, &author.id)?;
+    require(d.to != author.id, VoidReason::SelfDispatch)?;
+    let recipient = view
+        .gov()
+        .members
+        .get(&d.to)
+        .ok_or(VoidReason::UnknownMember)?;
+    let cross_border = recipient.country != author.country;
+    let today = [Date::from_unix_ms(ev.header().time_ms)];
+    if cross_border && embargoed(view, &parcel.origin, &today) {
+        return Err(VoidReason::Embargoed);
+    }
+    if cross_border || d.certificate.is_some() {
+        check_certificate(view, ev, d)?;
+    }
+    Ok(Effect::Move {
+        parcel: d.parcel.parcel,
+        state: ParcelState::InTransit {
+            from: author.id.clone(),
+            to: d.to.clone(),
+            dispatch: *ev.id(),
+        },
+        measured_carats: None,
+    })
+}
+
+/// The decisions that bind every event whatever version it cites: its key must be the one the
+/// newest governance state assigns to its seq, and its author must not be suspended at it.
+fn binding(view: &CitedView, ev: &VerifiedEvent) -> Result<(), VoidReason> {
+    let h = ev.header();
+    let newest = view.binding();
+    require(
+        newest.key_for(&h.author, h.seq) == Some(&h.key),
+        VoidReason::RevokedKey,
+    )?;
+    require(
+        newest.suspension_of(&h.author, h.seq, h.gov).is_none(),
+        VoidReason::Suspended,
+    )
 }
 
 /// The verdict on `ev` and, when applied, its effect. The event's feed links, key and
@@ -219,6 +291,7 @@ pub fn judge(view: &CitedView, ev: &VerifiedEvent) -> Result<Effect, VoidReason>
     if view.author_forked(author_id, h.seq) {
         return Err(VoidReason::AuthorForked);
     }
+    binding(view, ev)?;
     let role = |r: Role| require(author.has_role(r), VoidReason::WrongRole);
     match ev.body() {
         Body::Register(r) => {
@@ -235,23 +308,7 @@ pub fn judge(view: &CitedView, ev: &VerifiedEvent) -> Result<Effect, VoidReason>
             }]))
         }
         Body::Transform(t) => transform(view, author, ev, t),
-        Body::Dispatch(d) => {
-            held_by_author(view, &d.parcel, author_id)?;
-            require(&d.to != author_id, VoidReason::SelfDispatch)?;
-            let recipient = gov.members.get(&d.to).ok_or(VoidReason::UnknownMember)?;
-            if recipient.country != author.country || d.certificate.is_some() {
-                check_certificate(view, ev, d)?;
-            }
-            Ok(Effect::Move {
-                parcel: d.parcel.parcel,
-                state: ParcelState::InTransit {
-                    from: author_id.clone(),
-                    to: d.to.clone(),
-                    dispatch: *ev.id(),
-                },
-                measured_carats: None,
-            })
-        }
+        Body::Dispatch(d) => dispatch(view, author, ev, d),
         Body::Receive(r) => {
             in_transit_to_author(view, &r.parcel, author_id)?;
             Ok(Effect::Move {
@@ -280,7 +337,7 @@ pub fn judge(view: &CitedView, ev: &VerifiedEvent) -> Result<Effect, VoidReason>
         }
         Body::Certify(c) => {
             role(Role::Authority)?;
-            certify(gov, author, c)
+            certify(view, author, ev, c)
         }
         Body::ConfirmImport(c) => {
             role(Role::Authority)?;
@@ -298,6 +355,9 @@ pub fn judge(view: &CitedView, ev: &VerifiedEvent) -> Result<Effect, VoidReason>
             Ok(Effect::Record)
         }
         Body::Endorse(_) | Body::Object(_) | Body::Witness(_) => Ok(Effect::Record),
-        Body::Govern(_) => Err(VoidReason::Unsupported),
+        Body::Govern(g) => view
+            .chain()
+            .judge_carrier(h.gov, g)
+            .map(|()| Effect::Record),
     }
 }

@@ -223,6 +223,8 @@ pub struct State {
     pub(crate) branches: HashMap<EventId, Frontier>,
     /// The events that hold no feed slot, by author and seq (empty unless the author forked).
     pub(crate) off_slot: HashMap<MemberId, OffSlot>,
+    /// The events signed with a key revoked for their seq, by author and seq: evidence only.
+    pub(crate) revoked: HashMap<MemberId, OffSlot>,
     pub(crate) totals: MassTotals,
     pub(crate) notes: Notes,
 }

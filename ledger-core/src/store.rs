@@ -308,6 +308,11 @@ impl Store {
             pending_since: HashMap::new(),
         };
         store.load()?;
+        if store.ledger.needs_recompute() {
+            // A governance record in the log reaches events before it (a key cut, a
+            // suspension, an embargo): rebuild with the chain known from the start.
+            store.rebuild()?;
+        }
         Ok(store)
     }
 

@@ -327,7 +327,8 @@ impl Member {
     pub fn has_role(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }
-    /// The key that signs feed position `seq`: the grant with the largest `from_seq <= seq`.
+    /// The key that signs feed position `seq`: the grant with the largest `from_seq <= seq`
+    /// (of two with the same `from_seq`, the later one: a rotation that replaced the first).
     pub fn key_for_seq(&self, seq: u64) -> Option<&PublicKeyBytes> {
         self.keys
             .iter()
@@ -354,6 +355,10 @@ pub struct Quorum {
     pub civil_society_min: u32,
 }
 
+/// Default longest certificate validity: KP certificates are issued for one shipment and
+/// commonly expire within months; a year is far beyond any real one.
+pub const DEFAULT_CERTIFICATE_VALIDITY_DAYS: u32 = 365;
+
 /// Network-wide rules set at genesis and changed only by governance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Policy {
@@ -366,6 +371,8 @@ pub struct Policy {
     pub late_registration_ms: u64,
     /// A value per carat above this multiple (percent) of its inputs' is a finding.
     pub value_jump_pct: u32,
+    /// Longest validity of a certificate, in days from its issue date.
+    pub certificate_validity_days: u32,
 }
 
 impl Default for Policy {
@@ -381,6 +388,7 @@ impl Default for Policy {
             transit_deadline_ms: 30 * 86_400_000,
             late_registration_ms: 7 * 86_400_000,
             value_jump_pct: 300,
+            certificate_validity_days: DEFAULT_CERTIFICATE_VALIDITY_DAYS,
         }
     }
 }

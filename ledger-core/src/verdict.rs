@@ -38,13 +38,28 @@ pub enum VoidReason {
     SelfDispatch,
     /// The author's feed is forked at or before this event.
     AuthorForked,
-    /// Governance records take effect with the governance issue; until then they are kept, void.
-    Unsupported,
+    /// Signed with a key that governance revoked or rotated away before this seq.
+    RevokedKey,
+    /// The author is suspended from before this seq.
+    Suspended,
+    /// A certificate covering, or a cross-border dispatch of, a parcel with an origin under an
+    /// embargo in force.
+    Embargoed,
+    /// A governance record that is not for the version right after the one its event cites.
+    GovWrongVersion,
+    /// A governance record that extends a version other than the one in force at its number.
+    GovSuperseded,
+    /// A governance action that cannot apply to the version it extends.
+    GovInvalidAction,
+    /// A governance record whose endorsements do not meet the quorum of the version it extends.
+    NoQuorum,
+    /// One of two or more records for one version that each met the quorum.
+    GovForked,
 }
 
 impl VoidReason {
     /// Every reason, for reports.
-    pub const ALL: [VoidReason; 15] = [
+    pub const ALL: [VoidReason; 22] = [
         VoidReason::WrongRole,
         VoidReason::NotOwnSite,
         VoidReason::NotCustodian,
@@ -59,7 +74,14 @@ impl VoidReason {
         VoidReason::UnknownMember,
         VoidReason::SelfDispatch,
         VoidReason::AuthorForked,
-        VoidReason::Unsupported,
+        VoidReason::RevokedKey,
+        VoidReason::Suspended,
+        VoidReason::Embargoed,
+        VoidReason::GovWrongVersion,
+        VoidReason::GovSuperseded,
+        VoidReason::GovInvalidAction,
+        VoidReason::NoQuorum,
+        VoidReason::GovForked,
     ];
 
     /// The stable kebab-case name.
@@ -79,7 +101,14 @@ impl VoidReason {
             VoidReason::UnknownMember => "unknown-member",
             VoidReason::SelfDispatch => "self-dispatch",
             VoidReason::AuthorForked => "author-forked",
-            VoidReason::Unsupported => "unsupported",
+            VoidReason::RevokedKey => "revoked-key",
+            VoidReason::Suspended => "suspended",
+            VoidReason::Embargoed => "embargoed",
+            VoidReason::GovWrongVersion => "gov-wrong-version",
+            VoidReason::GovSuperseded => "gov-superseded",
+            VoidReason::GovInvalidAction => "gov-invalid-action",
+            VoidReason::NoQuorum => "no-quorum",
+            VoidReason::GovForked => "gov-forked",
         }
     }
 
@@ -110,7 +139,28 @@ impl VoidReason {
             VoidReason::AuthorForked => {
                 "the author signed two events for one feed slot before this"
             }
-            VoidReason::Unsupported => "governance records take effect in a later version",
+            VoidReason::RevokedKey => {
+                "signed with a key that governance revoked or rotated away before this seq"
+            }
+            VoidReason::Suspended => "the author was suspended before this seq",
+            VoidReason::Embargoed => {
+                "a parcel it covers or ships has an origin under an embargo in force"
+            }
+            VoidReason::GovWrongVersion => {
+                "a governance record must be for the version after the one its event acts under"
+            }
+            VoidReason::GovSuperseded => {
+                "the record extends a governance version that is not the one in force"
+            }
+            VoidReason::GovInvalidAction => {
+                "the governance action cannot apply to the version it extends"
+            }
+            VoidReason::NoQuorum => {
+                "the endorsements do not meet the quorum of every chamber at the version it extends"
+            }
+            VoidReason::GovForked => {
+                "another record for the same version also met the quorum: neither is in force"
+            }
         }
     }
 

@@ -1,12 +1,14 @@
 //! The read-only view that the rules judge an event against: the parcels at the heads it cites,
-//! the certificates it cites, its author's feed and the governance state at the version it cites.
+//! the certificates it cites, its author's feed, the governance state at the version it cites,
+//! and the governance chain's binding decisions (key cuts, suspensions, embargoes: these bind
+//! by seq and date whatever version an event cites, and a change to them recomputes the state).
 //!
 //! The rules see nothing else of the ledger, so a verdict depends only on cited state by
 //! construction.
 
 use crate::bytes::EventId;
 use crate::event::{Certify, ParcelRef};
-use crate::governance::GovState;
+use crate::governance::{GovState, Governance};
 use crate::state::{Parcel, State};
 use crate::types::MemberId;
 use crate::verdict::ParcelState;
@@ -16,6 +18,7 @@ use crate::verdict::ParcelState;
 pub struct CitedView<'a> {
     state: &'a State,
     gov: &'a GovState,
+    chain: &'a Governance,
 }
 
 /// A parcel as it was at a cited head.
@@ -30,9 +33,25 @@ pub struct AtHead<'a> {
 }
 
 impl<'a> CitedView<'a> {
-    /// The view of `state` for an event acting under governance state `gov`.
-    pub fn new(state: &'a State, gov: &'a GovState) -> CitedView<'a> {
-        CitedView { state, gov }
+    /// The view of `state` for an event acting under governance version `version` of `chain`;
+    /// `None` when the chain lacks that version.
+    pub fn new(state: &'a State, chain: &'a Governance, version: u64) -> Option<CitedView<'a>> {
+        Some(CitedView {
+            state,
+            gov: chain.at(version)?,
+            chain,
+        })
+    }
+
+    /// The governance chain, for the decisions that bind every event (the newest state's key
+    /// cuts, suspensions and embargoes) and for judging governance records.
+    pub fn chain(&self) -> &'a Governance {
+        self.chain
+    }
+
+    /// The newest governance state.
+    pub fn binding(&self) -> &'a GovState {
+        self.chain.latest_state()
     }
 
     /// The governance state at the version the event cites.

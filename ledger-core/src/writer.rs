@@ -68,7 +68,6 @@ impl FeedWriter {
         }
     }
 
-    /// The member this writer signs for.
     /// The id of the feed's last event, if any.
     pub fn last(&self) -> Option<&EventId> {
         self.ids.last()
@@ -88,8 +87,24 @@ impl FeedWriter {
         );
     }
 
+    /// The member this writer signs for.
     pub fn author(&self) -> &MemberId {
         &self.author
+    }
+
+    /// Acts under governance version `gov` from the next event on (never lower than before).
+    pub fn set_gov(&mut self, gov: u64) {
+        self.gov = self.gov.max(gov);
+    }
+
+    /// Signs with `key` from the next event on (after a key rotation).
+    pub fn set_key(&mut self, key: SecretKey) {
+        self.key = key;
+    }
+
+    /// The governance version the next event acts under.
+    pub fn gov(&self) -> u64 {
+        self.gov
     }
 
     /// The seq of the next event.

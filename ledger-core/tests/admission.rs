@@ -285,7 +285,7 @@ proptest! {
     #[test]
     fn mutated_events_are_refused(pos in any::<prop::sample::Index>(), value in any::<u8>(), cut in any::<prop::sample::Index>(), insert in any::<bool>()) {
         let mut net = Net::standard();
-        let s = net.sign("exporter-bw", certify("KP-9", "exporter-bw", "importer-be", "BE", &[Digest([3; 32])], 5));
+        let s = net.sign("exporter-bw", certify("KP-9", "exporter-bw", "importer-be", "BE", &[pref(Digest([3; 32]), Digest([4; 32]))], 5));
         let mut b = s.bytes.clone();
         let i = pos.index(b.len());
         if insert {

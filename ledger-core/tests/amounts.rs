@@ -5,10 +5,10 @@ mod common;
 use common::*;
 use ledger_core::admission::{verify_event, AdmissionError, VerifiedEvent};
 use ledger_core::audit::audit_parcel;
-use ledger_core::bytes::ParcelId;
+use ledger_core::event::ParcelRef;
 use ledger_core::event::{
     Body, Certify, NewParcel, Receive, Register, ShapeError, Transform, MAX_CARATS,
-    MAX_CERTIFICATE_PARCELS, MAX_TRANSFORM_PARCELS, MAX_VALUE_CENTS,
+    MAX_TRANSFORM_PARCELS, MAX_VALUE_CENTS,
 };
 use ledger_core::findings::{all_findings, value_jumps, FindingCode};
 use ledger_core::ledger::{Ledger, Step};
@@ -57,7 +57,7 @@ fn output(carats: u64, value_cents: Option<u64>) -> NewParcel {
     }
 }
 
-fn certificate(parcels: &[ParcelId], total_carats: u64, value_cents: u64) -> Body {
+fn certificate(parcels: &[ParcelRef], total_carats: u64, value_cents: u64) -> Body {
     Body::Certify(Certify {
         number: "KP-BW-1".into(),
         exporter: mid("exporter-bw"),
@@ -68,7 +68,7 @@ fn certificate(parcels: &[ParcelId], total_carats: u64, value_cents: u64) -> Bod
         value_cents,
         origins: vec!["BW".parse().expect("country")],
         issued_on: date("2026-01-01"),
-        expires_on: date("2030-01-01"),
+        expires_on: date("2026-07-01"),
     })
 }
 
@@ -161,10 +161,7 @@ fn a_value_one_past_the_bound_is_refused_in_every_field_naming_it_and_the_limit(
         "outputs.value_cents",
         MAX_VALUE_CENTS,
     );
-    let cert = net.sign(
-        "authority-bw",
-        certificate(&[registered(&reg).parcel], 100, over),
-    );
+    let cert = net.sign("authority-bw", certificate(&[registered(&reg)], 100, over));
     refused(
         &net,
         &cert,
@@ -176,7 +173,7 @@ fn a_value_one_past_the_bound_is_refused_in_every_field_naming_it_and_the_limit(
     let reg = net.sign("mine-bw", register_worth(100, Some(MAX_VALUE_CENTS)));
     let cert = net.sign(
         "authority-bw",
-        certificate(&[registered(&reg).parcel], 100, MAX_VALUE_CENTS),
+        certificate(&[registered(&reg)], 100, MAX_VALUE_CENTS),
     );
     for s in [&reg, &cert] {
         assert!(admit(&net, s).is_ok(), "a value at the bound is admitted");
@@ -187,7 +184,8 @@ fn a_value_one_past_the_bound_is_refused_in_every_field_naming_it_and_the_limit(
 fn certificates_whose_totals_together_overflow_a_u64_are_refused() {
     let mut net = Net::standard();
     let half = u64::MAX / 2 + 1;
-    let parcel = parcel_id(&net.sign("mine-bw", register_worth(1, None)).id, 0);
+    let reg = net.sign("mine-bw", register_worth(1, None));
+    let parcel = pref(parcel_id(&reg.id, 0), reg.id);
     let value = net.sign("authority-bw", certificate(&[parcel], 100, half));
     refused(
         &net,
@@ -255,10 +253,7 @@ fn carats_one_past_the_bound_are_refused_in_every_field_naming_it_and_the_limit(
         "measured_carats",
         MAX_CARATS,
     );
-    let cert = net.sign(
-        "authority-bw",
-        certificate(&[registered(&reg).parcel], over, 1),
-    );
+    let cert = net.sign("authority-bw", certificate(&[registered(&reg)], over, 1));
     refused(
         &net,
         &cert,
@@ -288,9 +283,9 @@ fn the_largest_merge_the_bounds_allow_is_judged_and_reported_without_overflow() 
         }),
     );
     assert_eq!(apply(&net, &mut ledger, &merge), Verdict::Applied);
-    // The outputs, and more parcel ids up to the most a certificate may cover.
-    let parcels: Vec<ParcelId> = (0..MAX_CERTIFICATE_PARCELS as u32)
-        .map(|i| parcel_id(&merge.id, i))
+    // Every output (a certificate covers only parcels that exist at the heads it cites).
+    let parcels: Vec<ParcelRef> = (0..MAX_TRANSFORM_PARCELS as u32)
+        .map(|i| pref(parcel_id(&merge.id, i), merge.id))
         .collect();
     for _ in 0..2 {
         let cert = net.sign(
@@ -304,7 +299,7 @@ fn the_largest_merge_the_bounds_allow_is_judged_and_reported_without_overflow() 
     let gain = net.sign(
         "mine-bw",
         Body::Transform(Transform {
-            inputs: vec![pref(parcels[0], merge.id)],
+            inputs: vec![parcels[0]],
             outputs: more,
         }),
     );

@@ -103,7 +103,7 @@ fn every_kind_of_finding_is_found_and_scoped_to_the_audited_parcel() {
             "exporter-bw",
             "importer-be",
             "BE",
-            &[registered(&c).parcel],
+            &[registered(&c)],
             500,
         ),
     );
@@ -115,7 +115,7 @@ fn every_kind_of_finding_is_found_and_scoped_to_the_audited_parcel() {
             "exporter-bw",
             "importer-be",
             "BE",
-            &[registered(&d).parcel],
+            &[registered(&d)],
             500,
         ),
     );

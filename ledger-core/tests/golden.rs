@@ -96,7 +96,10 @@ fn samples() -> Vec<Body> {
             exporter: m("exporter-zw"),
             importer: m("importer-be"),
             destination: c("BE"),
-            parcels: vec![d(4), d(5)],
+            parcels: vec![ParcelRef {
+                parcel: d(4),
+                head: d(5),
+            }],
             total_carats: 1_000,
             value_cents: 2_000,
             origins: vec![c("ZW")],
@@ -127,9 +130,7 @@ fn samples() -> Vec<Body> {
             endorsement: endorsement.clone(),
         }),
         Body::Object(Object {
-            version: 1,
-            prev: d(10),
-            action_digest: d(11),
+            record: d(11),
             reason: "no".into(),
         }),
         Body::Govern(Govern {
@@ -137,6 +138,8 @@ fn samples() -> Vec<Body> {
             prev: d(10),
             action: GovAction::SetEmbargo {
                 target: EmbargoTarget::Country(c("ZW")),
+                from: day("2009-11-05"),
+                until: Some(day("2011-11-01")),
                 reason: "Marange".into(),
             },
             endorsements: vec![endorsement],

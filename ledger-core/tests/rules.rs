@@ -38,7 +38,7 @@ fn a_full_story_applies_and_mixes_origins_by_weight() {
             "mine-zw",
             "sorter-bw",
             "BW",
-            &[registered(&a).parcel],
+            &[registered(&a)],
             300,
         ),
     );
@@ -106,7 +106,7 @@ fn wrong_role_is_void() {
             "exporter-bw",
             "importer-be",
             "BE",
-            &[registered(&s).parcel],
+            &[registered(&s)],
             10,
         ),
     );
@@ -201,7 +201,7 @@ fn uncertified_cross_border_dispatch_is_void() {
             "exporter-bw",
             "importer-be",
             "BE",
-            &[registered(&a).parcel],
+            &[registered(&a)],
             100,
         ),
     );
@@ -214,7 +214,14 @@ fn uncertified_cross_border_dispatch_is_void() {
     // A certificate for other parcels does not cover it.
     let c2 = net.sign(
         "authority-bw",
-        certify("KP-3", "mine-bw", "importer-be", "BE", &[c.id], 100),
+        certify(
+            "KP-3",
+            "mine-bw",
+            "importer-be",
+            "BE",
+            &[pref(c.id, c.id)],
+            100,
+        ),
     );
     apply(&net, &mut l, &c2);
     let d3 = net.sign(
@@ -238,7 +245,7 @@ fn certificate_from_the_wrong_country_is_void_and_certifies_nothing() {
             "mine-bw",
             "importer-be",
             "BE",
-            &[registered(&a).parcel],
+            &[registered(&a)],
             100,
         ),
     );
@@ -256,7 +263,7 @@ fn certificate_from_the_wrong_country_is_void_and_certifies_nothing() {
             "mine-bw",
             "importer-be",
             "BE",
-            &[registered(&a).parcel],
+            &[registered(&a)],
             100,
         ),
     );

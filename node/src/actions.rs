@@ -8,7 +8,7 @@ use ledger_core::event::{
     Receive, Register, Reject, Retire, RetireCause, ShapeError, Transform,
 };
 use ledger_core::ledger::Ledger;
-use ledger_core::types::{Date, MemberId, SiteId};
+use ledger_core::types::{Country, Date, MemberId, SiteId};
 
 use crate::service::ActError;
 
@@ -55,8 +55,8 @@ pub enum Action {
         #[serde(default)]
         reason: String,
     },
-    /// The fields of a certificate, as in the event.
-    Certify(Certify),
+    /// The fields of a certificate, as in the event; the node cites each parcel's current head.
+    Certify(CertifyAction),
     ConfirmImport {
         certificate: EventId,
         #[serde(default)]
@@ -78,6 +78,24 @@ pub enum Action {
 
 fn yes() -> bool {
     true
+}
+
+/// A certificate as the API takes it: parcels by id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertifyAction {
+    pub number: String,
+    pub exporter: MemberId,
+    pub importer: MemberId,
+    pub destination: Country,
+    pub parcels: Vec<ParcelId>,
+    /// Hundredths of a carat.
+    pub total_carats: u64,
+    /// US cents.
+    pub value_cents: u64,
+    pub origins: Vec<Country>,
+    pub issued_on: Date,
+    pub expires_on: Date,
 }
 
 /// One output of a transform.
@@ -201,7 +219,22 @@ impl Action {
                 parcel: head(ledger, parcel)?,
                 reason,
             }),
-            Action::Certify(c) => Body::Certify(c),
+            Action::Certify(c) => Body::Certify(Certify {
+                number: c.number,
+                exporter: c.exporter,
+                importer: c.importer,
+                destination: c.destination,
+                parcels: c
+                    .parcels
+                    .into_iter()
+                    .map(|p| head(ledger, p))
+                    .collect::<Result<_, _>>()?,
+                total_carats: c.total_carats,
+                value_cents: c.value_cents,
+                origins: c.origins,
+                issued_on: c.issued_on,
+                expires_on: c.expires_on,
+            }),
             Action::ConfirmImport { certificate, note } => {
                 Body::ConfirmImport(ConfirmImport { certificate, note })
             }

@@ -178,12 +178,15 @@ fn write_chains(dev: &DevNetwork, n: usize, out: &mut dyn Write) {
                 exporter,
                 importer: importer.clone(),
                 destination: "BE".parse().expect("country"),
-                parcels: vec![parcel],
+                parcels: vec![ParcelRef {
+                    parcel,
+                    head: r1.id,
+                }],
                 total_carats: mixed,
                 value_cents: total * 100,
                 origins: vec!["BW".parse().expect("country")],
-                issued_on: "2026-01-01".parse().expect("date"),
-                expires_on: "2099-01-01".parse().expect("date"),
+                issued_on: "2026-05-01".parse().expect("date"),
+                expires_on: "2026-12-31".parse().expect("date"),
             }),
             t + 6,
         );

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use custody_node::actions::{Action, Output};
+use custody_node::actions::{Action, CertifyAction, Output};
 use custody_node::net::{Head, SyncRequest, SyncResponse, MAX_SYNC_REQUEST, MAX_SYNC_RESPONSE};
 use ledger_core::admission::{decode_event, verify_event, AdmissionError, VerifiedEvent};
 use ledger_core::audit::audit_parcel;
@@ -267,7 +267,7 @@ fn resolve(body: &mut Body, ids: &[Digest]) {
         Body::Receive(Receive { parcel, .. })
         | Body::Reject(Reject { parcel, .. })
         | Body::Retire(Retire { parcel, .. }) => fix_ref(parcel),
-        Body::Certify(c) => c.parcels.iter_mut().for_each(fix),
+        Body::Certify(c) => c.parcels.iter_mut().for_each(fix_ref),
         Body::ConfirmImport(c) => fix(&mut c.certificate),
         Body::Flag(Flag {
             target: FlagTarget::Parcel(d) | FlagTarget::Event(d),
@@ -491,7 +491,10 @@ fn story_script() -> Script {
         ),
         (
             authority,
-            Body::Certify(certificate(vec![reference(3, Some(0))])),
+            Body::Certify(certificate(vec![ParcelRef {
+                parcel: reference(3, Some(0)),
+                head: reference(3, None),
+            }])),
         ),
         (sorter, retire(r(3, 1))),
         (authority, flag(reference(3, Some(1)))),
@@ -557,7 +560,7 @@ fn flag(parcel: Digest) -> Body {
     })
 }
 
-fn certificate(parcels: Vec<Digest>) -> Certify {
+fn certificate(parcels: Vec<ParcelRef>) -> Certify {
     Certify {
         number: "BW-1".into(),
         exporter: "exporter-bw".parse().expect("literal member"),
@@ -659,7 +662,18 @@ fn actions() -> Vec<Action> {
             parcel,
             reason: "r".into(),
         },
-        Action::Certify(certificate(vec![parcel])),
+        Action::Certify(CertifyAction {
+            number: "BW-1".into(),
+            exporter: "exporter-bw".parse().expect("literal member"),
+            importer: "importer-be".parse().expect("literal member"),
+            destination: "BE".parse().expect("literal country"),
+            parcels: vec![parcel],
+            total_carats: 1_200,
+            value_cents: 120_000,
+            origins: vec!["BW".parse().expect("literal country")],
+            issued_on: "2026-02-01".parse().expect("literal date"),
+            expires_on: "2026-05-01".parse().expect("literal date"),
+        }),
         Action::ConfirmImport {
             certificate: fixture().registered.id,
             note: String::new(),

@@ -479,6 +479,19 @@ pub async fn gossip_peer(
     swarm
 }
 
+/// An issue and an expiry date around today (a certificate is valid for at most the policy's
+/// days, and a dispatch must come before its certificate expires), as `YYYY-MM-DD`.
+pub fn certificate_dates() -> (String, String) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let today = ledger_core::types::Date::from_unix_ms(now);
+    (
+        ledger_core::types::Date(today.0.saturating_sub(30)).to_string(),
+        ledger_core::types::Date(today.0 + 90).to_string(),
+    )
+}
+
 /// A JSON register action at `site`.
 pub fn register(site: &str, carats: u64) -> Value {
     serde_json::json!({ "kind": "register", "site": site, "carats": carats, "stones": 3, "extracted_on": "2026-02-01" })

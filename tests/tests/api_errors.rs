@@ -56,10 +56,11 @@ fn register_with(field: &str, value: Value) -> Value {
 
 /// A certificate for `parcel` with `field` set to `value`.
 fn certify_with(parcel: &str, field: &str, value: Value) -> Value {
+    let (issued, expires) = custody_tests::certificate_dates();
     let mut a = json!({
         "kind": "certify", "number": "KP-BW-1", "exporter": "exporter-bw", "importer": "importer-be",
         "destination": "BE", "parcels": [parcel], "total_carats": 100, "value_cents": 100,
-        "origins": ["BW"], "issued_on": "2026-01-01", "expires_on": "2030-01-01",
+        "origins": ["BW"], "issued_on": issued, "expires_on": expires,
     });
     a[field] = value;
     a

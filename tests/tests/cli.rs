@@ -473,6 +473,7 @@ fn actions_audit_replay_and_export_against_real_nodes() {
         exporter,
         &["receive", "--parcel", &x, "--measured-carats", "90000"],
     );
+    let (issued, expires) = custody_tests::certificate_dates();
     let cert = step(
         auth_bw,
         &[
@@ -494,9 +495,9 @@ fn actions_audit_replay_and_export_against_real_nodes() {
             "--origin",
             "BW",
             "--issued-on",
-            "2026-03-10",
+            &issued,
             "--expires-on",
-            "2099-01-01",
+            &expires,
         ],
     );
     step(

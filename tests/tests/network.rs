@@ -48,10 +48,11 @@ fn an_action_reaches_all_five_nodes_and_their_states_agree() {
         wait_everywhere(&nodes, id, CONVERGE);
     }
     // A Botswanan certificate at the authority's node lets the sorter ship across the border.
+    let (issued, expires) = custody_tests::certificate_dates();
     let cert = nodes[3].act_ok(&json!({
         "kind": "certify", "number": "KP-BW-0001", "exporter": "sorter-bw", "importer": "importer-be",
         "destination": "BE", "parcels": [parcel], "total_carats": 500, "value_cents": 90000,
-        "origins": ["BW"], "issued_on": "2026-01-01", "expires_on": "2030-01-01",
+        "origins": ["BW"], "issued_on": issued, "expires_on": expires,
     }));
     wait_for("the certificate at the sorter's node", CONVERGE, || {
         nodes[1].has_event(&cert).then_some(())

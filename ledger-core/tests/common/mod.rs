@@ -146,7 +146,7 @@ pub fn certify(
     exporter: &str,
     importer: &str,
     dest: &str,
-    parcels: &[ParcelId],
+    parcels: &[ParcelRef],
     total: u64,
 ) -> Body {
     Body::Certify(Certify {
@@ -159,7 +159,7 @@ pub fn certify(
         value_cents: total * 100,
         origins: vec!["BW".parse().expect("country")],
         issued_on: date("2026-01-01"),
-        expires_on: date("2030-01-01"),
+        expires_on: date("2026-07-01"),
     })
 }
 
@@ -389,14 +389,7 @@ pub fn scenario(seed: u64, steps: usize) -> (Net, Vec<Signed>) {
                         cert_no += 1;
                         let c = net.sign(
                             &authority,
-                            certify(
-                                &format!("KP-{cert_no}"),
-                                &by,
-                                importer,
-                                dest,
-                                &[parcel],
-                                carats,
-                            ),
+                            certify(&format!("KP-{cert_no}"), &by, importer, dest, &[r], carats),
                         );
                         apply(&net, &mut ledger, &c);
                         let cid = c.id;
