@@ -10,6 +10,7 @@ use crate::event::{Body, Certify};
 use crate::governance::{network_id, Change, GenesisError, Governance};
 use crate::pending::PendingSet;
 use crate::placement::{locate, Place};
+use crate::proposals::Proposals;
 use crate::rules::{self, Verdict, VoidReason};
 use crate::state::State;
 use crate::types::{Genesis, MemberId};
@@ -91,6 +92,7 @@ pub struct Ledger {
     gov: Governance,
     limits: Limits,
     state: State,
+    proposals: Proposals,
     pending: PendingSet,
     stale: bool,
 }
@@ -105,6 +107,7 @@ impl Ledger {
             gov,
             limits,
             state: State::default(),
+            proposals: Proposals::default(),
             pending: PendingSet::default(),
             stale: false,
         })
@@ -168,6 +171,10 @@ impl Ledger {
     /// The governance chain.
     pub fn governance(&self) -> &Governance {
         &self.gov
+    }
+    /// Governance proposals, endorsements gathered and objections, as the log holds them.
+    pub fn proposals(&self) -> &Proposals {
+        &self.proposals
     }
     /// The stored state (events, feeds, parcels, certificates, forks).
     pub fn state(&self) -> &State {
@@ -271,7 +278,7 @@ impl Ledger {
     /// What offering `ev` would give, without changing anything: its verdict if it would be
     /// stored now, or why it would not be.
     pub fn preview(&self, ev: &VerifiedEvent) -> Result<Verdict, Preview> {
-        match locate(&self.state, &self.gov, ev).map_err(Preview::Refused)? {
+        match locate(&self.state, &self.gov, &self.proposals, ev).map_err(Preview::Refused)? {
             Place::Duplicate => Err(Preview::Duplicate),
             Place::Wait(missing) => Err(Preview::Waiting(missing)),
             Place::Fork { .. } | Place::Branch { .. } => {
@@ -335,7 +342,7 @@ impl Ledger {
         woken: bool,
         queue: &mut VecDeque<Missing>,
     ) -> Result<Processed, PendingFull> {
-        let slot = match locate(&self.state, &self.gov, &ev) {
+        let slot = match locate(&self.state, &self.gov, &self.proposals, &ev) {
             Err(e) => {
                 return Ok(Processed {
                     event: ev,
@@ -380,6 +387,8 @@ impl Ledger {
             Body::Govern(g) => self.gov.offer(*ev.id(), ev.header().gov, g),
             _ => Change::default(),
         };
+        self.proposals
+            .note(&self.network, *ev.id(), &ev.header().author, ev.body());
         let stored = self.state.store(&self.gov, ev, slot);
         let recompute = stored.recompute || change.retroactive;
         self.stale |= recompute;

@@ -22,6 +22,7 @@ pub mod merkle;
 pub mod origin;
 pub mod pending;
 pub mod placement;
+pub mod proposals;
 pub mod quorum;
 pub mod record;
 pub mod replay;

@@ -7,6 +7,7 @@ use crate::event::Header;
 use crate::governance::{GovState, Governance};
 use crate::merkle::{self, Frontier};
 use crate::pending::Missing;
+use crate::proposals::Proposals;
 use crate::state::{Feed, State};
 
 /// Where an admitted event goes.
@@ -35,6 +36,7 @@ pub(crate) enum Place {
 pub(crate) fn locate(
     state: &State,
     gov: &Governance,
+    proposals: &Proposals,
     ev: &VerifiedEvent,
 ) -> Result<Place, AdmissionError> {
     let h = ev.header();
@@ -42,8 +44,11 @@ pub(crate) fn locate(
         return Ok(Place::Duplicate);
     }
     if h.gov > gov.latest() {
-        // Only a member, signing with one of its keys, may wait for a governance version.
-        check_author(gov, gov.latest(), h, false)?;
+        // Only a member signing with one of its keys, or with a key a stored proposal would
+        // give it (an admission, a new or rotated key), may wait for a governance version.
+        if !proposals.proposes_key(&h.author, &h.key) {
+            check_author(gov, gov.latest(), h, false)?;
+        }
         return Ok(Place::Wait(vec![Missing::Gov(h.gov)]));
     }
     check_author(gov, h.gov, h, true)?;
