@@ -4,6 +4,7 @@ use std::collections::{BTreeSet, HashSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
+use crate::audit_gov::{context, GovernanceContext};
 use crate::bytes::{EventId, ParcelId};
 use crate::event::Kind;
 use crate::ledger::Ledger;
@@ -57,6 +58,9 @@ pub struct Audit {
     pub history: Vec<HistoryEntry>,
     /// The ancestry was larger than [`MAX_AUDIT_PARCELS`] and was cut.
     pub truncated: bool,
+    /// Who admitted the authors of the history, the keys that signed it and whether they still
+    /// count, key cuts and suspensions, and the embargoes over the origins.
+    pub governance: GovernanceContext,
 }
 
 /// Audits `parcel` from the ledger's state, or `None` if no such parcel exists.
@@ -119,7 +123,16 @@ pub fn audit_parcel(ledger: &Ledger, parcel: &ParcelId) -> Option<Audit> {
     history.sort_by(|a, b| {
         (a.time_ms, &a.author, a.seq, a.event).cmp(&(b.time_ms, &b.author, b.seq, b.event))
     });
+    let cited: Vec<(EventId, MemberId, u64, u64)> = history
+        .iter()
+        .filter_map(|h| {
+            let m = ledger.event(&h.event)?;
+            Some((h.event, h.author.clone(), h.seq, m.gov))
+        })
+        .collect();
+    let governance = context(ledger.governance(), &cited, root.origin.shares());
     Some(Audit {
+        governance,
         parcel: *parcel,
         state: root.state().clone(),
         custodian: root.state().custodian().cloned(),

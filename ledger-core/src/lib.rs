@@ -4,6 +4,7 @@
 
 pub mod admission;
 pub mod audit;
+pub mod audit_gov;
 pub mod bytes;
 pub mod codec;
 pub mod crypto;

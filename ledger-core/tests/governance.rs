@@ -9,9 +9,9 @@ use ledger_core::admission::{verify_event, AdmissionError};
 use ledger_core::audit::audit_parcel;
 use ledger_core::bytes::Digest;
 use ledger_core::dev::{dev_key, DevNetwork};
-use ledger_core::event::{Body, EmbargoTarget, GovAction, Govern};
+use ledger_core::event::{Body, EmbargoTarget, Endorse, GovAction, Govern};
 use ledger_core::findings::{parcel_findings, FindingCode};
-use ledger_core::ledger::{Knowledge, Ledger, Limits};
+use ledger_core::ledger::{Knowledge, Ledger, Limits, Step};
 use ledger_core::record::{endorse, record_id};
 use ledger_core::replay::{replay_events, ReplayOptions};
 use ledger_core::rules::{Verdict, VoidReason};
@@ -448,6 +448,32 @@ fn a_thiefs_dispatches_with_a_stolen_mine_key_are_void_once_governance_rotates_i
         roots.insert(l.state_root());
     }
     assert_eq!(roots.len(), 1, "one state in all {} orders", 5040);
+    // The audit of a stolen parcel shows the rotation, and the thief's dispatch void
+    // `revoked-key`, signed by a key governance no longer assigns to that seq.
+    let l = settled(&net, &events.iter().collect::<Vec<_>>());
+    let audit = audit_parcel(&l, &registered(&events[0]).parcel).expect("audit");
+    let thief_entry = audit
+        .history
+        .iter()
+        .find(|h| h.event == events[2].id)
+        .expect("the thief's dispatch is in the history");
+    assert_eq!(thief_entry.verdict, Verdict::Void(VoidReason::RevokedKey));
+    let key = audit
+        .governance
+        .keys
+        .iter()
+        .find(|k| k.event == events[2].id)
+        .expect("its key");
+    assert!(!key.valid);
+    let mine = audit
+        .governance
+        .authors
+        .iter()
+        .find(|a| a.member == mid("mine-bw"))
+        .expect("the mine");
+    assert_eq!(mine.admitted_in, Some(0));
+    assert_eq!(mine.key_cuts.len(), 1);
+    assert_eq!(mine.key_cuts[0].1.last_valid_seq, 2);
     let bytes: Vec<Vec<u8>> = events.iter().rev().map(|s| s.bytes.clone()).collect();
     let replay =
         replay_events(&net.dev.genesis(), &bytes, ReplayOptions::default()).expect("replay");
@@ -718,4 +744,52 @@ fn clean_custody_and_valid_governance_show_none_of_the_governance_voids_or_findi
     assert!(parcel_findings(&l, &audit)
         .iter()
         .all(|f| f.code != FindingCode::EmbargoedOrigin));
+}
+
+/// The outcome of offering `s`.
+fn offered(net: &Net, l: &mut Ledger, s: &Signed) -> Result<Step, AdmissionError> {
+    l.offer(net.verify(s)).expect("room")[0].outcome.clone()
+}
+
+#[test]
+fn the_subject_of_an_admit_proposal_may_wait_for_its_admission_and_strangers_may_not() {
+    let mut net = Net::standard();
+    let mut l = net.ledger();
+    let newcomer = DevNetwork::new().member(
+        "mine-cd",
+        Chamber::Industry,
+        "CD",
+        &[Role::Mine],
+        &["mbuji"],
+    );
+    let member = newcomer.genesis().members[0].clone();
+    let mut w = ledger_core::writer::FeedWriter::new(net.dev.network(), mid("mine-cd"), dev_key("mine-cd"));
+    w.set_gov(1);
+    let first = w.append(register("mbuji", 250), T0 + 5_000);
+    // No proposal names it yet: a stranger citing a future version is refused, not parked.
+    assert!(matches!(offered(&net, &mut l, &first), Err(AdmissionError::NotAMember(_))));
+    // authority-zw proposes to admit it (an Endorse event): now its event may wait.
+    let admit = GovAction::Admit(member);
+    let id = record_id(&net.dev.network(), 1, &net.dev.network(), &admit);
+    let proposal = net.sign(
+        "authority-zw",
+        Body::Endorse(Endorse {
+            version: 1,
+            prev: net.dev.network(),
+            action: admit.clone(),
+            endorsement: endorse(&dev_key("authority-zw"), mid("authority-zw"), &id),
+        }),
+    );
+    assert_eq!(apply(&net, &mut l, &proposal), Verdict::Applied);
+    assert!(matches!(offered(&net, &mut l, &first), Ok(Step::Pending(_))));
+    // Another key under the same name still may not.
+    let mut thief = ledger_core::writer::FeedWriter::new(net.dev.network(), mid("mine-cd"), dev_key("someone"));
+    thief.set_gov(1);
+    let forged = thief.append(register("mbuji", 1), T0 + 5_000);
+    assert!(offered(&net, &mut l, &forged).is_err());
+    assert_eq!(l.pending_len(), 1);
+    // Admitted: the waiting event is stored, applied.
+    enact(&mut net, &mut l, admit);
+    assert_eq!(l.pending_len(), 0);
+    assert_eq!(l.event(&first.id).map(|m| m.verdict), Some(Verdict::Applied));
 }
