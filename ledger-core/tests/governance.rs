@@ -7,9 +7,8 @@ mod common;
 use common::*;
 use ledger_core::admission::{verify_event, AdmissionError};
 use ledger_core::audit::audit_parcel;
-use ledger_core::bytes::Digest;
 use ledger_core::dev::{dev_key, DevNetwork};
-use ledger_core::event::{Body, EmbargoTarget, Endorse, GovAction, Govern};
+use ledger_core::event::{Body, EmbargoTarget, Endorse, GovAction};
 use ledger_core::findings::{parcel_findings, FindingCode};
 use ledger_core::ledger::{Knowledge, Ledger, Limits, Step};
 use ledger_core::record::{endorse, record_id};
@@ -19,33 +18,6 @@ use ledger_core::types::{Chamber, Role};
 use ledger_core::writer::Signed;
 
 const GOVERNMENTS: [&str; 3] = ["authority-zw", "authority-bw", "authority-be"];
-
-/// A record making `action` version `version` after `prev`, endorsed by `by` with their keys.
-fn endorsed(net: &Net, version: u64, prev: Digest, action: GovAction, by: &[&str]) -> Govern {
-    let id = record_id(&net.dev.network(), version, &prev, &action);
-    Govern {
-        version,
-        prev,
-        action,
-        endorsements: by
-            .iter()
-            .map(|m| endorse(&dev_key(m), mid(m), &id))
-            .collect(),
-    }
-}
-
-/// A record for the version after `ledger`'s newest.
-fn next_record(net: &Net, ledger: &Ledger, action: GovAction, by: &[&str]) -> Govern {
-    let gov = ledger.governance();
-    let prev = gov.version(gov.latest()).expect("latest").id;
-    endorsed(net, gov.latest() + 1, prev, action, by)
-}
-
-/// Signs `g` as `who`'s next event, acting under the version `g` extends.
-fn submit(net: &mut Net, who: &str, g: Govern) -> Signed {
-    net.writer(who).set_gov(g.version.saturating_sub(1));
-    net.sign(who, Body::Govern(g))
-}
 
 fn embargo_zw() -> GovAction {
     GovAction::SetEmbargo {

@@ -376,3 +376,56 @@ fn pending_events_that_never_wake_expire() {
     let store = Store::open(dir.path(), Limits::default()).expect("reopen");
     assert_eq!(store.ledger().pending_len(), 0, "gone from disk too");
 }
+
+/// A thief's events stored and applied, then the key rotation that voids them arrives: the
+/// store recomputes at once, a reopen gives the same state, and so does a replay of its export.
+#[test]
+fn a_late_key_rotation_voids_a_thiefs_stored_events_durably() {
+    use ledger_core::dev::dev_key;
+    use ledger_core::event::GovAction;
+    use ledger_core::rules::VoidReason;
+    let mut net = Net::standard();
+    let p = net.sign("mine-bw", register("jwaneng", 500));
+    let mut thief = net.dev.writer("mine-bw").expect("member");
+    thief.resync(&[p.id], 0, net.time);
+    let stolen = thief.append(dispatch(registered(&p), "sorter-bw", None), net.time + 1);
+    let taken = net.sign("sorter-bw", receive(pref(registered(&p).parcel, stolen.id), 500));
+    let l0 = net.ledger();
+    let new_key = dev_key("mine-bw/2");
+    let rotate = next_record(
+        &net,
+        &l0,
+        GovAction::RotateKey {
+            member: mid("mine-bw"),
+            key: new_key.public(),
+            last_valid_seq: 1,
+        },
+        &["authority-zw", "authority-bw", "mine-zw", "monitor"],
+    );
+    let rotation = submit(&mut net, "monitor", rotate);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (root, rows) = {
+        let mut store = open(dir.path(), &net);
+        for s in [&p, &stolen, &taken] {
+            let out = store.append(&s.bytes).expect("no fault").expect("admitted");
+            assert_eq!(out.status, Status::Stored(Verdict::Applied));
+        }
+        store.append(&rotation.bytes).expect("no fault").expect("admitted");
+        let verdict = |s: &ledger_core::writer::Signed| store.ledger().event(&s.id).map(|m| m.verdict);
+        assert_eq!(verdict(&stolen), Some(Verdict::Void(VoidReason::RevokedKey)));
+        assert_eq!(verdict(&taken), Some(Verdict::Void(VoidReason::UnknownParcel)));
+        let parcel = store.ledger().parcel(&registered(&p).parcel).expect("parcel");
+        assert_eq!(parcel.state().custodian(), Some(&mid("mine-bw")));
+        (store.ledger().state_root(), store.derived_rows().expect("rows"))
+    };
+    let store = Store::open(dir.path(), Limits::default()).expect("reopen");
+    assert_eq!(store.ledger().state_root(), root);
+    assert_eq!(store.derived_rows().expect("rows"), rows);
+    let mut export = Vec::new();
+    store.export(&mut export).expect("export");
+    let replayed = replay_stream(&net.dev.genesis(), ReplayOptions::default(), || {
+        Ok::<_, ReplayError>(ExportReader::new(std::io::Cursor::new(export.clone())))
+    })
+    .expect("replay");
+    assert_eq!(replayed.report.state_root, root);
+}

@@ -12,6 +12,9 @@ use ledger_core::ledger::{Ledger, Limits, Step};
 use ledger_core::rules::{parcel_id, ParcelState, Verdict};
 use ledger_core::types::{Country, Date, MemberId, Role};
 use ledger_core::writer::{FeedWriter, Signed};
+use ledger_core::bytes::Digest;
+use ledger_core::dev::dev_key;
+use ledger_core::record::{endorse, record_id};
 
 pub const T0: u64 = 1_780_000_000_000;
 
@@ -450,4 +453,31 @@ pub fn scenario(seed: u64, steps: usize) -> (Net, Vec<Signed>) {
         }
     }
     (net, out)
+}
+
+/// A record making `action` version `version` after `prev`, endorsed by `by` with their keys.
+pub fn endorsed(net: &Net, version: u64, prev: Digest, action: GovAction, by: &[&str]) -> Govern {
+    let id = record_id(&net.dev.network(), version, &prev, &action);
+    Govern {
+        version,
+        prev,
+        action,
+        endorsements: by
+            .iter()
+            .map(|m| endorse(&dev_key(m), mid(m), &id))
+            .collect(),
+    }
+}
+
+/// A record for the version after `ledger`'s newest.
+pub fn next_record(net: &Net, ledger: &Ledger, action: GovAction, by: &[&str]) -> Govern {
+    let gov = ledger.governance();
+    let prev = gov.version(gov.latest()).expect("latest").id;
+    endorsed(net, gov.latest() + 1, prev, action, by)
+}
+
+/// Signs `g` as `who`'s next event, acting under the version `g` extends.
+pub fn submit(net: &mut Net, who: &str, g: Govern) -> Signed {
+    net.writer(who).set_gov(g.version.saturating_sub(1));
+    net.sign(who, Body::Govern(g))
 }
