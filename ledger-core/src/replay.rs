@@ -495,6 +495,20 @@ where
 pub fn rebuild_ledger(
     genesis: &Genesis,
     known_forks: &[Fork],
+    events: impl FnMut() -> Vec<VerifiedEvent>,
+) -> Result<(Ledger, Vec<Processed>), GenesisError> {
+    let known = Knowledge {
+        forks: known_forks.to_vec(),
+        governance: None,
+    };
+    rebuild_with(genesis, known, events)
+}
+
+/// [`rebuild_ledger`], starting from what is known already (the governance chain of the same
+/// set of events, so that a key cut or an embargo binds from the start and one pass is enough).
+pub fn rebuild_with(
+    genesis: &Genesis,
+    mut known: Knowledge,
     mut events: impl FnMut() -> Vec<VerifiedEvent>,
 ) -> Result<(Ledger, Vec<Processed>), GenesisError> {
     let unbounded = Limits {
@@ -502,10 +516,6 @@ pub fn rebuild_ledger(
         max_pending_bytes: usize::MAX,
         max_pending_per_author: usize::MAX,
         max_pending_bytes_per_author: usize::MAX,
-    };
-    let mut known = Knowledge {
-        forks: known_forks.to_vec(),
-        governance: None,
     };
     loop {
         let mut ledger = Ledger::with_knowledge(

@@ -31,8 +31,8 @@ use crate::crypto::KeyCache;
 use crate::evidence::ForkProof;
 use crate::export::write_record;
 use crate::governance::{decode_genesis, network_id, GenesisError};
-use crate::ledger::{Fork, Ledger, Limits, Missing, PendingFull, Processed, Step};
-use crate::replay::rebuild_ledger;
+use crate::ledger::{Fork, Knowledge, Ledger, Limits, Missing, PendingFull, Processed, Step};
+use crate::replay::rebuild_with;
 use crate::rules::Verdict;
 use crate::types::{Genesis, MemberId};
 
@@ -829,7 +829,13 @@ impl Store {
         let genesis = self.ledger.genesis().clone();
         let positions: std::collections::HashMap<EventId, u64> =
             logged.iter().map(|(p, ev)| (*ev.id(), *p)).collect();
-        let (mut rebuilt, order) = rebuild_ledger(&genesis, &[], || {
+        // The chain the current (stale) ledger ended with is the one of this set of events; its
+        // forks may rest on key cuts it learned late, so they are found again.
+        let known = Knowledge {
+            forks: Vec::new(),
+            governance: Some(self.ledger.governance().clone()),
+        };
+        let (mut rebuilt, order) = rebuild_with(&genesis, known, || {
             logged
                 .iter()
                 .map(|(_, ev)| ev.clone())
