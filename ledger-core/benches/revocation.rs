@@ -32,8 +32,20 @@ fn network() -> DevNetwork {
         let name = format!("sorter-{i}");
         dev = dev.member(&name, Chamber::Industry, "BW", &[Role::Sorter], &[]);
     }
-    dev.member("authority", Chamber::Government, "BW", &[Role::Authority], &[])
-        .member("monitor", Chamber::CivilSociety, "ZA", &[Role::Monitor], &[])
+    dev.member(
+        "authority",
+        Chamber::Government,
+        "BW",
+        &[Role::Authority],
+        &[],
+    )
+    .member(
+        "monitor",
+        Chamber::CivilSociety,
+        "ZA",
+        &[Role::Monitor],
+        &[],
+    )
 }
 
 fn member(s: &str) -> MemberId {
@@ -91,8 +103,17 @@ fn main() {
     });
     store.append_batch(&group).expect("no fault");
     store.set_durability(Durability::Fsync);
-    eprintln!("log of {} events built in {:.1} s", store.len(), t.elapsed().as_secs_f64());
-    let feed = store.ledger().feed(&member("mine-0")).expect("feed").ids.len() as u64;
+    eprintln!(
+        "log of {} events built in {:.1} s",
+        store.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let feed = store
+        .ledger()
+        .feed(&member("mine-0"))
+        .expect("feed")
+        .ids
+        .len() as u64;
     let cut = feed - revoked;
 
     let mut export = Vec::new();
@@ -119,7 +140,10 @@ fn main() {
             .filter(|m| m.verdict == Verdict::Void(r))
             .count()
     };
-    let (cut_events, downstream) = (count(VoidReason::RevokedKey), count(VoidReason::UnknownParcel));
+    let (cut_events, downstream) = (
+        count(VoidReason::RevokedKey),
+        count(VoidReason::UnknownParcel),
+    );
     assert_eq!(cut_events as u64, revoked);
     println!(
         "late revocation: {n} events, {cut_events} void revoked-key (and {downstream} void \

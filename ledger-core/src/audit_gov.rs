@@ -73,7 +73,10 @@ pub fn context(
         .iter()
         .map(|(event, author, seq, cited)| {
             // Admission checked the key against the version the event cites.
-            let key = gov.at(*cited).and_then(|s| s.key_for(author, *seq)).copied();
+            let key = gov
+                .at(*cited)
+                .and_then(|s| s.key_for(author, *seq))
+                .copied();
             EventKey {
                 event: *event,
                 key,

@@ -71,19 +71,6 @@ pub struct Governance {
     forks: BTreeMap<u64, GovFork>,
 }
 
-/// True for actions whose effect reaches events stored before the record: key cuts,
-/// suspensions and embargoes (which bind by date, whatever version an event cites).
-fn reaches_back(action: &GovAction) -> bool {
-    matches!(
-        action,
-        GovAction::RotateKey { .. }
-            | GovAction::RevokeKey { .. }
-            | GovAction::Suspend { .. }
-            | GovAction::SetEmbargo { .. }
-            | GovAction::LiftEmbargo { .. }
-    )
-}
-
 impl Governance {
     /// Governance version 0 from a checked genesis.
     pub fn from_genesis(g: &Genesis) -> Result<Governance, GenesisError> {
@@ -159,8 +146,16 @@ impl Governance {
     }
 
     /// Takes in the record a `Govern` event carries (`carrier_gov` is the version that event
-    /// cites) and resolves the versions it can change.
-    pub fn offer(&mut self, carrier: EventId, carrier_gov: u64, g: &Govern) -> Change {
+    /// cites) and resolves the versions it can change. `reaches_back` says whether a new
+    /// version's action changes the verdict of an event already stored (a key cut or suspension
+    /// before a stored seq, an embargo over stored certificates or dispatches).
+    pub fn offer(
+        &mut self,
+        carrier: EventId,
+        carrier_gov: u64,
+        g: &Govern,
+        reaches_back: impl Fn(&GovAction) -> bool,
+    ) -> Change {
         if Some(g.version) != carrier_gov.checked_add(1) {
             return Change::default();
         }

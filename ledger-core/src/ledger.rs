@@ -95,6 +95,8 @@ pub struct Ledger {
     proposals: Proposals,
     pending: PendingSet,
     stale: bool,
+    /// Replay mode: a member's event signed with a key no record has granted yet may wait.
+    any_key: bool,
 }
 
 impl Ledger {
@@ -110,6 +112,7 @@ impl Ledger {
             proposals: Proposals::default(),
             pending: PendingSet::default(),
             stale: false,
+            any_key: false,
         })
     }
 
@@ -153,6 +156,13 @@ impl Ledger {
     /// Makes room for `events` more events at once (for a replay that knows its size).
     pub fn reserve(&mut self, events: usize) {
         self.state.events.reserve(events);
+    }
+
+    /// Replay mode: an event of a member signed with a key that no known record grants yet, and
+    /// citing a governance version not known yet, waits for it instead of being refused (a
+    /// replay takes a set in any order; a node refuses it, and sync brings it again later).
+    pub fn set_replay_mode(&mut self) {
+        self.any_key = true;
     }
 
     /// Changes the pending-set bounds (for events offered from now on).
@@ -278,7 +288,9 @@ impl Ledger {
     /// What offering `ev` would give, without changing anything: its verdict if it would be
     /// stored now, or why it would not be.
     pub fn preview(&self, ev: &VerifiedEvent) -> Result<Verdict, Preview> {
-        match locate(&self.state, &self.gov, &self.proposals, ev).map_err(Preview::Refused)? {
+        match locate(&self.state, &self.gov, &self.proposals, self.any_key, ev)
+            .map_err(Preview::Refused)?
+        {
             Place::Duplicate => Err(Preview::Duplicate),
             Place::Wait(missing) => Err(Preview::Waiting(missing)),
             Place::Fork { .. } | Place::Branch { .. } => {
@@ -342,7 +354,7 @@ impl Ledger {
         woken: bool,
         queue: &mut VecDeque<Missing>,
     ) -> Result<Processed, PendingFull> {
-        let slot = match locate(&self.state, &self.gov, &self.proposals, &ev) {
+        let slot = match locate(&self.state, &self.gov, &self.proposals, self.any_key, &ev) {
             Err(e) => {
                 return Ok(Processed {
                     event: ev,
@@ -384,7 +396,11 @@ impl Ledger {
     /// needing a recompute.
     fn store(&mut self, ev: &VerifiedEvent, slot: Slot, queue: &mut VecDeque<Missing>) -> Step {
         let change = match ev.body() {
-            Body::Govern(g) => self.gov.offer(*ev.id(), ev.header().gov, g),
+            Body::Govern(g) => {
+                let state = &self.state;
+                self.gov
+                    .offer(*ev.id(), ev.header().gov, g, |a| state.reaches_back(a))
+            }
             _ => Change::default(),
         };
         self.proposals

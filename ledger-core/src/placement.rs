@@ -37,6 +37,7 @@ pub(crate) fn locate(
     state: &State,
     gov: &Governance,
     proposals: &Proposals,
+    any_key: bool,
     ev: &VerifiedEvent,
 ) -> Result<Place, AdmissionError> {
     let h = ev.header();
@@ -46,8 +47,13 @@ pub(crate) fn locate(
     if h.gov > gov.latest() {
         // Only a member signing with one of its keys, or with a key a stored proposal would
         // give it (an admission, a new or rotated key), may wait for a governance version.
+        // A replay (`any_key`) lets a member's event with a key not granted yet wait: the
+        // record granting it may come later in the set, and a set replays the same in any order.
         if !proposals.proposes_key(&h.author, &h.key) {
-            check_author(gov, gov.latest(), h, false)?;
+            match check_author(gov, gov.latest(), h, false) {
+                Err(AdmissionError::WrongKey) if any_key => {}
+                other => other?,
+            }
         }
         return Ok(Place::Wait(vec![Missing::Gov(h.gov)]));
     }

@@ -123,7 +123,10 @@ impl Proposals {
 
     /// The objections to a record, by event id.
     pub fn objections(&self, record: &Digest) -> impl Iterator<Item = &Objection> {
-        self.objections.get(record).into_iter().flat_map(|o| o.values())
+        self.objections
+            .get(record)
+            .into_iter()
+            .flat_map(|o| o.values())
     }
 
     /// True when a stored proposal would give `member` the key `key` (admitting it, or adding

@@ -145,6 +145,7 @@ impl Pass {
             &known.forks,
             known.governance.as_ref(),
         )?;
+        ledger.set_replay_mode();
         ledger.reserve(options.expected_events.min(MAX_EXPECTED_EVENTS));
         Ok(Pass {
             ledger,
@@ -524,6 +525,7 @@ pub fn rebuild_with(
             &known.forks,
             known.governance.as_ref(),
         )?;
+        ledger.set_replay_mode();
         let mut order = Vec::new();
         let mut recompute = false;
         for ev in events() {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::bytes::{Digest, EventId, ParcelId};
-use crate::event::{Certify, Flag, Kind, RetireCause};
+use crate::event::{Certify, Flag, GovAction, Kind, RetireCause};
 use crate::merkle::Frontier;
 use crate::origin::Origin;
 use crate::types::MemberId;
@@ -246,6 +246,47 @@ impl State {
     pub fn certificate(&self, id: &EventId) -> Option<&Certify> {
         self.certificates.get(id)
     }
+    /// True when `author` has a stored event after `seq` (in a slot or not).
+    pub fn has_events_after(&self, author: &MemberId, seq: u64) -> bool {
+        let after = |m: &HashMap<MemberId, OffSlot>| {
+            m.get(author)
+                .is_some_and(|o| o.by_seq.range(seq.saturating_add(1)..).next().is_some())
+        };
+        self.feeds
+            .get(author)
+            .is_some_and(|f| f.ids.len() as u64 > seq)
+            || after(&self.off_slot)
+            || after(&self.revoked)
+    }
+
+    /// True when a governance action changes the verdict of an event already stored: a key cut
+    /// or suspension before a stored seq of its member, an embargo or lift while certificates or
+    /// dispatches are stored (they bind by date).
+    pub fn reaches_back(&self, action: &GovAction) -> bool {
+        match action {
+            GovAction::RotateKey {
+                member,
+                last_valid_seq,
+                ..
+            }
+            | GovAction::RevokeKey {
+                member,
+                last_valid_seq,
+                ..
+            }
+            | GovAction::Suspend {
+                member,
+                last_valid_seq,
+                ..
+            } => self.has_events_after(member, *last_valid_seq),
+            GovAction::SetEmbargo { .. } | GovAction::LiftEmbargo { .. } => self
+                .events
+                .values()
+                .any(|m| matches!(m.kind, Kind::Certify | Kind::Dispatch)),
+            _ => false,
+        }
+    }
+
     /// True when `author`'s feed is void at `seq`.
     pub fn is_forked_at(&self, author: &MemberId, seq: u64) -> bool {
         self.feeds

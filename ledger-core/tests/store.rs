@@ -389,7 +389,10 @@ fn a_late_key_rotation_voids_a_thiefs_stored_events_durably() {
     let mut thief = net.dev.writer("mine-bw").expect("member");
     thief.resync(&[p.id], 0, net.time);
     let stolen = thief.append(dispatch(registered(&p), "sorter-bw", None), net.time + 1);
-    let taken = net.sign("sorter-bw", receive(pref(registered(&p).parcel, stolen.id), 500));
+    let taken = net.sign(
+        "sorter-bw",
+        receive(pref(registered(&p).parcel, stolen.id), 500),
+    );
     let l0 = net.ledger();
     let new_key = dev_key("mine-bw/2");
     let rotate = next_record(
@@ -410,13 +413,29 @@ fn a_late_key_rotation_voids_a_thiefs_stored_events_durably() {
             let out = store.append(&s.bytes).expect("no fault").expect("admitted");
             assert_eq!(out.status, Status::Stored(Verdict::Applied));
         }
-        store.append(&rotation.bytes).expect("no fault").expect("admitted");
-        let verdict = |s: &ledger_core::writer::Signed| store.ledger().event(&s.id).map(|m| m.verdict);
-        assert_eq!(verdict(&stolen), Some(Verdict::Void(VoidReason::RevokedKey)));
-        assert_eq!(verdict(&taken), Some(Verdict::Void(VoidReason::UnknownParcel)));
-        let parcel = store.ledger().parcel(&registered(&p).parcel).expect("parcel");
+        store
+            .append(&rotation.bytes)
+            .expect("no fault")
+            .expect("admitted");
+        let verdict =
+            |s: &ledger_core::writer::Signed| store.ledger().event(&s.id).map(|m| m.verdict);
+        assert_eq!(
+            verdict(&stolen),
+            Some(Verdict::Void(VoidReason::RevokedKey))
+        );
+        assert_eq!(
+            verdict(&taken),
+            Some(Verdict::Void(VoidReason::UnknownParcel))
+        );
+        let parcel = store
+            .ledger()
+            .parcel(&registered(&p).parcel)
+            .expect("parcel");
         assert_eq!(parcel.state().custodian(), Some(&mid("mine-bw")));
-        (store.ledger().state_root(), store.derived_rows().expect("rows"))
+        (
+            store.ledger().state_root(),
+            store.derived_rows().expect("rows"),
+        )
     };
     let store = Store::open(dir.path(), Limits::default()).expect("reopen");
     assert_eq!(store.ledger().state_root(), root);

@@ -4,17 +4,17 @@
 use std::collections::HashMap;
 
 use ledger_core::admission::{verify_event, VerifiedEvent};
+use ledger_core::bytes::Digest;
 use ledger_core::bytes::{EventId, ParcelId};
 use ledger_core::crypto::KeyCache;
+use ledger_core::dev::dev_key;
 use ledger_core::dev::DevNetwork;
 use ledger_core::event::*;
 use ledger_core::ledger::{Ledger, Limits, Step};
+use ledger_core::record::{endorse, record_id};
 use ledger_core::rules::{parcel_id, ParcelState, Verdict};
 use ledger_core::types::{Country, Date, MemberId, Role};
 use ledger_core::writer::{FeedWriter, Signed};
-use ledger_core::bytes::Digest;
-use ledger_core::dev::dev_key;
-use ledger_core::record::{endorse, record_id};
 
 pub const T0: u64 = 1_780_000_000_000;
 
