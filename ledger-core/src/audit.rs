@@ -123,14 +123,7 @@ pub fn audit_parcel(ledger: &Ledger, parcel: &ParcelId) -> Option<Audit> {
     history.sort_by(|a, b| {
         (a.time_ms, &a.author, a.seq, a.event).cmp(&(b.time_ms, &b.author, b.seq, b.event))
     });
-    let cited: Vec<(EventId, MemberId, u64, u64)> = history
-        .iter()
-        .filter_map(|h| {
-            let m = ledger.event(&h.event)?;
-            Some((h.event, h.author.clone(), h.seq, m.gov))
-        })
-        .collect();
-    let governance = context(ledger.governance(), &cited, root.origin.shares());
+    let governance = governance_of(ledger, &history, root.origin.shares());
     Some(Audit {
         governance,
         parcel: *parcel,
@@ -143,4 +136,20 @@ pub fn audit_parcel(ledger: &Ledger, parcel: &ParcelId) -> Option<Audit> {
         history,
         truncated,
     })
+}
+
+/// The governance context of a history: each event with its author, seq and cited version.
+fn governance_of(
+    ledger: &Ledger,
+    history: &[HistoryEntry],
+    origin: &[OriginShare],
+) -> GovernanceContext {
+    let cited: Vec<(EventId, MemberId, u64, u64)> = history
+        .iter()
+        .filter_map(|h| {
+            let m = ledger.event(&h.event)?;
+            Some((h.event, h.author.clone(), h.seq, m.gov))
+        })
+        .collect();
+    context(ledger.governance(), &cited, origin)
 }

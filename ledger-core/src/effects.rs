@@ -61,14 +61,7 @@ impl State {
             Err(reason) => Verdict::Void(reason),
         };
         if let Verdict::Void(_) = verdict {
-            for p in &ev.body().parcel_refs() {
-                if let Some(parcel) = self.parcels.get_mut(&p.parcel) {
-                    // Kept sorted by id so the state does not depend on delivery order.
-                    if let Err(at) = parcel.void_events.binary_search(ev.id()) {
-                        parcel.void_events.insert(at, *ev.id());
-                    }
-                }
-            }
+            self.note_void(ev);
         }
         match slot {
             Slot::Holds => {
@@ -163,34 +156,7 @@ impl State {
     fn apply(&mut self, gov: &Governance, ev: &VerifiedEvent, effect: Effect) {
         let id = *ev.id();
         let author = intern(gov, ev.header().gov, &ev.header().author);
-        match ev.body() {
-            Body::Flag(f) => {
-                self.notes.flags.insert(id, f.clone());
-            }
-            Body::Receive(r) => {
-                let declared = self.parcels.get(&r.parcel.parcel).map_or(0, |p| p.carats);
-                if r.measured_carats != declared {
-                    self.notes
-                        .receipt_mismatches
-                        .insert(id, (r.parcel.parcel, declared, r.measured_carats));
-                }
-                if !r.seal_intact {
-                    self.notes.broken_seals.insert(id, r.parcel.parcel);
-                }
-            }
-            Body::Dispatch(d) => {
-                if let Some(deadline) = d.deadline_ms {
-                    self.notes.deadlines.insert(id, deadline);
-                }
-            }
-            Body::ConfirmImport(c) => {
-                let confirmed = self.notes.confirmations.entry(c.certificate).or_default();
-                if let Err(at) = confirmed.binary_search(&id) {
-                    confirmed.insert(at, id);
-                }
-            }
-            _ => {}
-        }
+        self.note(ev);
         match effect {
             Effect::Record => {}
             Effect::Certificate => {
@@ -249,6 +215,52 @@ impl State {
                 };
                 self.move_parcel(&parcel, id, state, measured_carats);
             }
+        }
+    }
+
+    /// Records a void event on every parcel it cites (kept sorted by id, so the state does not
+    /// depend on delivery order).
+    fn note_void(&mut self, ev: &VerifiedEvent) {
+        for p in &ev.body().parcel_refs() {
+            if let Some(parcel) = self.parcels.get_mut(&p.parcel) {
+                if let Err(at) = parcel.void_events.binary_search(ev.id()) {
+                    parcel.void_events.insert(at, *ev.id());
+                }
+            }
+        }
+    }
+
+    /// Keeps what an applied event says that the parcel states do not: flags, receipt notes,
+    /// explicit deadlines, import confirmations.
+    fn note(&mut self, ev: &VerifiedEvent) {
+        let id = *ev.id();
+        match ev.body() {
+            Body::Flag(f) => {
+                self.notes.flags.insert(id, f.clone());
+            }
+            Body::Receive(r) => {
+                let declared = self.parcels.get(&r.parcel.parcel).map_or(0, |p| p.carats);
+                if r.measured_carats != declared {
+                    self.notes
+                        .receipt_mismatches
+                        .insert(id, (r.parcel.parcel, declared, r.measured_carats));
+                }
+                if !r.seal_intact {
+                    self.notes.broken_seals.insert(id, r.parcel.parcel);
+                }
+            }
+            Body::Dispatch(d) => {
+                if let Some(deadline) = d.deadline_ms {
+                    self.notes.deadlines.insert(id, deadline);
+                }
+            }
+            Body::ConfirmImport(c) => {
+                let confirmed = self.notes.confirmations.entry(c.certificate).or_default();
+                if let Err(at) = confirmed.binary_search(&id) {
+                    confirmed.insert(at, id);
+                }
+            }
+            _ => {}
         }
     }
 

@@ -7,7 +7,7 @@
 use crate::admission::VerifiedEvent;
 use crate::bytes::{EventId, ParcelId};
 use crate::crypto::{sha256, PARCEL_ID_CONTEXT};
-use crate::event::{Body, Certify, Dispatch, ParcelRef, Transform};
+use crate::event::{Body, Certify, Dispatch, ParcelRef, Register, Transform};
 use crate::origin::Origin;
 use crate::state::Parcel;
 use crate::types::{Date, Member, MemberId, Role};
@@ -229,6 +229,20 @@ fn embargoed(view: &CitedView, origin: &Origin, days: &[Date]) -> bool {
         .any(|e| days.iter().any(|d| e.in_force(*d)) && e.covers(origin))
 }
 
+/// A registration at one of the author's own sites: a new parcel, 100% that site.
+fn register(author: &Member, ev: &VerifiedEvent, r: &Register) -> Result<Effect, VoidReason> {
+    let site = author.site(&r.site).ok_or(VoidReason::NotOwnSite)?;
+    Ok(Effect::Create(vec![Creation {
+        id: parcel_id(ev.id(), 0),
+        carats: r.carats,
+        stones: r.stones,
+        value_cents: r.value_cents,
+        seal: r.seal.clone(),
+        parents: Vec::new(),
+        origin: Origin::single(author.id.clone(), site.id.clone(), site.country),
+    }]))
+}
+
 /// A dispatch: the author holds the parcel; across a border the parcel's origin must be under
 /// no embargo in force and a certificate must cover the shipment.
 fn dispatch(
@@ -296,16 +310,7 @@ pub fn judge(view: &CitedView, ev: &VerifiedEvent) -> Result<Effect, VoidReason>
     match ev.body() {
         Body::Register(r) => {
             role(Role::Mine)?;
-            let site = author.site(&r.site).ok_or(VoidReason::NotOwnSite)?;
-            Ok(Effect::Create(vec![Creation {
-                id: parcel_id(ev.id(), 0),
-                carats: r.carats,
-                stones: r.stones,
-                value_cents: r.value_cents,
-                seal: r.seal.clone(),
-                parents: Vec::new(),
-                origin: Origin::single(author.id.clone(), site.id.clone(), site.country),
-            }]))
+            register(author, ev, r)
         }
         Body::Transform(t) => transform(view, author, ev, t),
         Body::Dispatch(d) => dispatch(view, author, ev, d),
