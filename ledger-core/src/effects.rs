@@ -50,7 +50,8 @@ impl State {
             Slot::Revoked(_) => Err(VoidReason::RevokedKey),
             Slot::Holds => match CitedView::new(self, gov, h.gov) {
                 Some(view) => rules::judge(&view, ev),
-                None => Err(VoidReason::UnknownMember),
+                // Only placed when a governance fork voided the version it cites.
+                None => Err(VoidReason::GovForked),
             },
         };
         let verdict = match verdict {

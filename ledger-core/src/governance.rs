@@ -124,6 +124,14 @@ impl Governance {
         self.records().find(|r| &r.id == id)
     }
 
+    /// True when the chain is halted below `version` by a governance fork: two quorate records
+    /// for a version after the newest one and at most `version`, so `version` cannot be reached
+    /// until a record without double endorsers takes the forked version.
+    pub fn halted_below(&self, version: u64) -> bool {
+        let latest = self.latest();
+        self.forks.keys().any(|&v| v > latest && v <= version)
+    }
+
     /// Governance forks proven, by version.
     pub fn forks(&self) -> impl Iterator<Item = &GovFork> {
         self.forks.values()
@@ -180,8 +188,12 @@ impl Governance {
         }
         let before = self.latest();
         let (changed_from, fork_changed) = self.resolve_from(g.version);
+        // A version taken after a governance fork halted the chain there: events citing it or a
+        // later version were stored void `gov-forked`, and now count.
+        let resumed = (before + 1..=self.latest()).any(|v| self.forks.contains_key(&v));
         let retroactive = grew
             || fork_changed
+            || resumed
             || changed_from.is_some_and(|v| v <= before)
             || self
                 .versions

@@ -298,8 +298,10 @@ impl Ledger {
             }
             Place::Revoked { .. } => Ok(Verdict::Void(VoidReason::RevokedKey)),
             Place::Next => {
-                let view = CitedView::new(&self.state, &self.gov, ev.header().gov)
-                    .ok_or(Preview::Waiting(vec![Missing::Gov(ev.header().gov)]))?;
+                let Some(view) = CitedView::new(&self.state, &self.gov, ev.header().gov) else {
+                    // Placed although its version is missing: a governance fork voided it.
+                    return Ok(Verdict::Void(VoidReason::GovForked));
+                };
                 Ok(match rules::judge(&view, ev) {
                     Ok(_) => Verdict::Applied,
                     Err(reason) => Verdict::Void(reason),

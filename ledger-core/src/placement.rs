@@ -44,6 +44,7 @@ pub(crate) fn locate(
     if state.events.contains_key(ev.id()) {
         return Ok(Place::Duplicate);
     }
+    let halted = h.gov > gov.latest() && gov.halted_below(h.gov);
     if h.gov > gov.latest() {
         // Only a member signing with one of its keys, or with a key a stored proposal would
         // give it (an admission, a new or rotated key), may wait for a governance version.
@@ -51,13 +52,18 @@ pub(crate) fn locate(
         // record granting it may come later in the set, and a set replays the same in any order.
         if !proposals.proposes_key(&h.author, &h.key) {
             match check_author(gov, gov.latest(), h, false) {
-                Err(AdmissionError::WrongKey) if any_key => {}
+                Err(AdmissionError::WrongKey) if any_key || halted => {}
                 other => other?,
             }
         }
-        return Ok(Place::Wait(vec![Missing::Gov(h.gov)]));
+        if !halted {
+            return Ok(Place::Wait(vec![Missing::Gov(h.gov)]));
+        }
+        // The version it cites was in force under a record a governance fork voided: the
+        // event is stored (void `gov-forked`), in its feed, as it was where it was first seen.
+    } else {
+        check_author(gov, h.gov, h, true)?;
     }
-    check_author(gov, h.gov, h, true)?;
     let prev_meta = if h.seq == 1 {
         None
     } else {

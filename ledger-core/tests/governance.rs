@@ -810,3 +810,75 @@ fn a_key_cut_that_reaches_no_stored_event_needs_no_recompute() {
     enact(&mut net, &mut l, suspend("mine-bw"));
     assert!(l.needs_recompute());
 }
+
+#[test]
+fn events_acting_under_a_record_a_later_governance_fork_voids_stay_stored_void_everywhere() {
+    use ledger_core::export::ExportReader;
+    use ledger_core::replay::{replay_stream, ReplayError};
+    use ledger_core::store::Store;
+    let mut net = Net::standard();
+    let l0 = net.ledger();
+    let a = next_record(
+        &net,
+        &l0,
+        embargo_zw(),
+        &["authority-zw", "authority-bw", "mine-zw", "monitor"],
+    );
+    let b = next_record(
+        &net,
+        &l0,
+        suspend("mine-zw"),
+        &["authority-bw", "authority-be", "mine-bw", "monitor"],
+    );
+    let sa = submit(&mut net, "mine-zw", a);
+    // mine-bw acts under version 1 while record A is the only one seen.
+    net.writer("mine-bw").set_gov(1);
+    let acted = net.sign("mine-bw", register("jwaneng", 400));
+    let sb = submit(&mut net, "sorter-bw", b);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = {
+        let mut store = Store::open_or_create(dir.path(), &net.dev.genesis(), Limits::default())
+            .expect("store");
+        store
+            .append(&sa.bytes)
+            .expect("no fault")
+            .expect("admitted");
+        let out = store
+            .append(&acted.bytes)
+            .expect("no fault")
+            .expect("admitted");
+        assert_eq!(
+            out.status,
+            ledger_core::store::Status::Stored(Verdict::Applied)
+        );
+        store
+            .append(&sb.bytes)
+            .expect("no fault")
+            .expect("admitted");
+        let l = store.ledger();
+        assert_eq!(l.governance().latest(), 0);
+        assert_eq!(l.governance().forks().count(), 1);
+        assert_eq!(
+            l.event(&acted.id).map(|m| m.verdict),
+            Some(Verdict::Void(VoidReason::GovForked))
+        );
+        assert_eq!(l.totals().registered, 0);
+        l.state_root()
+    };
+    // The store opens again (its log holds an event citing a version the chain lost).
+    let store = Store::open(dir.path(), Limits::default()).expect("reopen");
+    assert_eq!(store.ledger().state_root(), root);
+    let mut export = Vec::new();
+    store.export(&mut export).expect("export");
+    let replayed = replay_stream(&net.dev.genesis(), ReplayOptions::default(), || {
+        Ok::<_, ReplayError>(ExportReader::new(&export[..]))
+    })
+    .expect("replay");
+    assert_eq!(replayed.report.state_root, root);
+    // In every order.
+    for order in permutations(&[&sa, &acted, &sb]) {
+        let l = settled(&net, &order);
+        assert_eq!(l.state_root(), root);
+        assert_eq!(l.pending_len(), 0);
+    }
+}
