@@ -132,6 +132,24 @@ pub fn proposal_tally(gov: &Governance, p: &Proposal) -> Option<Tally> {
     })
 }
 
+/// Refuses a second endorsement of one proposal by the same member and key (proposing a record
+/// that is proposed already endorses it).
+fn not_endorsed(
+    p: Option<&Proposal>,
+    member: &MemberId,
+    key: &SecretKey,
+    record: Digest,
+) -> Result<(), GovError> {
+    let public = key.public();
+    if p.is_some_and(|p| p.endorsements.contains_key(&(member.clone(), public))) {
+        return Err(GovError::AlreadyEndorsed {
+            member: member.clone(),
+            record,
+        });
+    }
+    Ok(())
+}
+
 impl GovRequest {
     /// The body this request becomes for `member` (signing endorsements with `key`), against
     /// the ledger's newest governance version.
@@ -159,6 +177,7 @@ impl GovRequest {
                     .apply(version, &action)
                     .map_err(|error| GovError::InvalidAction { latest, error })?;
                 let record = gov.record_id(version, &prev, &action);
+                not_endorsed(ledger.proposals().get(&record), member, key, record)?;
                 Ok(GovDraft {
                     body: endorsed(version, prev, action, record),
                     record,
@@ -168,15 +187,7 @@ impl GovRequest {
             }
             GovRequest::Endorse(record) => {
                 let p = open_proposal(ledger, &record)?;
-                if p.endorsements
-                    .keys()
-                    .any(|(m, k)| m == member && *k == key.public())
-                {
-                    return Err(GovError::AlreadyEndorsed {
-                        member: member.clone(),
-                        record,
-                    });
-                }
+                not_endorsed(Some(p), member, key, record)?;
                 Ok(GovDraft {
                     body: endorsed(p.version, p.prev, p.action.clone(), record),
                     record,

@@ -181,6 +181,9 @@ fn a_bloc_of_governments_cannot_pass_a_record_alone(nodes: &[TestNode]) -> Strin
     endorse(&nodes[BE], &record);
     let again = format!("/v1/gov/proposals/{record}/endorse");
     post_refused(&nodes[BE], &again, json!({}), 409, "already-endorsed");
+    let proposals = "/v1/gov/proposals";
+    let twice = json!({ "action": embargo("ZW", "bloc") });
+    post_refused(&nodes[ZW], proposals, twice, 409, "already-endorsed");
     wait_proposal(&nodes[ZW], &record, 3, 0);
     let submit = format!("/v1/gov/proposals/{record}/submit");
     let message = post_refused(&nodes[ZW], &submit, json!({}), 409, "no-quorum");
