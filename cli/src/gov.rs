@@ -542,18 +542,28 @@ fn policy_words(p: &Policy) -> String {
     )
 }
 
+/// Items joined with commas, or `none`.
+fn list(items: impl Iterator<Item = String>) -> String {
+    let items: Vec<String> = items.collect();
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
+}
+
 /// A governance action in words.
 pub fn action_words(a: &GovAction) -> String {
     match a {
         GovAction::Admit(m) => format!(
-            "admit {} ({}; {}, {}; roles {}; {} sites; {} keys)",
+            "admit {} ({}; {}, {}; roles {}; sites {}; keys {})",
             m.id,
             m.name,
             name(&m.chamber),
             m.country,
             m.roles.iter().map(name).collect::<Vec<_>>().join(", "),
-            m.sites.len(),
-            m.keys.len()
+            list(m.sites.iter().map(|s| s.id.to_string())),
+            list(m.keys.iter().map(|k| k.key.short()))
         ),
         GovAction::Update {
             member,
@@ -562,12 +572,8 @@ pub fn action_words(a: &GovAction) -> String {
             sites,
         } => format!(
             "update {member}: name {n:?}, roles {}, sites {}",
-            roles.iter().map(name).collect::<Vec<_>>().join(", "),
-            sites
-                .iter()
-                .map(|s| s.id.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            list(roles.iter().map(name)),
+            list(sites.iter().map(|s| s.id.to_string()))
         ),
         GovAction::Suspend {
             member,

@@ -81,7 +81,10 @@ enum Command {
     #[command(flatten)]
     Act(ActCommand),
     /// Governance through your node: propose, endorse, object, submit, show.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  custody gov show\n  custody gov propose suspend --member mine-zw --last-valid-seq 12 --reason \"licence withdrawn\"\n  custody gov endorse 3f2a...\n  custody gov submit 3f2a..."
+    )]
     Gov(gov::GovCommand),
     /// Audit one parcel: its whole ancestry, origin shares, history with verdicts, findings.
     #[command(subcommand)]
