@@ -12,7 +12,7 @@ use ledger_core::types::{Country, Date, MemberId, SiteId};
 use crate::client::{ClientError, Node};
 
 /// Parses a kebab-case name the way the API's JSON spells it (`cut`, `human-rights`, ...).
-fn kebab<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
+pub(crate) fn kebab<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
     serde_json::from_value(Value::String(s.to_owned())).map_err(|_| format!("unknown value {s:?}"))
 }
 
@@ -45,7 +45,7 @@ fn output(spec: &str) -> Result<Output, String> {
 }
 
 /// `MEMBER/SITE`.
-fn site_of(spec: &str) -> Result<(MemberId, SiteId), String> {
+pub(crate) fn site_of(spec: &str) -> Result<(MemberId, SiteId), String> {
     let (member, site) = spec
         .split_once('/')
         .ok_or_else(|| format!("expected MEMBER/SITE, e.g. mine-zw/marange, got {spec:?}"))?;

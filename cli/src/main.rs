@@ -1,8 +1,9 @@
-//! custody: the command line over ledger-core and the node API (keys, genesis, actions, audit, replay, export, demo).
+//! custody: the command line over ledger-core and the node API (keys, genesis, actions, governance, audit, replay, export, demo).
 
 mod act;
 mod client;
 mod demo;
+mod gov;
 mod inspect;
 mod keys;
 
@@ -79,6 +80,12 @@ enum Command {
     Genesis(GenesisCommand),
     #[command(flatten)]
     Act(ActCommand),
+    /// Governance through your node: propose, endorse, object, submit, show.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  custody gov show\n  custody gov propose suspend --member mine-zw --last-valid-seq 12 --reason \"licence withdrawn\"\n  custody gov endorse 3f2a...\n  custody gov submit 3f2a..."
+    )]
+    Gov(gov::GovCommand),
     /// Audit one parcel: its whole ancestry, origin shares, history with verdicts, findings.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -242,6 +249,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let node = Node::new(&common.node, token(common)?);
             act::run(&node, &action, common.json)?;
         }
+        Command::Gov(cmd) => {
+            let node = Node::new(&common.node, token(common)?);
+            gov::run(&node, &cmd, common.json)?;
+        }
         Command::Audit(AuditCommand::Parcel {
             id,
             source: src,
@@ -281,7 +292,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
 /// The exit status for an error.
 fn status_of(e: &anyhow::Error) -> u8 {
     for cause in e.chain() {
-        if cause.downcast_ref::<Usage>().is_some() {
+        if cause.downcast_ref::<Usage>().is_some() || cause.downcast_ref::<gov::BadArgs>().is_some()
+        {
             return EXIT_USAGE;
         }
         match cause.downcast_ref::<ClientError>() {

@@ -1,4 +1,4 @@
-//! The HTTP/JSON API: status, actions, events, parcels, feeds, export and metrics. Errors are `{code, message}`.
+//! The HTTP/JSON API: status, actions, governance, events, parcels, feeds, export and metrics. Errors are `{code, message}`.
 
 use std::sync::Arc;
 
@@ -18,6 +18,7 @@ use ledger_core::admission::{decode_event, AdmissionError};
 use ledger_core::audit::audit_parcel;
 use ledger_core::bytes::{to_hex, EventId, ParcelId};
 use ledger_core::codec::MAX_EVENT_BYTES;
+use ledger_core::event::GovAction;
 use ledger_core::export::write_record;
 use ledger_core::ledger::{Ledger, Missing};
 use ledger_core::origin::percent;
@@ -26,9 +27,10 @@ use ledger_core::store::{Outcome, Refusal, Status, Store};
 use ledger_core::types::MemberId;
 
 use crate::actions::Action;
+use crate::gov::{chain_json, find_json, GovError, GovRequest, MAX_GOV_PAGE};
 use crate::metrics::Metrics;
 use crate::net::NetHandle;
-use crate::service::{read, ActError, Service, ServiceError, SharedStore};
+use crate::service::{read, ActError, Acted, Service, ServiceError, SharedStore};
 
 /// Largest request body accepted.
 pub const MAX_HTTP_BODY: usize = MAX_EVENT_BYTES + 4096;
@@ -161,8 +163,23 @@ impl From<ActError> for ApiError {
                 e.to_string(),
             ),
             ActError::NotNow(_) => ApiError::new(StatusCode::CONFLICT, "not-now", e.to_string()),
+            ActError::Gov(g) => g.into(),
             ActError::Service(s) => s.into(),
         }
+    }
+}
+
+impl From<GovError> for ApiError {
+    fn from(e: GovError) -> Self {
+        let (status, code) = match e {
+            GovError::UnknownRecord(_) => (StatusCode::NOT_FOUND, "unknown-proposal"),
+            GovError::Superseded { .. } => (StatusCode::CONFLICT, "superseded"),
+            GovError::Ahead { .. } => (StatusCode::CONFLICT, "not-now"),
+            GovError::AlreadyEndorsed { .. } => (StatusCode::CONFLICT, "already-endorsed"),
+            GovError::NoQuorum { .. } => (StatusCode::CONFLICT, "no-quorum"),
+            GovError::InvalidAction { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-action"),
+        };
+        ApiError::new(status, code, e.to_string())
     }
 }
 
@@ -175,6 +192,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/state", get(state_root))
         .route("/v1/genesis", get(genesis))
         .route("/v1/actions", post(actions))
+        .route("/v1/gov", get(gov_chain))
+        .route("/v1/gov/proposals", post(gov_propose))
+        .route("/v1/gov/proposals/{record}", get(gov_proposal))
+        .route("/v1/gov/proposals/{record}/endorse", post(gov_endorse))
+        .route("/v1/gov/proposals/{record}/object", post(gov_object))
+        .route("/v1/gov/proposals/{record}/submit", post(gov_submit))
         .route("/v1/events", post(submit_event))
         .route("/v1/events/{id}", get(event))
         .route("/v1/parcels/{id}", get(parcel))
@@ -304,6 +327,145 @@ async fn actions(
     Ok(Json(
         json!({ "event": acted.event, "verdict": verdict, "reason": reason }),
     ))
+}
+
+/// A governance proposal: the action to make the version after the newest.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProposeBody {
+    pub action: GovAction,
+}
+
+/// An objection to a proposal.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectBody {
+    pub reason: String,
+}
+
+/// Query of a submission.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitQuery {
+    /// Sign the record even when its endorsements do not meet the quorum.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Query of the governance chain: a page of versions.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainQuery {
+    pub from: Option<u64>,
+    pub limit: Option<u64>,
+}
+
+/// The answer to a governance request: the record, the event signed and its verdict.
+fn gov_reply(acted: &Acted) -> Json<Value> {
+    let (verdict, reason) = verdict_json(acted.verdict);
+    Json(json!({
+        "record": acted.gov.map(|g| g.record),
+        "version": acted.gov.map(|g| g.version),
+        "event": acted.event,
+        "verdict": verdict,
+        "reason": reason,
+    }))
+}
+
+/// Signs a governance request (the caller has checked the token).
+async fn gov_request(s: &AppState, request: GovRequest) -> ApiResult<Json<Value>> {
+    let acted = s.service.govern(request).await?;
+    Ok(gov_reply(&acted))
+}
+
+async fn gov_chain(
+    State(s): State<AppState>,
+    query: Result<Query<ChainQuery>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(q) = query?;
+    let limit = q.limit.unwrap_or(MAX_GOV_PAGE);
+    if limit == 0 || limit > MAX_GOV_PAGE {
+        return Err(ApiError::bad_request(format!(
+            "limit must be 1..={MAX_GOV_PAGE}"
+        )));
+    }
+    let from = q.from.unwrap_or(0);
+    let value = s
+        .service
+        .read(move |store| chain_json(store.ledger(), from, limit))
+        .await?;
+    Ok(Json(value))
+}
+
+async fn gov_proposal(
+    State(s): State<AppState>,
+    Path(record): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let record = parse_id(&record, "record id")?;
+    let value = s
+        .service
+        .read(move |store| find_json(store.ledger(), &record))
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown-proposal",
+                GovError::UnknownRecord(record).to_string(),
+            )
+        })?;
+    Ok(Json(value))
+}
+
+async fn gov_propose(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    payload: Result<Json<ProposeBody>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    authorize(&s, &headers)?;
+    let Json(body) = payload?;
+    gov_request(&s, GovRequest::Propose(body.action)).await
+}
+
+async fn gov_endorse(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(record): Path<String>,
+) -> ApiResult<Json<Value>> {
+    authorize(&s, &headers)?;
+    let record = parse_id(&record, "record id")?;
+    gov_request(&s, GovRequest::Endorse(record)).await
+}
+
+async fn gov_object(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(record): Path<String>,
+    payload: Result<Json<ObjectBody>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    authorize(&s, &headers)?;
+    let record = parse_id(&record, "record id")?;
+    let Json(body) = payload?;
+    let request = GovRequest::Object {
+        record,
+        reason: body.reason,
+    };
+    gov_request(&s, request).await
+}
+
+async fn gov_submit(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(record): Path<String>,
+    query: Result<Query<SubmitQuery>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    authorize(&s, &headers)?;
+    let record = parse_id(&record, "record id")?;
+    let Query(q) = query?;
+    let request = GovRequest::Submit {
+        record,
+        force: q.force,
+    };
+    gov_request(&s, request).await
 }
 
 fn status_json(outcome: &Outcome) -> Value {

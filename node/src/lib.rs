@@ -3,6 +3,7 @@
 pub mod actions;
 pub mod api;
 pub mod config;
+pub mod gov;
 pub mod http;
 pub mod ip_limit;
 pub mod launch;

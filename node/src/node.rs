@@ -31,8 +31,6 @@ pub enum NodeError {
     Config(#[from] ConfigError),
     #[error("store: {0}")]
     Store(#[from] StoreError),
-    #[error("member {0} is not in the genesis, or the member key is not one of its keys")]
-    NotAMember(String),
     #[error("network: {0}")]
     Net(String),
     #[error("HTTP API on {addr}: {source}")]
@@ -68,19 +66,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), NodeError> {
     let genesis = config.read_genesis()?;
-    let member = match (&config.member, config.read_member_key()?) {
-        (Some(id), Some(key)) => {
-            let ok = genesis
-                .members
-                .iter()
-                .any(|m| &m.id == id && m.keys.iter().any(|k| k.key == key.public()));
-            if !ok {
-                return Err(NodeError::NotAMember(id.to_string()));
-            }
-            Some((id.clone(), key))
-        }
-        _ => None,
-    };
+    // A member governance admitted (or whose key it rotated) is not in the genesis: the writer
+    // checks the member and key against the newest governance version it knows instead.
+    let member = config.member.clone().zip(config.read_member_key()?);
     std::fs::create_dir_all(&config.data_dir).map_err(|source| ConfigError::Io {
         path: config.data_dir.clone(),
         source,

@@ -11,14 +11,16 @@ use ledger_core::admission::VerifiedEvent;
 use ledger_core::admission::{self, verify_event, AdmissionError};
 use ledger_core::bytes::{Digest, EventId, NetworkId};
 use ledger_core::crypto::{KeyCache, SecretKey};
+use ledger_core::event::Body;
 use ledger_core::ledger::Preview;
 use ledger_core::ledger::{Fork, Ledger};
 use ledger_core::rules::{Verdict, VoidReason};
 use ledger_core::store::{Outcome, Refusal, Status, Store, StoreError, MAX_GROUP, PENDING_TTL};
 use ledger_core::types::MemberId;
-use ledger_core::writer::FeedWriter;
+use ledger_core::writer::{FeedWriter, Signed};
 
 use crate::actions::{Action, UnknownParcel};
+use crate::gov::{GovDraft, GovError, GovRequest};
 use crate::metrics::Metrics;
 
 /// Most jobs waiting for the writer.
@@ -157,7 +159,26 @@ pub enum ActError {
     #[error("the action cannot be signed now: {0}")]
     NotNow(String),
     #[error(transparent)]
+    Gov(#[from] GovError),
+    #[error(transparent)]
     Service(#[from] ServiceError),
+}
+
+/// What a member asks its node to sign.
+#[derive(Debug, Clone)]
+pub enum Request {
+    /// A custody action.
+    Custody(Action),
+    /// A governance proposal, endorsement, objection or submission.
+    Gov(GovRequest),
+}
+
+/// The governance record a signed event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GovRecord {
+    pub record: Digest,
+    /// The version the record would make.
+    pub version: u64,
 }
 
 /// A signed and stored action.
@@ -165,6 +186,8 @@ pub enum ActError {
 pub struct Acted {
     pub event: EventId,
     pub verdict: Verdict,
+    /// For a governance request: the record it is about.
+    pub gov: Option<GovRecord>,
 }
 
 /// The result of one submitted event.
@@ -184,7 +207,7 @@ enum Job {
         reply: oneshot::Sender<Result<Vec<Submitted>, ServiceError>>,
     },
     Act {
-        action: Action,
+        action: Request,
         reply: oneshot::Sender<Result<Acted, ActError>>,
     },
 }
@@ -228,6 +251,12 @@ impl Service {
         publish: mpsc::Sender<Vec<u8>>,
     ) -> Result<(Service, std::thread::JoinHandle<()>), StoreError> {
         let network = *store.ledger().network();
+        let endorser = member
+            .as_ref()
+            .map(|(_, key)| SecretKey::from_bytes(&key.to_bytes()));
+        if let Some((id, key)) = &member {
+            warn_if_not_granted(store.ledger(), id, key);
+        }
         let feed = member.map(|(id, key)| {
             let (ids, gov, last) = feed_state(store.ledger(), &id);
             FeedWriter::resume(network, id, key, &ids, gov, last)
@@ -240,6 +269,7 @@ impl Service {
         let writer = Writer {
             store: store.clone(),
             feed,
+            endorser,
             metrics: metrics.clone(),
             publish,
             keys: KeyCache::default(),
@@ -356,6 +386,16 @@ impl Service {
 
     /// Builds, checks, signs and durably stores an action of this node's member.
     pub async fn act(&self, action: Action) -> Result<Acted, ActError> {
+        self.request(Request::Custody(action)).await
+    }
+
+    /// Builds, checks, signs and durably stores a governance event of this node's member,
+    /// acting under the newest governance version.
+    pub async fn govern(&self, request: GovRequest) -> Result<Acted, ActError> {
+        self.request(Request::Gov(request)).await
+    }
+
+    async fn request(&self, action: Request) -> Result<Acted, ActError> {
         let (reply, rx) = oneshot::channel();
         self.jobs
             .send(Job::Act { action, reply })
@@ -372,7 +412,7 @@ enum Stage {
         verified: Vec<Result<VerifiedEvent, AdmissionError>>,
     },
     Act {
-        action: Action,
+        action: Request,
         reply: oneshot::Sender<Result<Acted, ActError>>,
     },
 }
@@ -445,6 +485,8 @@ fn verify_stage(
 struct Writer {
     store: SharedStore,
     feed: Option<FeedWriter>,
+    /// The member key again, for signing endorsements (the feed writer keeps its own).
+    endorser: Option<SecretKey>,
     metrics: Arc<Metrics>,
     publish: mpsc::Sender<Vec<u8>>,
     keys: KeyCache,
@@ -599,46 +641,17 @@ impl Writer {
         };
     }
 
-    fn act(&mut self, action: Action) -> Result<Acted, ActError> {
+    fn act(&mut self, request: Request) -> Result<Acted, ActError> {
         use std::sync::atomic::Ordering::Relaxed;
-        let feed = self.feed.as_mut().ok_or(ActError::NoMember)?;
         let time = now_ms();
-        let draft = {
-            let store = read(&self.store);
-            if !store.is_healthy() {
-                return Err(ServiceError::from(StoreError::Poisoned).into());
-            }
-            let stored_head = store
-                .ledger()
-                .feed(feed.author())
-                .and_then(|f| f.ids.last());
-            if stored_head != feed.last() {
-                // Events signed with this member's key reached the store from elsewhere (another
-                // installation, a restored backup): continue the feed after them, never beside them.
-                warn!(member = %feed.author(), "the member's feed grew outside this node; continuing after it");
-                let (ids, gov, last) = feed_state(store.ledger(), feed.author());
-                feed.resync(&ids, gov, last);
-            }
-            let body = action.body(store.ledger())?;
-            let draft = feed.draft(body, time);
-            let verified = verify_event(&draft.bytes, &self.network, &self.keys).map_err(|e| {
-                ActError::NotNow(format!("the node's own event is not admissible: {e}"))
-            })?;
-            match store.ledger().preview(&verified) {
-                Ok(Verdict::Applied) => {}
-                Ok(Verdict::Void(reason)) => {
+        let (draft, gov) = match self.draft(request, time) {
+            Ok(d) => d,
+            Err(e) => {
+                if matches!(e, ActError::Refused(_)) {
                     self.metrics.actions_refused.fetch_add(1, Relaxed);
-                    return Err(ActError::Refused(reason));
                 }
-                Err(Preview::Waiting(missing)) => {
-                    return Err(ActError::NotNow(format!(
-                        "it depends on events this node does not have yet: {missing:?}"
-                    )))
-                }
-                Err(Preview::Duplicate) => return Err(ActError::NotNow("already stored".into())),
-                Err(Preview::Refused(e)) => return Err(ActError::NotNow(e.to_string())),
+                return Err(e);
             }
-            draft
         };
         let out = write(&self.store)
             .append(&draft.bytes)
@@ -649,7 +662,9 @@ impl Writer {
                 id,
                 ..
             }) => {
-                feed.advance(&draft, time);
+                if let Some(feed) = self.feed.as_mut() {
+                    feed.advance(&draft, time);
+                }
                 self.metrics.actions_signed.fetch_add(1, Relaxed);
                 if verdict == Verdict::Applied {
                     self.metrics.events_applied.fetch_add(1, Relaxed);
@@ -659,13 +674,103 @@ impl Writer {
                 if self.publish.try_send(draft.bytes).is_err() {
                     warn!(event = %id, "publish queue full; peers will get the event by sync");
                 }
-                Ok(Acted { event: id, verdict })
+                Ok(Acted {
+                    event: id,
+                    verdict,
+                    gov,
+                })
             }
             Ok(other) => Err(ActError::NotNow(format!(
                 "the store did not take the event: {other:?}"
             ))),
             Err(e) => Err(ActError::NotNow(e.to_string())),
         }
+    }
+
+    /// Builds the body of `request` against the current state, signs it as the feed's next
+    /// event under the newest governance version, and checks it with a dry run of the rules.
+    /// Refused when the rules would void it (unless the request accepts that void verdict).
+    fn draft(
+        &mut self,
+        request: Request,
+        time: u64,
+    ) -> Result<(Signed, Option<GovRecord>), ActError> {
+        let feed = self.feed.as_mut().ok_or(ActError::NoMember)?;
+        let store = read(&self.store);
+        if !store.is_healthy() {
+            return Err(ServiceError::from(StoreError::Poisoned).into());
+        }
+        let ledger = store.ledger();
+        let stored_head = ledger.feed(feed.author()).and_then(|f| f.ids.last());
+        if stored_head != feed.last() {
+            // Events signed with this member's key reached the store from elsewhere (another
+            // installation, a restored backup): continue the feed after them, never beside them.
+            warn!(member = %feed.author(), "the member's feed grew outside this node; continuing after it");
+            let (ids, gov, last) = feed_state(ledger, feed.author());
+            feed.resync(&ids, gov, last);
+        }
+        // Act under the newest version: a member admitted or reinstated by governance acts at
+        // once, and a governance record cites the version it extends.
+        feed.set_gov(ledger.governance().latest());
+        let (body, gov, accept_void) = match request {
+            Request::Custody(action) => (action.body(ledger)?, None, None),
+            Request::Gov(g) => {
+                let key = self.endorser.as_ref().ok_or(ActError::NoMember)?;
+                let GovDraft {
+                    body,
+                    record,
+                    version,
+                    accept_void,
+                } = g.draft(ledger, feed.author(), key)?;
+                body.check_shape()
+                    .map_err(|e| ActError::InvalidField(crate::actions::InvalidField(e)))?;
+                (body, Some(GovRecord { record, version }), accept_void)
+            }
+        };
+        let draft = feed.draft(body, time);
+        let verified = verify_event(&draft.bytes, &self.network, &self.keys).map_err(|e| {
+            ActError::NotNow(format!("the node's own event is not admissible: {e}"))
+        })?;
+        let preview = match (ledger.preview(&verified), verified.body()) {
+            (Ok(Verdict::Void(VoidReason::NoQuorum)), Body::Govern(g)) => {
+                Ok(crate::gov::judge_stored(ledger, &verified, g)
+                    .unwrap_or(Verdict::Void(VoidReason::NoQuorum)))
+            }
+            (preview, _) => preview,
+        };
+        match preview {
+            Ok(Verdict::Applied) => {}
+            Ok(Verdict::Void(reason)) if Some(reason) == accept_void => {}
+            Ok(Verdict::Void(reason)) => return Err(ActError::Refused(reason)),
+            Err(Preview::Waiting(missing)) => {
+                return Err(ActError::NotNow(format!(
+                    "it depends on events this node does not have yet: {missing:?}"
+                )))
+            }
+            Err(Preview::Duplicate) => return Err(ActError::NotNow("already stored".into())),
+            Err(Preview::Refused(e)) => return Err(ActError::NotNow(e.to_string())),
+        }
+        Ok((draft, gov))
+    }
+}
+
+/// Warns when the ledger does not (yet) give `member` the key `key`: the node still starts
+/// (governance may admit the member, or grant the key, later), and its actions are refused
+/// until then, each saying why.
+fn warn_if_not_granted(ledger: &Ledger, member: &MemberId, key: &SecretKey) {
+    let gov = ledger.governance();
+    let granted = gov
+        .latest_state()
+        .members
+        .get(member)
+        .is_some_and(|m| m.keys.iter().any(|g| g.key == key.public()));
+    if !granted {
+        warn!(
+            %member,
+            key = %key.public(),
+            version = gov.latest(),
+            "this member does not hold this key at the newest governance version this node knows: its actions are refused until a governance record admits it or grants the key"
+        );
     }
 }
 

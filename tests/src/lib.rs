@@ -502,3 +502,63 @@ pub fn registered_parcel(event: &str) -> String {
     let id: ledger_core::bytes::EventId = event.parse().expect("event id");
     ledger_core::rules::parcel_id(&id, 0).to_hex()
 }
+
+impl TestNode {
+    /// POST a JSON body with this node's token; returns the reply.
+    pub fn post_json(&self, path: &str, body: &Value) -> Reply {
+        self.post(
+            path,
+            "application/json",
+            body.to_string().as_bytes(),
+            Some(&self.token),
+        )
+    }
+
+    /// The exact bytes of stored event `id` (from the `raw` field of `/v1/events/{id}`).
+    pub fn event_bytes(&self, id: &str) -> Vec<u8> {
+        let raw = self.get_json(&format!("/v1/events/{id}"))["raw"]
+            .as_str()
+            .expect("raw hex")
+            .to_owned();
+        (0..raw.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&raw[i..i + 2], 16).expect("hex"))
+            .collect()
+    }
+
+    /// Every event of the node's log, in its storing order (from `/v1/export`).
+    pub fn export_events(&self) -> Vec<Vec<u8>> {
+        let r = self.get("/v1/export");
+        assert_eq!(r.status, 200, "export");
+        ledger_core::export::ExportReader::new(r.body.as_slice())
+            .map(|rec| rec.expect("export record").bytes)
+            .collect()
+    }
+}
+
+/// The id (hex) of an event, from its exact bytes.
+pub fn event_id_of(bytes: &[u8]) -> String {
+    let payload = &bytes[..bytes.len().saturating_sub(64)];
+    ledger_core::admission::event_id(payload).to_hex()
+}
+
+/// As [`wait_for`], polling every `pause` without backing off: for timing measurements, where
+/// a growing pause would blur the figure.
+pub fn wait_for_every<T>(
+    what: &str,
+    deadline: Duration,
+    pause: Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
+    let until = Instant::now() + deadline;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            Instant::now() < until,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        std::thread::sleep(pause);
+    }
+}
