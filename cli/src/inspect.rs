@@ -17,6 +17,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Value};
 
 use ledger_core::audit::{audit_parcel, Audit};
+use ledger_core::audit_gov::GovernanceContext;
 use ledger_core::bytes::ParcelId;
 use ledger_core::export::{self, write_record, ExportReader};
 use ledger_core::findings::{all_findings, carats_text, parcel_findings, Finding};
@@ -368,6 +369,7 @@ pub fn audit_json(ledger: &Ledger, audit: &Audit, findings: &[Finding]) -> Value
             })
         }).collect::<Vec<_>>(),
         "findings": findings_json(findings),
+        "governance": audit.governance,
         "truncated": audit.truncated,
     })
 }
@@ -511,6 +513,8 @@ pub fn print_audit(ledger: &Ledger, audit: &Audit, findings: &[Finding]) {
         );
     }
     println!();
+    print_governance(&audit.governance);
+    println!();
     if findings.is_empty() {
         println!("findings: none");
     } else {
@@ -522,6 +526,56 @@ pub fn print_audit(ledger: &Ledger, audit: &Audit, findings: &[Finding]) {
     if audit.truncated {
         println!();
         println!("(the ancestry was larger than the audit limit and was cut)");
+    }
+}
+
+/// The governance context of an audit: who admitted the authors, key cuts and suspensions, keys
+/// of events that no longer count, and embargoes over the origins.
+fn print_governance(g: &GovernanceContext) {
+    println!("governance (version {} in force):", g.version);
+    for a in &g.authors {
+        let admitted = match a.admitted_in {
+            Some(0) => "founding member".to_owned(),
+            Some(v) => format!("admitted by version {v}"),
+            None => "not a member".to_owned(),
+        };
+        println!("  {:<14} {admitted}", a.member.as_str());
+        for (key, cut) in &a.key_cuts {
+            println!(
+                "  {:<14}   key {} signs nothing after seq {} (version {})",
+                "",
+                key.short(),
+                cut.last_valid_seq,
+                cut.version
+            );
+        }
+        for s in &a.suspensions {
+            let until = s.reinstated.map_or_else(
+                || "not reinstated".to_owned(),
+                |v| format!("reinstated by version {v}"),
+            );
+            println!(
+                "  {:<14}   suspended after seq {} by version {} ({until}): {}",
+                "", s.last_valid_seq, s.version, s.reason
+            );
+        }
+    }
+    for k in g.keys.iter().filter(|k| !k.valid) {
+        println!(
+            "  event {} was signed with a key governance cut",
+            short(&k.event)
+        );
+    }
+    for e in &g.embargoes {
+        let end = e
+            .end()
+            .map_or_else(|| "no end".to_owned(), |d| d.to_string());
+        println!(
+            "  embargo on {} from {} to {end}: {}",
+            e.target_text(),
+            e.from,
+            e.reason
+        );
     }
 }
 

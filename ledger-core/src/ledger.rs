@@ -298,7 +298,19 @@ impl Ledger {
             }
             Place::Revoked { .. } => Ok(Verdict::Void(VoidReason::RevokedKey)),
             Place::Next => {
-                let Some(view) = CitedView::new(&self.state, &self.gov, ev.header().gov) else {
+                // A governance record is taken into the chain before its event is judged, as
+                // storing it would: judge against a copy of the chain that holds it.
+                let with_record;
+                let chain = match ev.body() {
+                    Body::Govern(g) => {
+                        let mut copy = self.gov.clone();
+                        copy.offer(*ev.id(), ev.header().gov, g, |_| false);
+                        with_record = copy;
+                        &with_record
+                    }
+                    _ => &self.gov,
+                };
+                let Some(view) = CitedView::new(&self.state, chain, ev.header().gov) else {
                     // Placed although its version is missing: a governance fork voided it.
                     return Ok(Verdict::Void(VoidReason::GovForked));
                 };

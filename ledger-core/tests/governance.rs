@@ -882,3 +882,16 @@ fn events_acting_under_a_record_a_later_governance_fork_voids_stay_stored_void_e
         assert_eq!(l.pending_len(), 0);
     }
 }
+
+#[test]
+fn a_preview_of_a_quorate_record_says_it_would_apply() {
+    let mut net = Net::standard();
+    let l = net.ledger();
+    let by = ["authority-zw", "authority-bw", "mine-zw", "monitor"];
+    let g = next_record(&net, &l, embargo_zw(), &by);
+    let s = submit(&mut net, "monitor", g);
+    assert_eq!(l.preview(&net.verify(&s)), Ok(Verdict::Applied));
+    let g = next_record(&net, &l, embargo_zw(), &GOVERNMENTS);
+    let s = submit(&mut net, "authority-zw", g);
+    assert_eq!(l.preview(&net.verify(&s)), Ok(no_quorum()));
+}

@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
-use ledger_core::admission::VerifiedEvent;
 use ledger_core::bytes::{Digest, PublicKeyBytes};
 use ledger_core::crypto::SecretKey;
 use ledger_core::event::{Body, Endorse, GovAction, Govern, Object};
@@ -14,9 +13,8 @@ use ledger_core::ledger::Ledger;
 use ledger_core::proposals::Proposal;
 use ledger_core::quorum::Tally;
 use ledger_core::record::endorse;
-use ledger_core::rules::{self, Verdict, VoidReason};
+use ledger_core::rules::VoidReason;
 use ledger_core::types::MemberId;
-use ledger_core::view::CitedView;
 
 /// Most governance versions one `GET /v1/gov` answer shows (each with its whole state); page
 /// with `from`.
@@ -242,19 +240,6 @@ fn submit(ledger: &Ledger, record: Digest, force: bool) -> Result<GovDraft, GovE
         record,
         version: p.version,
         accept_void: force.then_some(VoidReason::NoQuorum),
-    })
-}
-
-/// The verdict `ev`, carrying record `g`, gets once stored: the ledger takes the record into its
-/// chain before judging the event, which a preview of the event alone does not (it judges the
-/// record against the chain without it: `no-quorum` until some carrier is stored).
-pub fn judge_stored(ledger: &Ledger, ev: &VerifiedEvent, g: &Govern) -> Option<Verdict> {
-    let mut chain = ledger.governance().clone();
-    chain.offer(*ev.id(), ev.header().gov, g);
-    let view = CitedView::new(ledger.state(), &chain, ev.header().gov)?;
-    Some(match rules::judge(&view, ev) {
-        Ok(_) => Verdict::Applied,
-        Err(reason) => Verdict::Void(reason),
     })
 }
 

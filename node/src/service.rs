@@ -11,7 +11,6 @@ use ledger_core::admission::VerifiedEvent;
 use ledger_core::admission::{self, verify_event, AdmissionError};
 use ledger_core::bytes::{Digest, EventId, NetworkId};
 use ledger_core::crypto::{KeyCache, SecretKey};
-use ledger_core::event::Body;
 use ledger_core::ledger::Preview;
 use ledger_core::ledger::{Fork, Ledger};
 use ledger_core::rules::{Verdict, VoidReason};
@@ -731,14 +730,7 @@ impl Writer {
         let verified = verify_event(&draft.bytes, &self.network, &self.keys).map_err(|e| {
             ActError::NotNow(format!("the node's own event is not admissible: {e}"))
         })?;
-        let preview = match (ledger.preview(&verified), verified.body()) {
-            (Ok(Verdict::Void(VoidReason::NoQuorum)), Body::Govern(g)) => {
-                Ok(crate::gov::judge_stored(ledger, &verified, g)
-                    .unwrap_or(Verdict::Void(VoidReason::NoQuorum)))
-            }
-            (preview, _) => preview,
-        };
-        match preview {
+        match ledger.preview(&verified) {
             Ok(Verdict::Applied) => {}
             Ok(Verdict::Void(reason)) if Some(reason) == accept_void => {}
             Ok(Verdict::Void(reason)) => return Err(ActError::Refused(reason)),
