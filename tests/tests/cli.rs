@@ -651,8 +651,13 @@ fn actions_audit_replay_and_export_against_real_nodes() {
             "ancestry",
             "history",
             "findings",
+            "governance",
             "truncated"
         ])
+    );
+    assert_eq!(
+        keys(&audit["governance"]),
+        set(&["version", "authors", "keys", "embargoes"])
     );
     assert_eq!(audit["parcel"], x.as_str());
     assert_eq!(audit["state"], "held");
