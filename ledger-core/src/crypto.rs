@@ -18,6 +18,8 @@ pub const PARCEL_ID_CONTEXT: &[u8] = b"custody/parcel-id/v1\0";
 pub const NETWORK_ID_CONTEXT: &[u8] = b"custody/network-id/v1\0";
 /// Domain separation of governance record ids.
 pub const GOV_RECORD_CONTEXT: &[u8] = b"custody/gov-record/v1\0";
+/// Domain separation of checkpoint signatures (over a checkpoint id).
+pub const CHECKPOINT_SIG_CONTEXT: &[u8] = b"custody/checkpoint-signature/v1\0";
 /// Domain separation of endorsement signatures (over a record id).
 pub const ENDORSE_CONTEXT: &[u8] = b"custody/endorsement/v1\0";
 /// Signatures checked together in one batch during replay.
@@ -68,6 +70,11 @@ impl SecretKey {
 }
 
 impl SecretKey {
+    /// Signs a checkpoint id (as its producer or a witness).
+    pub fn sign_checkpoint(&self, checkpoint: &Digest) -> SignatureBytes {
+        SignatureBytes(self.0.sign(&checkpoint_message(checkpoint)).to_bytes())
+    }
+
     /// Signs a governance record id as an endorsement of it.
     pub fn sign_endorsement(&self, record: &Digest) -> SignatureBytes {
         SignatureBytes(self.0.sign(&endorsement_message(record)).to_bytes())
@@ -84,6 +91,24 @@ pub fn endorsement_message(record: &Digest) -> [u8; ENDORSE_MESSAGE_LEN] {
 }
 
 const ENDORSE_MESSAGE_LEN: usize = ENDORSE_CONTEXT.len() + 32;
+
+/// The exact message a checkpoint signature covers: the context and the checkpoint id.
+pub fn checkpoint_message(checkpoint: &Digest) -> Vec<u8> {
+    [CHECKPOINT_SIG_CONTEXT, checkpoint.as_bytes()].concat()
+}
+
+/// Strict verification of one checkpoint signature.
+pub fn verify_checkpoint(
+    vk: &VerifyingKey,
+    checkpoint: &Digest,
+    signature: &SignatureBytes,
+) -> Result<(), SignatureError> {
+    vk.verify_strict(
+        &checkpoint_message(checkpoint),
+        &Signature::from_bytes(&signature.0),
+    )
+    .map_err(|_| SignatureError::BadSignature)
+}
 
 /// Strict verification of one endorsement signature.
 pub fn verify_endorsement(

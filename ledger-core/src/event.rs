@@ -315,7 +315,8 @@ pub struct Checkpoint {
     pub network: NetworkId,
     pub time_ms: u64,
     pub gov: u64,
-    /// RFC 6962 root over the sorted feed heads (author, seq, head id).
+    /// RFC 6962 root over the feed heads (author, seq, head id, feed root), sorted by author
+    /// (see `checkpoint::feeds_root`).
     pub feeds_root: Digest,
     pub feeds: u64,
 }

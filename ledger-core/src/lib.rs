@@ -6,6 +6,7 @@ pub mod admission;
 pub mod audit;
 pub mod audit_gov;
 pub mod bytes;
+pub mod checkpoint;
 pub mod codec;
 pub mod crypto;
 pub mod dev;

@@ -1,0 +1,157 @@
+//! Checkpoints: a signed statement of every feed head at one time (`feeds_root` over the sorted
+//! heads), the proof that one author's head is in it, and signatures and cosignatures over it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::bytes::{Digest, EventId, NetworkId};
+use crate::codec;
+use crate::crypto::{sha256, KeyCache, SecretKey, SignatureError};
+use crate::event::{Checkpoint, Cosignature};
+use crate::ledger::Ledger;
+use crate::merkle;
+use crate::types::MemberId;
+
+/// Domain separation of a feed head's leaf in `feeds_root`.
+pub const FEED_HEAD_CONTEXT: &[u8] = b"custody/feed-head/v1\0";
+/// Domain separation of checkpoint signatures and cosignatures.
+pub const CHECKPOINT_CONTEXT: &[u8] = b"custody/checkpoint/v1\0";
+/// Most feeds one checkpoint may state (members are at most `genesis::MAX_MEMBERS` plus those
+/// governance admits; a checkpoint's heads are served and proven one by one).
+pub const MAX_CHECKPOINT_FEEDS: usize = 65_536;
+
+/// One feed's head as a checkpoint states it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct FeedHead {
+    pub author: MemberId,
+    /// The feed's size: the seq of its head.
+    pub seq: u64,
+    pub head: EventId,
+    /// The RFC 6962 root of the feed's slots 1..=seq.
+    pub root: Digest,
+}
+
+/// The leaf of a feed head in `feeds_root`.
+pub fn head_leaf(h: &FeedHead) -> Digest {
+    merkle::leaf_hash(&[FEED_HEAD_CONTEXT, &codec::encode(h)].concat())
+}
+
+/// Every feed's head in `ledger`, sorted by author: the slots up to a fork (a forked feed is
+/// stated as far as it is whole).
+pub fn feed_heads(ledger: &Ledger) -> Vec<FeedHead> {
+    ledger
+        .feeds()
+        .iter()
+        .filter_map(|(author, feed)| {
+            let (seq, head) = feed.head()?;
+            Some(FeedHead {
+                author: author.clone(),
+                seq,
+                head,
+                root: feed.root(),
+            })
+        })
+        .collect()
+}
+
+/// The RFC 6962 root over the heads, in the order given (sorted by author).
+pub fn feeds_root(heads: &[FeedHead]) -> Digest {
+    let leaves: Vec<Digest> = heads.iter().map(head_leaf).collect();
+    merkle::root(&leaves)
+}
+
+/// The checkpoint of `ledger` at `time_ms`.
+pub fn checkpoint(ledger: &Ledger, time_ms: u64) -> (Checkpoint, Vec<FeedHead>) {
+    let heads = feed_heads(ledger);
+    let cp = Checkpoint {
+        network: *ledger.network(),
+        time_ms,
+        gov: ledger.governance().latest(),
+        feeds_root: feeds_root(&heads),
+        feeds: heads.len() as u64,
+    };
+    (cp, heads)
+}
+
+/// The id of a checkpoint: what its signatures sign.
+pub fn checkpoint_id(cp: &Checkpoint) -> Digest {
+    sha256(&[CHECKPOINT_CONTEXT, &codec::encode(cp)])
+}
+
+/// `member`'s signature of a checkpoint (as its producer or as a witness cosigning it).
+pub fn cosign(key: &SecretKey, member: MemberId, cp: &Checkpoint) -> Cosignature {
+    Cosignature {
+        member,
+        key: key.public(),
+        signature: key.sign_checkpoint(&checkpoint_id(cp)),
+    }
+}
+
+/// Checks a cosignature's signature (whether its key is a witness's is for the caller).
+pub fn verify_cosignature(
+    cp: &Checkpoint,
+    c: &Cosignature,
+    keys: &KeyCache,
+) -> Result<(), SignatureError> {
+    let vk = keys.get(&c.key)?;
+    crate::crypto::verify_checkpoint(&vk, &checkpoint_id(cp), &c.signature)
+}
+
+/// Why a feed head's proof does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeadProofError {
+    #[error("the checkpoint states no feed of {0}")]
+    NoFeed(MemberId),
+    #[error("the head of {0} is not in the checkpoint's feeds root")]
+    NotIncluded(MemberId),
+    #[error("the checkpoint is of network {got}, not {expected}")]
+    WrongNetwork { expected: NetworkId, got: NetworkId },
+}
+
+/// That one feed's head is in a checkpoint: the head, its leaf index and audit path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeadProof {
+    pub head: FeedHead,
+    pub index: u64,
+    pub path: Vec<Digest>,
+}
+
+/// The proof that `author`'s head is in the checkpoint whose heads are `heads`.
+pub fn head_proof(heads: &[FeedHead], author: &MemberId) -> Result<HeadProof, HeadProofError> {
+    let index = heads
+        .binary_search_by(|h| h.author.cmp(author))
+        .map_err(|_| HeadProofError::NoFeed(author.clone()))?;
+    let leaves: Vec<Digest> = heads.iter().map(head_leaf).collect();
+    let path = merkle::inclusion_proof(&leaves, index)
+        .ok_or_else(|| HeadProofError::NoFeed(author.clone()))?;
+    Ok(HeadProof {
+        head: heads[index].clone(),
+        index: index as u64,
+        path,
+    })
+}
+
+/// Checks a head proof against a checkpoint of `network`.
+pub fn verify_head(
+    network: &NetworkId,
+    cp: &Checkpoint,
+    proof: &HeadProof,
+) -> Result<(), HeadProofError> {
+    if &cp.network != network {
+        return Err(HeadProofError::WrongNetwork {
+            expected: *network,
+            got: cp.network,
+        });
+    }
+    let ok = merkle::verify_inclusion(
+        &head_leaf(&proof.head),
+        proof.index,
+        cp.feeds,
+        &proof.path,
+        &cp.feeds_root,
+    );
+    if ok {
+        Ok(())
+    } else {
+        Err(HeadProofError::NotIncluded(proof.head.author.clone()))
+    }
+}

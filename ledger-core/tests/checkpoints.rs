@@ -1,0 +1,125 @@
+//! Checkpoints: one feeds root for one set of events in any order, head proofs that fail when
+//! anything in them is changed, and cosignatures that sign exactly one checkpoint.
+
+mod common;
+
+use common::*;
+use ledger_core::bytes::Digest;
+use ledger_core::checkpoint::{
+    checkpoint, cosign, feeds_root, head_proof, verify_cosignature, verify_head, HeadProofError,
+};
+use ledger_core::crypto::KeyCache;
+use ledger_core::dev::dev_key;
+
+fn story() -> (Net, Vec<ledger_core::writer::Signed>) {
+    scenario(11, 80)
+}
+
+#[test]
+fn one_set_of_events_gives_one_feeds_root_in_any_order() {
+    let (net, events) = story();
+    let mut a = net.ledger();
+    for s in &events {
+        a.offer(net.verify(s)).expect("room");
+    }
+    let mut b = net.ledger();
+    for s in events.iter().rev() {
+        b.offer(net.verify(s)).expect("room");
+    }
+    let (ca, ha) = checkpoint(&a, 1);
+    let (cb, hb) = checkpoint(&b, 1);
+    assert_eq!(ca, cb);
+    assert_eq!(ha, hb);
+    assert_eq!(ca.feeds_root, feeds_root(&ha));
+    assert_eq!(ca.feeds as usize, a.feeds().len());
+    // One more event moves the root.
+    let mut c = net.ledger();
+    for s in &events[..events.len() - 1] {
+        c.offer(net.verify(s)).expect("room");
+    }
+    assert_ne!(checkpoint(&c, 1).0.feeds_root, ca.feeds_root);
+}
+
+#[test]
+fn every_heads_proof_verifies_and_every_change_to_one_is_refused() {
+    let (net, events) = story();
+    let mut l = net.ledger();
+    for s in &events {
+        l.offer(net.verify(s)).expect("room");
+    }
+    let (cp, heads) = checkpoint(&l, 5);
+    let network = net.dev.network();
+    for h in &heads {
+        let proof = head_proof(&heads, &h.author).expect("proof");
+        assert_eq!(verify_head(&network, &cp, &proof), Ok(()));
+        let mut changed = Vec::new();
+        let mut p = proof.clone();
+        p.head.seq += 1;
+        changed.push(p);
+        let mut p = proof.clone();
+        p.head.head.0[0] ^= 1;
+        changed.push(p);
+        let mut p = proof.clone();
+        p.head.root.0[31] ^= 1;
+        changed.push(p);
+        let mut p = proof.clone();
+        p.index = (p.index + 1) % cp.feeds;
+        changed.push(p);
+        for i in 0..proof.path.len() {
+            let mut p = proof.clone();
+            p.path[i].0[i % 32] ^= 0x80;
+            changed.push(p);
+        }
+        let mut p = proof.clone();
+        p.path.push(Digest([7; 32]));
+        changed.push(p);
+        if !proof.path.is_empty() {
+            let mut p = proof.clone();
+            p.path.pop();
+            changed.push(p);
+        }
+        for p in changed {
+            assert_eq!(
+                verify_head(&network, &cp, &p),
+                Err(HeadProofError::NotIncluded(h.author.clone())),
+                "{p:?}"
+            );
+        }
+    }
+    let mut other = cp.clone();
+    other.network.0[0] ^= 1;
+    let proof = head_proof(&heads, &heads[0].author).expect("proof");
+    assert!(matches!(
+        verify_head(&network, &other, &proof),
+        Err(HeadProofError::WrongNetwork { .. })
+    ));
+    assert!(matches!(
+        head_proof(&heads, &mid("nobody")),
+        Err(HeadProofError::NoFeed(_))
+    ));
+}
+
+#[test]
+fn a_cosignature_signs_exactly_one_checkpoint() {
+    let (net, events) = story();
+    let mut l = net.ledger();
+    for s in &events {
+        l.offer(net.verify(s)).expect("room");
+    }
+    let keys = KeyCache::default();
+    let (cp, _) = checkpoint(&l, 5);
+    let c = cosign(&dev_key("monitor"), mid("monitor"), &cp);
+    assert_eq!(verify_cosignature(&cp, &c, &keys), Ok(()));
+    let mut later = cp.clone();
+    later.time_ms += 1;
+    assert!(verify_cosignature(&later, &c, &keys).is_err());
+    let mut other_root = cp.clone();
+    other_root.feeds_root.0[0] ^= 1;
+    assert!(verify_cosignature(&other_root, &c, &keys).is_err());
+    let mut forged = c.clone();
+    forged.signature.0[10] ^= 1;
+    assert!(verify_cosignature(&cp, &forged, &keys).is_err());
+    let mut wrong_key = c.clone();
+    wrong_key.key = dev_key("mine-bw").public();
+    assert!(verify_cosignature(&cp, &wrong_key, &keys).is_err());
+}
