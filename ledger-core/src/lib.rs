@@ -34,4 +34,5 @@ pub mod store;
 pub mod types;
 pub mod verdict;
 pub mod view;
+pub mod witness;
 pub mod writer;

@@ -1,0 +1,136 @@
+//! The witness's check before it cosigns a checkpoint, after the C2SP tlog-witness rules: the new
+//! checkpoint must extend, feed by feed, the last one this witness cosigned (no rollback, no second
+//! root at one size, a consistency proof for every feed that grew).
+//!
+//! The check is pure: the caller persists the returned state atomically before it releases the
+//! cosignature, so a crash can never make the witness cosign two views that are not consistent.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::bytes::{Digest, NetworkId};
+use crate::checkpoint::{feeds_root, FeedHead, MAX_CHECKPOINT_FEEDS};
+use crate::event::Checkpoint;
+use crate::types::MemberId;
+
+/// What a witness remembers: the last checkpoint it cosigned and the feed heads it stated.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WitnessState {
+    pub checkpoint: Option<Checkpoint>,
+    /// Each feed's size and root in that checkpoint.
+    pub feeds: BTreeMap<MemberId, (u64, Digest)>,
+}
+
+/// Why a witness refuses to cosign.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("the checkpoint is of network {got}, not {expected}")]
+    WrongNetwork { expected: NetworkId, got: NetworkId },
+    #[error("the feed heads given do not make the checkpoint's feeds root")]
+    HeadsMismatch,
+    #[error("the checkpoint states {0} feeds, more than {MAX_CHECKPOINT_FEEDS}")]
+    TooManyFeeds(u64),
+    #[error("the checkpoint is older than the last one cosigned (time or governance version)")]
+    Older,
+    #[error("feed {author} rolls back from size {cosigned} to {offered}")]
+    Rollback {
+        author: MemberId,
+        cosigned: u64,
+        offered: u64,
+    },
+    #[error("feed {author} has a second root at size {size}: two heads for one seq")]
+    SameSizeDifferentRoot { author: MemberId, size: u64 },
+    #[error("feed {author} at size {new} is not consistent with its size {old} cosigned before")]
+    Inconsistent {
+        author: MemberId,
+        old: u64,
+        new: u64,
+    },
+}
+
+/// Checks `cp`, with its feed `heads` (sorted by author) and a consistency proof for each feed
+/// that grew since `state` (`proofs`, by author), and returns the state to persist before
+/// cosigning. `verify` checks one consistency proof: (old size, new size, old root, new root,
+/// proof).
+pub fn check(
+    state: &WitnessState,
+    network: &NetworkId,
+    cp: &Checkpoint,
+    heads: &[FeedHead],
+    proofs: &BTreeMap<MemberId, Vec<Digest>>,
+    verify: impl Fn(u64, u64, &Digest, &Digest, &[Digest]) -> bool,
+) -> Result<WitnessState, Refusal> {
+    if &cp.network != network {
+        return Err(Refusal::WrongNetwork {
+            expected: *network,
+            got: cp.network,
+        });
+    }
+    if cp.feeds > MAX_CHECKPOINT_FEEDS as u64 {
+        return Err(Refusal::TooManyFeeds(cp.feeds));
+    }
+    let sorted = heads.windows(2).all(|w| w[0].author < w[1].author);
+    if !sorted || heads.len() as u64 != cp.feeds || feeds_root(heads) != cp.feeds_root {
+        return Err(Refusal::HeadsMismatch);
+    }
+    if let Some(last) = &state.checkpoint {
+        if cp.time_ms < last.time_ms || cp.gov < last.gov {
+            return Err(Refusal::Older);
+        }
+    }
+    let offered: BTreeMap<&MemberId, &FeedHead> = heads.iter().map(|h| (&h.author, h)).collect();
+    for (author, (size, root)) in &state.feeds {
+        let Some(h) = offered.get(author) else {
+            return Err(Refusal::Rollback {
+                author: author.clone(),
+                cosigned: *size,
+                offered: 0,
+            });
+        };
+        extends(author, (*size, root), h, proofs, &verify)?;
+    }
+    Ok(WitnessState {
+        checkpoint: Some(cp.clone()),
+        feeds: heads
+            .iter()
+            .map(|h| (h.author.clone(), (h.seq, h.root)))
+            .collect(),
+    })
+}
+
+/// One feed of size `old` with root `old_root` extends to `new`.
+fn extends(
+    author: &MemberId,
+    (old, old_root): (u64, &Digest),
+    new: &FeedHead,
+    proofs: &BTreeMap<MemberId, Vec<Digest>>,
+    verify: &impl Fn(u64, u64, &Digest, &Digest, &[Digest]) -> bool,
+) -> Result<(), Refusal> {
+    if new.seq < old {
+        return Err(Refusal::Rollback {
+            author: author.clone(),
+            cosigned: old,
+            offered: new.seq,
+        });
+    }
+    if new.seq == old {
+        if &new.root != old_root {
+            return Err(Refusal::SameSizeDifferentRoot {
+                author: author.clone(),
+                size: old,
+            });
+        }
+        return Ok(());
+    }
+    let proof = proofs.get(author).map_or(&[][..], Vec::as_slice);
+    if verify(old, new.seq, old_root, &new.root, proof) {
+        Ok(())
+    } else {
+        Err(Refusal::Inconsistent {
+            author: author.clone(),
+            old,
+            new: new.seq,
+        })
+    }
+}
