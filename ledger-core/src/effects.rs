@@ -278,6 +278,7 @@ impl State {
             transitions: vec![Transition::new(event, state)],
             void_events: Vec::new(),
             measured_carats: None,
+            extracted_on: c.extracted_on,
         };
         self.parcels.insert(c.id, Box::new(parcel));
     }

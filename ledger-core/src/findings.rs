@@ -19,7 +19,7 @@ use crate::governance::Embargo;
 use crate::ledger::{Ledger, Parcel};
 use crate::origin::{percent, OriginShare};
 use crate::rules::ParcelState;
-use crate::types::{MemberId, SiteId};
+use crate::types::{Date, MemberId, SiteId};
 
 /// The kind of a finding; its name is stable (JSON, summaries).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -43,6 +43,8 @@ pub enum FindingCode {
     Equivocation,
     /// Part of a parcel's origin is under an embargo governance set (in force or lifted).
     EmbargoedOrigin,
+    /// A parcel registered long after its declared extraction date.
+    LateRegistration,
 }
 
 impl FindingCode {
@@ -58,6 +60,7 @@ impl FindingCode {
             FindingCode::DuplicateCertificate => "duplicate-certificate",
             FindingCode::Equivocation => "equivocation",
             FindingCode::EmbargoedOrigin => "embargoed-origin",
+            FindingCode::LateRegistration => "late-registration",
         }
     }
 }
@@ -120,6 +123,7 @@ pub fn all_findings(ledger: &Ledger) -> Vec<Finding> {
     receipt_findings(ledger, &mut out);
     overdue_findings(ledger, &mut out);
     certificate_findings(ledger, &mut out);
+    late_registrations(ledger, &mut out);
     for p in ledger.parcels().filter(|p| {
         matches!(
             p.state(),
@@ -372,6 +376,45 @@ fn certificate_findings(ledger: &Ledger, out: &mut Vec<Finding>) {
             }
             out.push(f);
         }
+    }
+}
+
+/// Registrations claimed (by the event's time) more than the policy's `late_registration_ms`
+/// after the extraction date they declare: stones that surface long after they were mined are
+/// how smuggled or stockpiled goods enter a clean chain.
+fn late_registrations(ledger: &Ledger, out: &mut Vec<Finding>) {
+    let tolerance = ledger
+        .governance()
+        .latest_state()
+        .policy
+        .late_registration_ms;
+    for p in ledger.parcels() {
+        let (Some(extracted), Some(meta)) = (p.extracted_on, ledger.event(p.created_by())) else {
+            continue;
+        };
+        let extracted_ms = u64::from(extracted.0).saturating_mul(86_400_000);
+        let late = meta.time_ms.saturating_sub(extracted_ms);
+        if late <= tolerance {
+            continue;
+        }
+        let mut f = Finding::new(
+            FindingCode::LateRegistration,
+            format!(
+                "parcel {} registered on {}, {} days after its declared extraction on {} \
+                 (tolerance {} days)",
+                p.id,
+                Date::from_unix_ms(meta.time_ms),
+                late / 86_400_000,
+                extracted,
+                tolerance / 86_400_000
+            ),
+        );
+        f.event = Some(*p.created_by());
+        f.parcels = vec![p.id];
+        if let Some(s) = p.origin.shares().first() {
+            f.sites = vec![(s.member.clone(), s.site.clone())];
+        }
+        out.push(f);
     }
 }
 

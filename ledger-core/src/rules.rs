@@ -25,6 +25,8 @@ pub struct Creation {
     pub seal: String,
     pub parents: Vec<ParcelId>,
     pub origin: Origin,
+    /// The declared extraction date (registrations only).
+    pub extracted_on: Option<Date>,
 }
 
 /// What an applied event changes.
@@ -176,6 +178,7 @@ fn transform(
             seal: o.seal.clone(),
             parents: parents.clone(),
             origin: origin.clone(),
+            extracted_on: None,
         })
         .collect();
     Ok(Effect::Transform {
@@ -240,6 +243,7 @@ fn register(author: &Member, ev: &VerifiedEvent, r: &Register) -> Result<Effect,
         seal: r.seal.clone(),
         parents: Vec::new(),
         origin: Origin::single(author.id.clone(), site.id.clone(), site.country),
+        extracted_on: Some(r.extracted_on),
     }]))
 }
 

@@ -8,7 +8,7 @@ use crate::bytes::{Digest, EventId, ParcelId};
 use crate::event::{Certify, Flag, GovAction, Kind, RetireCause};
 use crate::merkle::Frontier;
 use crate::origin::Origin;
-use crate::types::MemberId;
+use crate::types::{Date, MemberId};
 use crate::verdict::{ParcelState, Verdict};
 
 /// Two different events by one author at one seq: portable evidence of equivocation.
@@ -118,6 +118,8 @@ pub struct Parcel {
     pub(crate) void_events: Vec<EventId>,
     /// The last weight measured on receipt.
     pub measured_carats: Option<u64>,
+    /// The extraction date its registration declared (registered parcels only).
+    pub extracted_on: Option<Date>,
 }
 
 impl Parcel {

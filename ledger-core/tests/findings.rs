@@ -199,3 +199,41 @@ fn every_kind_of_finding_is_found_and_scoped_to_the_audited_parcel() {
         [(FindingCode::BrokenSeal, 1), (FindingCode::ValueJump, 1)].into()
     );
 }
+
+#[test]
+fn a_registration_long_after_its_declared_extraction_is_late_and_one_within_tolerance_is_not() {
+    let mut net = Net::standard();
+    let mut l = net.ledger();
+    // The clock is T0 (2026-05-28); the policy tolerates 7 days.
+    let on_time = net.sign("mine-bw", register("jwaneng", 100));
+    ok(&net, &mut l, &on_time);
+    assert!(!codes(&all_findings(&l)).contains_key(&FindingCode::LateRegistration));
+    let stockpiled = net.sign(
+        "mine-bw",
+        Body::Register(ledger_core::event::Register {
+            site: "orapa".parse().expect("site"),
+            carats: 900,
+            stones: 40,
+            value_cents: None,
+            seal: "S-9".into(),
+            extracted_on: date("2026-01-15"),
+        }),
+    );
+    ok(&net, &mut l, &stockpiled);
+    let late: Vec<_> = all_findings(&l)
+        .into_iter()
+        .filter(|f| f.code == FindingCode::LateRegistration)
+        .collect();
+    assert_eq!(late.len(), 1, "{late:?}");
+    assert_eq!(late[0].parcels, vec![registered(&stockpiled).parcel]);
+    assert!(late[0].detail.contains("133 days"), "{}", late[0].detail);
+    // It shows in that parcel's audit, not in the other's.
+    let audit = audit_parcel(&l, &registered(&stockpiled).parcel).expect("audit");
+    assert!(parcel_findings(&l, &audit)
+        .iter()
+        .any(|f| f.code == FindingCode::LateRegistration));
+    let audit = audit_parcel(&l, &registered(&on_time).parcel).expect("audit");
+    assert!(parcel_findings(&l, &audit)
+        .iter()
+        .all(|f| f.code != FindingCode::LateRegistration));
+}

@@ -479,6 +479,15 @@ pub async fn gossip_peer(
     swarm
 }
 
+/// Today's date (UTC), as `YYYY-MM-DD`: registrations declare it as their extraction date, so
+/// audits do not report them as late.
+pub fn today() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    ledger_core::types::Date::from_unix_ms(now).to_string()
+}
+
 /// An issue and an expiry date around today (a certificate is valid for at most the policy's
 /// days, and a dispatch must come before its certificate expires), as `YYYY-MM-DD`.
 pub fn certificate_dates() -> (String, String) {
@@ -494,7 +503,7 @@ pub fn certificate_dates() -> (String, String) {
 
 /// A JSON register action at `site`.
 pub fn register(site: &str, carats: u64) -> Value {
-    serde_json::json!({ "kind": "register", "site": site, "carats": carats, "stones": 3, "extracted_on": "2026-02-01" })
+    serde_json::json!({ "kind": "register", "site": site, "carats": carats, "stones": 3, "extracted_on": today() })
 }
 
 /// The parcel id created by registration event `event` (output 0).

@@ -413,6 +413,7 @@ fn actions_audit_replay_and_export_against_real_nodes() {
         event
     };
 
+    let today = custody_tests::today();
     let reg = act(
         mine,
         &[
@@ -426,7 +427,7 @@ fn actions_audit_replay_and_export_against_real_nodes() {
             "--value-cents",
             "5000000",
             "--extracted-on",
-            "2026-03-02",
+            &today,
         ],
     );
     let p = reg["parcels"][0].as_str().expect("parcel").to_owned();

@@ -91,7 +91,7 @@ pub fn register(site: &str, carats: u64) -> Body {
         stones: 10,
         value_cents: Some(carats * 100),
         seal: "S-1".into(),
-        extracted_on: date("2026-01-15"),
+        extracted_on: date("2026-05-25"),
     })
 }
 
