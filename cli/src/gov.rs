@@ -251,6 +251,12 @@ pub struct PolicyArgs {
     value_jump_pct: Option<u32>,
     #[arg(long)]
     certificate_validity_days: Option<u32>,
+    /// A role whose members have the witness duty (repeat; replaces the roles in force).
+    #[arg(long = "witness-role", value_parser = kebab::<Role>)]
+    witness_roles: Vec<Role>,
+    /// Witness cosignatures a client requires of a checkpoint.
+    #[arg(long)]
+    witnesses_required: Option<u32>,
 }
 
 impl PolicyArgs {
@@ -272,6 +278,12 @@ impl PolicyArgs {
             certificate_validity_days: self
                 .certificate_validity_days
                 .unwrap_or(p.certificate_validity_days),
+            witness_roles: if self.witness_roles.is_empty() {
+                p.witness_roles.clone()
+            } else {
+                self.witness_roles.clone()
+            },
+            witnesses_required: self.witnesses_required.unwrap_or(p.witnesses_required),
         }
     }
 }
@@ -535,10 +547,10 @@ fn target_words(t: &EmbargoTarget) -> String {
 fn policy_words(p: &Policy) -> String {
     let q = &p.quorum;
     format!(
-        "quorum government {}/{}, industry {}, civil society {}; mass loss tolerance {} ppm; transit deadline {} ms; late registration {} ms; value jump {}%; certificate validity {} days",
+        "quorum government {}/{}, industry {}, civil society {}; mass loss tolerance {} ppm; transit deadline {} ms; late registration {} ms; value jump {}%; certificate validity {} days; witnesses {:?}, {} required",
         q.government_num, q.government_den, q.industry_min, q.civil_society_min,
         p.mass_loss_tolerance_ppm, p.transit_deadline_ms, p.late_registration_ms,
-        p.value_jump_pct, p.certificate_validity_days
+        p.value_jump_pct, p.certificate_validity_days, p.witness_roles, p.witnesses_required
     )
 }
 

@@ -316,3 +316,25 @@ pub fn genesis_show(file: &Path, json_out: bool) -> anyhow::Result<()> {
     println!("  value jump limit        {}%", p.value_jump_pct);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_policy_section_may_give_only_some_fields() {
+        let file: MembersFile = toml::from_str(
+            "name = \"n\"\nmember = []\n[policy]\nvalue_jump_pct = 250\n[policy.quorum]\ngovernment_num = 3\n\
+             government_den = 4\nindustry_min = 2\ncivil_society_min = 1\n",
+        )
+        .expect("a partial policy parses");
+        let p = file.policy.expect("policy");
+        assert_eq!(p.value_jump_pct, 250);
+        assert_eq!(p.quorum.government_num, 3);
+        assert_eq!(p.witness_roles, Policy::default().witness_roles);
+        assert_eq!(
+            p.certificate_validity_days,
+            Policy::default().certificate_validity_days
+        );
+    }
+}

@@ -359,8 +359,10 @@ pub struct Quorum {
 /// commonly expire within months; a year is far beyond any real one.
 pub const DEFAULT_CERTIFICATE_VALIDITY_DAYS: u32 = 365;
 
-/// Network-wide rules set at genesis and changed only by governance.
+/// Network-wide rules set at genesis and changed only by governance. In a genesis file every
+/// field is optional: a missing one takes its default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Policy {
     pub quorum: Quorum,
     /// Mass lost in one transform above this share (parts per million) is a finding.
@@ -373,6 +375,11 @@ pub struct Policy {
     pub value_jump_pct: u32,
     /// Longest validity of a certificate, in days from its issue date.
     pub certificate_validity_days: u32,
+    /// Members holding one of these roles have the witness duty: they cosign checkpoints.
+    pub witness_roles: Vec<Role>,
+    /// Cosignatures by witnesses a client requires of a checkpoint before it trusts it (the
+    /// default of `custody audit parcel --witnesses`).
+    pub witnesses_required: u32,
 }
 
 impl Default for Policy {
@@ -389,6 +396,8 @@ impl Default for Policy {
             late_registration_ms: 7 * 86_400_000,
             value_jump_pct: 300,
             certificate_validity_days: DEFAULT_CERTIFICATE_VALIDITY_DAYS,
+            witness_roles: vec![Role::Monitor],
+            witnesses_required: 1,
         }
     }
 }
