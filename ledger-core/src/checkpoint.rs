@@ -35,19 +35,29 @@ pub fn head_leaf(h: &FeedHead) -> Digest {
     merkle::leaf_hash(&[FEED_HEAD_CONTEXT, &codec::encode(h)].concat())
 }
 
-/// Every feed's head in `ledger`, sorted by author: the slots up to a fork (a forked feed is
-/// stated as far as it is whole).
+/// Every feed's head in `ledger`, sorted by author. A forked feed is stated only up to the seq
+/// before its fork: beyond it, which branch holds the slots depends on arrival order, and every
+/// honest node must state the same heads.
 pub fn feed_heads(ledger: &Ledger) -> Vec<FeedHead> {
     ledger
         .feeds()
         .iter()
         .filter_map(|(author, feed)| {
-            let (seq, head) = feed.head()?;
+            let whole = feed
+                .forked_at
+                .map_or(feed.ids.len(), |f| feed.ids.len().min((f - 1) as usize));
+            let head = *feed.ids.get(whole.checked_sub(1)?)?;
+            let root = if whole == feed.ids.len() {
+                feed.root()
+            } else {
+                let leaves: Vec<Digest> = feed.ids[..whole].iter().map(merkle::feed_leaf).collect();
+                merkle::root(&leaves)
+            };
             Some(FeedHead {
                 author: author.clone(),
-                seq,
+                seq: whole as u64,
                 head,
-                root: feed.root(),
+                root,
             })
         })
         .collect()

@@ -123,3 +123,38 @@ fn a_cosignature_signs_exactly_one_checkpoint() {
     wrong_key.key = dev_key("mine-bw").public();
     assert!(verify_cosignature(&cp, &wrong_key, &keys).is_err());
 }
+
+#[test]
+fn a_forked_feed_is_stated_up_to_its_fork_whichever_branch_arrived_first() {
+    use ledger_core::writer::FeedWriter;
+    let mut net = Net::standard();
+    let a = net.sign("mine-bw", register("jwaneng", 100));
+    let b = net.sign("mine-bw", register("jwaneng", 200));
+    // A second event at seq 2, and one after each.
+    let mut other = FeedWriter::resume(
+        net.dev.network(),
+        mid("mine-bw"),
+        dev_key("mine-bw"),
+        &[a.id],
+        0,
+        T0,
+    );
+    let b2 = other.append(register("orapa", 300), T0 + 5_000);
+    let c2 = other.append(register("orapa", 400), T0 + 6_000);
+    let c = net.sign("mine-bw", register("jwaneng", 500));
+    let mut roots = Vec::new();
+    for order in [[&a, &b, &c, &b2, &c2], [&a, &b2, &c2, &b, &c]] {
+        let mut l = net.ledger();
+        for s in order {
+            l.offer(net.verify(s)).expect("room");
+        }
+        let (cp, heads) = checkpoint(&l, 1);
+        let head = heads
+            .iter()
+            .find(|h| h.author == mid("mine-bw"))
+            .expect("feed");
+        assert_eq!((head.seq, head.head), (1, a.id), "stated up to the fork");
+        roots.push(cp.feeds_root);
+    }
+    assert_eq!(roots[0], roots[1]);
+}
