@@ -1,6 +1,6 @@
 //! RFC 6962 proofs: consistency proofs against published vectors and an independent reference,
 //! feed trees against the leaf-list proofs (property tests), every corrupted proof refused, and
-//! feed proofs' errors.
+//! the store's feed proofs with their errors.
 
 mod common;
 
@@ -9,10 +9,12 @@ use ledger_core::bytes::Digest;
 use ledger_core::feed_tree::{
     feed_consistency, feed_inclusion, FeedProofError, FeedTree, TreeError,
 };
+use ledger_core::ledger::Limits;
 use ledger_core::merkle::{
-    consistency_proof, empty_root, inclusion_proof, leaf_hash, node_hash, root,
+    consistency_proof, empty_root, feed_leaf, inclusion_proof, leaf_hash, node_hash, root,
     verify_consistency, verify_inclusion, MAX_CONSISTENCY_PROOF_LEN,
 };
+use ledger_core::store::Store;
 use proptest::prelude::*;
 
 fn h(s: &str) -> Digest {
@@ -495,4 +497,71 @@ fn feed_proofs_name_what_to_ask_for() {
             ..
         })
     ));
+}
+
+#[test]
+fn store_proves_each_event_against_the_feed_roots_events_carry() {
+    let (net, events) = scenario(11, 150);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store =
+        Store::open_or_create(dir.path(), &net.dev.genesis(), Limits::default()).expect("opens");
+    for s in &events {
+        store.append(&s.bytes).expect("no fault").expect("admitted");
+    }
+    // Every slot of every feed: in the tree of its feed at every later event (whose feed_root
+    // covers it) and at the feed's head; and each later feed root extends each earlier one.
+    let mut proved = 0;
+    for (author, feed) in store.ledger().feeds() {
+        let roots: Vec<Digest> = feed
+            .ids
+            .iter()
+            .map(|id| {
+                let bytes = store.event_bytes(id).expect("read").expect("stored");
+                ledger_core::admission::decode_event(&bytes, &net.dev.network())
+                    .expect("decodes")
+                    .header()
+                    .feed_root
+            })
+            .chain([feed.root()])
+            .collect();
+        let n = feed.ids.len() as u64;
+        for (seq, id) in (1..).zip(&feed.ids) {
+            for size in seq..=n {
+                let (p, r) = (
+                    store.inclusion_proof(author, seq, size).expect("in range"),
+                    &roots[size as usize],
+                );
+                assert!(p.verify(id, size, r), "{author} {seq} in {size}");
+                assert!(!p.verify(&feed_leaf(id), size, r), "another id");
+                assert!(!p.verify(id, size + 1, r), "another size");
+                assert!(
+                    !p.verify(id, size, &roots[size as usize - 1]),
+                    "another root"
+                );
+                proved += 1;
+            }
+        }
+        for from in 0..=n {
+            for to in from..=n {
+                let c = store.consistency_proof(author, from, to).expect("in range");
+                let (r1, r2) = (&roots[from as usize], &roots[to as usize]);
+                assert!(c.verify((from, r1), (to, r2)), "{author} {from} to {to}");
+                assert!(!c.verify((from + 1, r1), (to, r2)), "another size");
+            }
+        }
+        assert!(matches!(
+            store.inclusion_proof(author, 1, n + 1),
+            Err(FeedProofError::SizeBeyondFeed { .. })
+        ));
+    }
+    assert!(proved > 100, "only {proved} proofs");
+    let stranger = mid("nobody");
+    assert_eq!(
+        store.inclusion_proof(&stranger, 1, 1),
+        Err(FeedProofError::UnknownAuthor(stranger.clone()))
+    );
+    assert_eq!(
+        store.consistency_proof(&stranger, 0, 1),
+        Err(FeedProofError::UnknownAuthor(stranger))
+    );
 }
