@@ -67,8 +67,7 @@ impl State {
         match slot {
             Slot::Holds => {
                 let feed = self.feeds.entry(h.author.clone()).or_default();
-                feed.ids.push(*ev.id());
-                feed.frontier.push(merkle::feed_leaf(ev.id()));
+                feed.hold(*ev.id());
             }
             Slot::Forked(mut chain) => {
                 chain.push(merkle::feed_leaf(ev.id()));

@@ -15,6 +15,7 @@ pub mod effects;
 pub mod event;
 pub mod evidence;
 pub mod export;
+pub mod feed_tree;
 pub mod findings;
 pub mod genesis;
 pub mod gov_state;

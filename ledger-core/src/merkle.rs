@@ -1,10 +1,14 @@
-//! RFC 6962 Merkle trees: roots, an append-only frontier for feed roots, and inclusion proofs.
+//! RFC 6962 Merkle trees: roots, an append-only frontier for feed roots, inclusion and consistency
+//! proofs from a leaf list, and their verification.
 
 use crate::bytes::Digest;
 use crate::crypto::sha256;
 
-/// Deepest tree handled (2^64 leaves).
+/// Deepest tree handled (2^64 leaves): the most hashes in an inclusion proof.
 pub const MAX_PROOF_LEN: usize = 64;
+/// The most hashes in a consistency proof (a seed and at most two per level): a longer one is
+/// refused before any hashing.
+pub const MAX_CONSISTENCY_PROOF_LEN: usize = 2 * MAX_PROOF_LEN + 1;
 
 /// RFC 6962 leaf hash: SHA-256(0x00 || data).
 pub fn leaf_hash(data: &[u8]) -> Digest {
@@ -25,6 +29,12 @@ pub fn empty_root() -> Digest {
 fn split(n: usize) -> usize {
     debug_assert!(n >= 2);
     1 << (usize::BITS - 1 - (n - 1).leading_zeros())
+}
+
+/// [`split`] for tree sizes given as `u64`.
+pub(crate) fn split_point(n: u64) -> u64 {
+    debug_assert!(n >= 2);
+    1 << (u64::BITS - 1 - (n - 1).leading_zeros())
 }
 
 /// The root over already-hashed leaves.
@@ -96,6 +106,92 @@ pub fn verify_inclusion(
     snode == 0 && &r == expected_root
 }
 
+/// The consistency proof between the tree over the first `old_size` of `leaves` and the tree over
+/// all of them (RFC 6962 section 2.1.2, `PROOF(m, D[n])`); empty when `old_size` is 0 or every
+/// leaf. `None` when `old_size` is beyond the leaves.
+pub fn consistency_proof(leaves: &[Digest], old_size: usize) -> Option<Vec<Digest>> {
+    if old_size > leaves.len() {
+        return None;
+    }
+    // SUBPROOF(m, D[lo:hi], whole), with the hashes of the deepest call first.
+    fn subproof(m: usize, leaves: &[Digest], whole: bool, proof: &mut Vec<Digest>) {
+        let n = leaves.len();
+        if m == n {
+            if !whole {
+                proof.push(root(leaves));
+            }
+            return;
+        }
+        let k = split(n);
+        if m <= k {
+            subproof(m, &leaves[..k], whole, proof);
+            proof.push(root(&leaves[k..]));
+        } else {
+            subproof(m - k, &leaves[k..], false, proof);
+            proof.push(root(&leaves[..k]));
+        }
+    }
+    let mut proof = Vec::new();
+    if old_size > 0 && old_size < leaves.len() {
+        subproof(old_size, leaves, true, &mut proof);
+    }
+    Some(proof)
+}
+
+/// Checks that the tree of `new_size` leaves with root `new_root` extends the tree of `old_size`
+/// leaves with root `old_root` (RFC 9162 section 2.1.4.2). Equal sizes need equal roots and an
+/// empty proof; size 0 needs the empty tree's root and an empty proof.
+pub fn verify_consistency(
+    old_size: u64,
+    new_size: u64,
+    old_root: &Digest,
+    new_root: &Digest,
+    proof: &[Digest],
+) -> bool {
+    if old_size > new_size || proof.len() > MAX_CONSISTENCY_PROOF_LEN {
+        return false;
+    }
+    if old_size == new_size {
+        return proof.is_empty() && old_root == new_root;
+    }
+    if old_size == 0 {
+        return proof.is_empty() && *old_root == empty_root();
+    }
+    let Some((first, rest)) = proof.split_first() else {
+        return false;
+    };
+    // The old tree's root is the proof's seed when it is a whole subtree of the new one.
+    let (seed, path) = if old_size.is_power_of_two() {
+        (old_root, proof)
+    } else {
+        (first, rest)
+    };
+    let (mut fnode, mut snode) = (old_size - 1, new_size - 1);
+    while fnode & 1 == 1 {
+        fnode >>= 1;
+        snode >>= 1;
+    }
+    let (mut fr, mut sr) = (*seed, *seed);
+    for c in path {
+        if snode == 0 {
+            return false;
+        }
+        if fnode & 1 == 1 || fnode == snode {
+            fr = node_hash(c, &fr);
+            sr = node_hash(c, &sr);
+            while fnode & 1 == 0 && fnode != 0 {
+                fnode >>= 1;
+                snode >>= 1;
+            }
+        } else {
+            sr = node_hash(&sr, c);
+        }
+        fnode >>= 1;
+        snode >>= 1;
+    }
+    snode == 0 && fr == *old_root && sr == *new_root
+}
+
 /// The right edge of an append-only tree: enough to compute the root and append in O(log n).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Frontier {
@@ -105,6 +201,13 @@ pub struct Frontier {
 }
 
 impl Frontier {
+    /// The frontier of a tree of `size` leaves whose perfect subtrees, largest first, have the
+    /// roots `peaks` (one per bit set in `size`).
+    pub(crate) fn from_peaks(size: u64, peaks: Vec<Digest>) -> Frontier {
+        debug_assert_eq!(peaks.len() as u32, size.count_ones());
+        Frontier { size, peaks }
+    }
+
     /// Number of leaves.
     pub fn size(&self) -> u64 {
         self.size

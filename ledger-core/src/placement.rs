@@ -5,7 +5,7 @@
 use crate::admission::{AdmissionError, VerifiedEvent};
 use crate::event::Header;
 use crate::governance::{GovState, Governance};
-use crate::merkle::{self, Frontier};
+use crate::merkle::Frontier;
 use crate::pending::Missing;
 use crate::proposals::Proposals;
 use crate::state::{Feed, State};
@@ -138,19 +138,18 @@ fn place_in_feed(state: &State, binding: &GovState, h: &Header) -> Result<Place,
             .clone()
     } else if h.seq - 1 == len {
         if !revoked {
-            if h.feed_root != feed.frontier.root() {
+            if h.feed_root != feed.root() {
                 return Err(AdmissionError::BadFeedRoot);
             }
             return Ok(Place::Next);
         }
-        feed.frontier.clone()
+        feed.tree().frontier()
     } else {
-        // A second event at a held slot: its chain is the slots before it.
-        let mut chain = Frontier::default();
-        for id in &feed.ids[..(h.seq - 1) as usize] {
-            chain.push(merkle::feed_leaf(id));
-        }
-        chain
+        // A second event at a held slot: its chain is the slots before it, copied from the
+        // feed's tree (no pass over the feed).
+        feed.tree()
+            .frontier_at(h.seq - 1)
+            .map_err(|_| AdmissionError::BrokenPrev)?
     };
     if h.feed_root != chain.root() {
         return Err(AdmissionError::BadFeedRoot);

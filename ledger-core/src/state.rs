@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bytes::{Digest, EventId, ParcelId};
 use crate::event::{Certify, Flag, GovAction, Kind, RetireCause};
+use crate::feed_tree::FeedTree;
 use crate::merkle::Frontier;
 use crate::origin::Origin;
 use crate::types::{Date, MemberId};
@@ -38,7 +39,9 @@ pub struct EventMeta {
 pub struct Feed {
     /// Ids by seq - 1: the events holding the feed's slots.
     pub ids: Vec<EventId>,
-    pub(crate) frontier: Frontier,
+    /// The RFC 6962 tree over the slots (leaf `seq - 1` is `merkle::feed_leaf` of its id): roots
+    /// at every size and proofs from stored hashes.
+    pub(crate) tree: FeedTree,
     /// The feed is void from this seq on (a proven fork).
     pub forked_at: Option<u64>,
 }
@@ -50,7 +53,16 @@ impl Feed {
     }
     /// The RFC 6962 root of the feed's slots.
     pub fn root(&self) -> Digest {
-        self.frontier.root()
+        self.tree.root()
+    }
+    /// The tree over the feed's slots.
+    pub fn tree(&self) -> &FeedTree {
+        &self.tree
+    }
+    /// Fills a slot: the next seq is held by event `id`.
+    pub(crate) fn hold(&mut self, id: EventId) {
+        self.ids.push(id);
+        self.tree.push(crate::merkle::feed_leaf(&id));
     }
 }
 

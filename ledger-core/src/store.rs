@@ -30,6 +30,9 @@ use crate::codec;
 use crate::crypto::KeyCache;
 use crate::evidence::ForkProof;
 use crate::export::write_record;
+use crate::feed_tree::{
+    feed_consistency, feed_inclusion, ConsistencyProof, FeedProofError, InclusionProof,
+};
 use crate::governance::{decode_genesis, network_id, GenesisError};
 use crate::ledger::{Fork, Knowledge, Ledger, Limits, Missing, PendingFull, Processed, Step};
 use crate::replay::rebuild_with;
@@ -912,6 +915,36 @@ impl Store {
             (Some(first), Some(second)) => Ok(Some(ForkProof { first, second })),
             _ => Ok(None),
         }
+    }
+
+    /// The inclusion proof of `author`'s event at `seq` in the first `size` events of its feed,
+    /// from the feed tree kept in memory (no pass over the feed).
+    pub fn inclusion_proof(
+        &self,
+        author: &MemberId,
+        seq: u64,
+        size: u64,
+    ) -> Result<InclusionProof, FeedProofError> {
+        let feed = self
+            .ledger
+            .feed(author)
+            .ok_or_else(|| FeedProofError::UnknownAuthor(author.clone()))?;
+        feed_inclusion(author, feed.tree(), seq, size)
+    }
+
+    /// The consistency proof between the first `old_size` and the first `new_size` events of
+    /// `author`'s feed, from the feed tree kept in memory.
+    pub fn consistency_proof(
+        &self,
+        author: &MemberId,
+        old_size: u64,
+        new_size: u64,
+    ) -> Result<ConsistencyProof, FeedProofError> {
+        let feed = self
+            .ledger
+            .feed(author)
+            .ok_or_else(|| FeedProofError::UnknownAuthor(author.clone()))?;
+        feed_consistency(author, feed.tree(), old_size, new_size)
     }
 
     /// Up to `limit` events of the log from position `from` on, in log order (for exporting in

@@ -1,4 +1,4 @@
-//! The HTTP/JSON API: status, actions, governance, events, parcels, feeds, export and metrics. Errors are `{code, message}`.
+//! The HTTP/JSON API: status, actions, governance, events, parcels, feeds and their proofs, export and metrics. Errors are `{code, message}`.
 
 use std::sync::Arc;
 
@@ -20,6 +20,7 @@ use ledger_core::bytes::{to_hex, EventId, ParcelId};
 use ledger_core::codec::MAX_EVENT_BYTES;
 use ledger_core::event::GovAction;
 use ledger_core::export::write_record;
+use ledger_core::feed_tree::FeedProofError;
 use ledger_core::ledger::{Ledger, Missing};
 use ledger_core::origin::percent;
 use ledger_core::rules::Verdict;
@@ -169,6 +170,19 @@ impl From<ActError> for ApiError {
     }
 }
 
+impl From<FeedProofError> for ApiError {
+    fn from(e: FeedProofError) -> Self {
+        match e {
+            FeedProofError::UnknownAuthor(_) | FeedProofError::SizeBeyondFeed { .. } => {
+                ApiError::not_found(e.to_string())
+            }
+            FeedProofError::SeqOutOfRange { .. } | FeedProofError::SizesReversed { .. } => {
+                ApiError::bad_request(e.to_string())
+            }
+        }
+    }
+}
+
 impl From<GovError> for ApiError {
     fn from(e: GovError) -> Self {
         let (status, code) = match e {
@@ -204,6 +218,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/parcels/{id}/history", get(history))
         .route("/v1/feeds", get(feeds))
         .route("/v1/feeds/{author}", get(feed))
+        .route("/v1/feeds/{author}/inclusion", get(feed_inclusion))
+        .route("/v1/feeds/{author}/consistency", get(feed_consistency))
         .route("/v1/peers", post(dial))
         .route("/v1/export", get(export))
         .route("/metrics", get(metrics))
@@ -659,6 +675,84 @@ async fn feed(
         })
         .await??;
     Ok(Json(value))
+}
+
+/// Query of an inclusion proof: the event's seq, in the feed's first `size` events (its current
+/// length if absent).
+#[derive(Debug, Deserialize, Serialize)]
+pub struct InclusionQuery {
+    pub seq: Option<u64>,
+    pub size: Option<u64>,
+}
+
+/// Query of a consistency proof: from the feed's first `from` events to its first `to` (its
+/// current length if absent).
+#[derive(Debug, Deserialize, Serialize)]
+pub struct ConsistencyQuery {
+    pub from: Option<u64>,
+    pub to: Option<u64>,
+}
+
+fn author_of(author: &str) -> ApiResult<MemberId> {
+    author
+        .parse()
+        .map_err(|e| ApiError::bad_request(format!("author: {e}")))
+}
+
+/// The length of `author`'s feed in `store`, or 404.
+fn feed_len(store: &Store, author: &MemberId) -> ApiResult<u64> {
+    Ok(store
+        .ledger()
+        .feed(author)
+        .ok_or(FeedProofError::UnknownAuthor(author.clone()))?
+        .ids
+        .len() as u64)
+}
+
+async fn feed_inclusion(
+    State(s): State<AppState>,
+    Path(author): Path<String>,
+    query: Result<Query<InclusionQuery>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(q) = query?;
+    let author = author_of(&author)?;
+    let seq = q.seq.ok_or_else(|| {
+        ApiError::bad_request("seq is required: the seq of the event to prove (1 or more)")
+    })?;
+    let proof = s
+        .service
+        .read(move |store| {
+            let size = match q.size {
+                Some(size) => size,
+                None => feed_len(store, &author)?,
+            };
+            Ok::<_, ApiError>(store.inclusion_proof(&author, seq, size)?)
+        })
+        .await??;
+    Ok(Json(json!(proof)))
+}
+
+async fn feed_consistency(
+    State(s): State<AppState>,
+    Path(author): Path<String>,
+    query: Result<Query<ConsistencyQuery>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(q) = query?;
+    let author = author_of(&author)?;
+    let from = q.from.ok_or_else(|| {
+        ApiError::bad_request("from is required: the older feed size (0 or more)")
+    })?;
+    let proof = s
+        .service
+        .read(move |store| {
+            let to = match q.to {
+                Some(to) => to,
+                None => feed_len(store, &author)?,
+            };
+            Ok::<_, ApiError>(store.consistency_proof(&author, from, to)?)
+        })
+        .await??;
+    Ok(Json(json!(proof)))
 }
 
 /// A peer address to dial.
