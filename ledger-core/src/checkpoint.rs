@@ -47,12 +47,7 @@ pub fn feed_heads(ledger: &Ledger) -> Vec<FeedHead> {
                 .forked_at
                 .map_or(feed.ids.len(), |f| feed.ids.len().min((f - 1) as usize));
             let head = *feed.ids.get(whole.checked_sub(1)?)?;
-            let root = if whole == feed.ids.len() {
-                feed.root()
-            } else {
-                let leaves: Vec<Digest> = feed.ids[..whole].iter().map(merkle::feed_leaf).collect();
-                merkle::root(&leaves)
-            };
+            let root = feed.tree().root_at(whole as u64).ok()?;
             Some(FeedHead {
                 author: author.clone(),
                 seq: whole as u64,

@@ -158,3 +158,70 @@ fn heads_that_do_not_make_the_checkpoint_or_another_network_are_refused() {
         Err(Refusal::WrongNetwork { .. })
     ));
 }
+
+#[test]
+fn a_witness_checks_each_grown_feed_with_a_real_consistency_proof() {
+    use ledger_core::merkle::verify_consistency;
+    let (net, events) = scenario(8, 70);
+    let early_ledger = first(&net, &events, 35);
+    let full = first(&net, &events, events.len());
+    let (early, early_heads) = checkpoint(&early_ledger, 1_000);
+    let (late, late_heads) = checkpoint(&full, 2_000);
+    let network = net.dev.network();
+    let state = check(
+        &WitnessState::default(),
+        &network,
+        &early,
+        &early_heads,
+        &BTreeMap::new(),
+        verify_consistency,
+    )
+    .expect("first");
+    // The proofs the producer serves: from each cosigned size to the new one.
+    let proofs: BTreeMap<_, _> = early_heads
+        .iter()
+        .filter_map(|h| {
+            let new = late_heads.iter().find(|n| n.author == h.author)?;
+            let tree = full.feed(&h.author)?.tree();
+            Some((h.author.clone(), tree.consistency(h.seq, new.seq).ok()?))
+        })
+        .collect();
+    let grown = check(
+        &state,
+        &network,
+        &late,
+        &late_heads,
+        &proofs,
+        verify_consistency,
+    );
+    assert!(grown.is_ok(), "{grown:?}");
+    // Without the proofs, or with one proof damaged, the grown feeds are refused.
+    let refused = check(
+        &state,
+        &network,
+        &late,
+        &late_heads,
+        &BTreeMap::new(),
+        verify_consistency,
+    );
+    assert!(
+        matches!(refused, Err(Refusal::Inconsistent { .. })),
+        "{refused:?}"
+    );
+    let mut damaged = proofs.clone();
+    if let Some(p) = damaged.values_mut().find(|p| !p.is_empty()) {
+        p[0].0[0] ^= 1;
+    }
+    let refused = check(
+        &state,
+        &network,
+        &late,
+        &late_heads,
+        &damaged,
+        verify_consistency,
+    );
+    assert!(
+        matches!(refused, Err(Refusal::Inconsistent { .. })),
+        "{refused:?}"
+    );
+}
