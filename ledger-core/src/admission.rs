@@ -5,6 +5,7 @@ use std::sync::Arc;
 use ed25519_dalek::VerifyingKey;
 
 use crate::bytes::{EventId, NetworkId, SignatureBytes};
+use crate::checkpoint::{check_witness_event, CosignatureError};
 use crate::codec::{self, DecodeError, MAX_EVENT_BYTES};
 use crate::crypto::{self, event_message, sha256, KeyCache, SignatureItem, EVENT_ID_CONTEXT};
 use crate::event::{Body, Header, Payload, ShapeError};
@@ -47,6 +48,8 @@ pub enum AdmissionError {
     FeedForked(u64),
     #[error("{0}")]
     Endorsement(#[from] EndorsementError),
+    #[error("witness event: {0}")]
+    Cosignature(#[from] CosignatureError),
 }
 
 /// The admission failures, as stable reason names for reports.
@@ -71,6 +74,7 @@ impl AdmissionError {
             AdmissionError::BadFeedRoot => "bad-feed-root",
             AdmissionError::FeedForked(_) => "feed-forked",
             AdmissionError::Endorsement(_) => "bad-endorsement",
+            AdmissionError::Cosignature(_) => "bad-cosignature",
         }
     }
 
@@ -115,6 +119,9 @@ impl DecodedEvent {
         keys: &KeyCache,
     ) -> Result<VerifiedEvent, AdmissionError> {
         check_endorsements(network, &self.header, &self.body, keys)?;
+        if let Body::Witness(w) = &self.body {
+            check_witness_event(network, &w.checkpoint, &w.cosignatures, keys)?;
+        }
         Ok(self.into_verified())
     }
     fn into_verified(self) -> VerifiedEvent {

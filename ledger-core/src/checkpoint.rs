@@ -101,6 +101,45 @@ pub fn verify_cosignature(
     crate::crypto::verify_checkpoint(&vk, &checkpoint_id(cp), &c.signature)
 }
 
+/// Why a `Witness` event's checkpoint or cosignatures were refused at admission.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CosignatureError {
+    #[error("the checkpoint is of network {got}, not this one")]
+    WrongNetwork { got: NetworkId },
+    #[error("the checkpoint states {0} feeds, more than {MAX_CHECKPOINT_FEEDS}")]
+    TooManyFeeds(u64),
+    #[error("cosignature {index} by {member}: {error}")]
+    Signature {
+        index: usize,
+        member: MemberId,
+        error: SignatureError,
+    },
+}
+
+/// Checks a `Witness` event's checkpoint (this network, a bounded size) and every cosignature's
+/// signature. Whether each cosigner has the witness duty is for whoever counts them.
+pub fn check_witness_event(
+    network: &NetworkId,
+    cp: &Checkpoint,
+    cosignatures: &[Cosignature],
+    keys: &KeyCache,
+) -> Result<(), CosignatureError> {
+    if &cp.network != network {
+        return Err(CosignatureError::WrongNetwork { got: cp.network });
+    }
+    if cp.feeds > MAX_CHECKPOINT_FEEDS as u64 {
+        return Err(CosignatureError::TooManyFeeds(cp.feeds));
+    }
+    for (index, c) in cosignatures.iter().enumerate() {
+        verify_cosignature(cp, c, keys).map_err(|error| CosignatureError::Signature {
+            index,
+            member: c.member.clone(),
+            error,
+        })?;
+    }
+    Ok(())
+}
+
 /// Why a feed head's proof does not hold.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HeadProofError {

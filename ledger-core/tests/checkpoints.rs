@@ -158,3 +158,39 @@ fn a_forked_feed_is_stated_up_to_its_fork_whichever_branch_arrived_first() {
     }
     assert_eq!(roots[0], roots[1]);
 }
+
+#[test]
+fn a_witness_event_with_a_forged_cosignature_or_a_foreign_checkpoint_is_refused_at_admission() {
+    use ledger_core::admission::{verify_event, AdmissionError};
+    use ledger_core::event::{Body, Witness};
+    let (mut net, events) = story();
+    let mut l = net.ledger();
+    for s in &events {
+        l.offer(net.verify(s)).expect("room");
+    }
+    let (cp, _) = checkpoint(&l, 5);
+    let good = cosign(&dev_key("authority-bw"), mid("authority-bw"), &cp);
+    let witness = |cp: &ledger_core::event::Checkpoint, c: Vec<ledger_core::event::Cosignature>| {
+        Body::Witness(Witness {
+            checkpoint: cp.clone(),
+            cosignatures: c,
+        })
+    };
+    let keys = KeyCache::default();
+    let ok = net.sign("monitor", witness(&cp, vec![good.clone()]));
+    assert!(verify_event(&ok.bytes, &net.dev.network(), &keys).is_ok());
+    let mut forged = good.clone();
+    forged.signature.0[3] ^= 1;
+    let bad = net.sign("sorter-bw", witness(&cp, vec![good.clone(), forged]));
+    assert!(matches!(
+        verify_event(&bad.bytes, &net.dev.network(), &keys),
+        Err(AdmissionError::Cosignature(_))
+    ));
+    let mut foreign = cp.clone();
+    foreign.network.0[0] ^= 1;
+    let bad = net.sign("exporter-bw", witness(&foreign, vec![]));
+    assert!(matches!(
+        verify_event(&bad.bytes, &net.dev.network(), &keys),
+        Err(AdmissionError::Cosignature(_))
+    ));
+}
