@@ -4,14 +4,14 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use common::{date, mid, scenario, Net, Rng, T0};
+use common::{date, mid, scenario, settled, Net, Rng, T0};
 use ledger_core::audit::audit_parcel;
 use ledger_core::bytes::EventId;
 use ledger_core::dev::dev_key;
 use ledger_core::event::{Body, EmbargoTarget, GovAction, Govern};
 use ledger_core::event::{Flag, FlagCode, FlagTarget};
 use ledger_core::findings::all_findings;
-use ledger_core::ledger::{Knowledge, Ledger, Limits};
+use ledger_core::ledger::Ledger;
 use ledger_core::record::{endorse, record_id};
 use ledger_core::replay::{replay_events, ReplayOptions, SignatureCheck};
 use ledger_core::rules::{ParcelState, Verdict};
@@ -211,42 +211,6 @@ fn flag(n: u64) -> Body {
         code: FlagCode::Other,
         text: format!("equivocation {n}"),
     })
-}
-
-/// Offers events in the given order, then rebuilds with what was learned (proven forks, the
-/// governance chain) known from the start while a fork or a late record voided events already
-/// applied (as the store and replay do).
-fn settled(net: &Net, order: &[&Signed]) -> Ledger {
-    let mut known = Knowledge::default();
-    let mut l = net.ledger();
-    loop {
-        for s in order {
-            l.offer(net.verify(s)).expect("pending has room");
-        }
-        // An event refused for what this node did not know yet (signed with a key a later
-        // record grants) comes again, as sync brings it back, until nothing more is stored.
-        loop {
-            let before = l.events().len();
-            let again: Vec<&&Signed> = order.iter().filter(|s| l.event(&s.id).is_none()).collect();
-            for s in again {
-                l.offer(net.verify(s)).expect("pending has room");
-            }
-            if l.events().len() == before {
-                break;
-            }
-        }
-        if !l.needs_recompute() {
-            return l;
-        }
-        known = known.after(&l);
-        l = Ledger::with_knowledge(
-            net.dev.genesis(),
-            Limits::default(),
-            &known.forks,
-            known.governance.as_ref(),
-        )
-        .expect("genesis");
-    }
 }
 
 /// Governance mixed into a custody story: a mine's key rotated with a cut inside its feed (its

@@ -10,7 +10,7 @@ use ledger_core::audit::audit_parcel;
 use ledger_core::dev::{dev_key, DevNetwork};
 use ledger_core::event::{Body, EmbargoTarget, Endorse, GovAction};
 use ledger_core::findings::{parcel_findings, FindingCode};
-use ledger_core::ledger::{Knowledge, Ledger, Limits, Step};
+use ledger_core::ledger::{Ledger, Limits, Step};
 use ledger_core::record::{endorse, record_id};
 use ledger_core::replay::{replay_events, ReplayOptions};
 use ledger_core::rules::{Verdict, VoidReason};
@@ -317,41 +317,6 @@ fn two_quorate_records_for_one_version_are_a_governance_fork_naming_the_double_e
         roots.push(l.state_root());
     }
     assert_eq!(roots[0], roots[1]);
-}
-
-/// Offers events in `order`, rebuilding with what was learned (forks, the governance chain)
-/// while a late record or fork reaches back, as the store does.
-fn settled(net: &Net, order: &[&Signed]) -> Ledger {
-    let mut known = Knowledge::default();
-    let mut l = net.ledger();
-    loop {
-        for s in order {
-            l.offer(net.verify(s)).expect("pending has room");
-        }
-        // An event refused for what this node did not know yet (signed with a key a later
-        // record grants) comes again, as sync brings it back, until nothing more is stored.
-        loop {
-            let before = l.events().len();
-            let again: Vec<&&Signed> = order.iter().filter(|s| l.event(&s.id).is_none()).collect();
-            for s in again {
-                l.offer(net.verify(s)).expect("pending has room");
-            }
-            if l.events().len() == before {
-                break;
-            }
-        }
-        if !l.needs_recompute() {
-            return l;
-        }
-        known = known.after(&l);
-        l = Ledger::with_knowledge(
-            net.dev.genesis(),
-            Limits::default(),
-            &known.forks,
-            known.governance.as_ref(),
-        )
-        .expect("genesis");
-    }
 }
 
 /// Every order of `items` (Heap's algorithm).

@@ -10,7 +10,7 @@ use ledger_core::crypto::KeyCache;
 use ledger_core::dev::dev_key;
 use ledger_core::dev::DevNetwork;
 use ledger_core::event::*;
-use ledger_core::ledger::{Ledger, Limits, Step};
+use ledger_core::ledger::{Knowledge, Ledger, Limits, Step};
 use ledger_core::record::{endorse, record_id};
 use ledger_core::rules::{parcel_id, ParcelState, Verdict};
 use ledger_core::types::{Country, Date, MemberId, Role};
@@ -480,4 +480,40 @@ pub fn next_record(net: &Net, ledger: &Ledger, action: GovAction, by: &[&str]) -
 pub fn submit(net: &mut Net, who: &str, g: Govern) -> Signed {
     net.writer(who).set_gov(g.version.saturating_sub(1));
     net.sign(who, Body::Govern(g))
+}
+
+/// Offers events in the given order, then rebuilds with what was learned (proven forks, the
+/// governance chain) known from the start while a fork or a late record voided events already
+/// applied (as the store and replay do).
+pub fn settled(net: &Net, order: &[&Signed]) -> Ledger {
+    let mut known = Knowledge::default();
+    let mut l = net.ledger();
+    loop {
+        for s in order {
+            l.offer(net.verify(s)).expect("pending has room");
+        }
+        // An event refused for what this node did not know yet (signed with a key a later
+        // record grants) comes again, as sync brings it back, until nothing more is stored.
+        loop {
+            let before = l.events().len();
+            let again: Vec<&&Signed> = order.iter().filter(|s| l.event(&s.id).is_none()).collect();
+            for s in again {
+                l.offer(net.verify(s)).expect("pending has room");
+            }
+            if l.events().len() == before {
+                break;
+            }
+        }
+        if !l.needs_recompute() {
+            return l;
+        }
+        known = known.after(&l);
+        l = Ledger::with_knowledge(
+            net.dev.genesis(),
+            Limits::default(),
+            &known.forks,
+            known.governance.as_ref(),
+        )
+        .expect("genesis");
+    }
 }
