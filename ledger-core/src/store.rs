@@ -26,8 +26,10 @@ use std::path::{Path, PathBuf};
 
 use crate::admission::{self, AdmissionError, VerifiedEvent};
 use crate::bytes::{Digest, EventId, NetworkId};
+use crate::checkpoint::{checkpoint_id, FeedHead, MAX_CHECKPOINT_FEEDS};
 use crate::codec;
 use crate::crypto::KeyCache;
+use crate::event::Checkpoint;
 use crate::evidence::ForkProof;
 use crate::export::write_record;
 use crate::feed_tree::{
@@ -37,7 +39,7 @@ use crate::governance::{decode_genesis, network_id, GenesisError};
 use crate::ledger::{Fork, Knowledge, Ledger, Limits, Missing, PendingFull, Processed, Step};
 use crate::replay::rebuild_with;
 use crate::rules::Verdict;
-use crate::types::{Genesis, MemberId};
+use crate::types::{Genesis, MemberId, MAX_SLUG_LEN};
 
 /// Version of the on-disk layout.
 pub const SCHEMA_VERSION: u32 = 3;
@@ -61,7 +63,14 @@ pub const WRITE_AMPLIFICATION: u64 = 4;
 /// comes back by sync if it was worth keeping).
 pub const PENDING_TTL: std::time::Duration = std::time::Duration::from_secs(600);
 
+/// Most checkpoints a store keeps; the oldest go first.
+pub const MAX_KEPT_CHECKPOINTS: usize = 4096;
+
 const META: u8 = b'm';
+/// Kept checkpoints with their heads, by (time, id): not derived from the log.
+const CHECKPOINTS: u8 = b'c';
+/// The time key of each kept checkpoint, by id.
+const CHECKPOINT_IDS: u8 = b'i';
 const LOG: u8 = b'l';
 const PENDING: u8 = b'q';
 const EVIDENCE: u8 = b'k';
@@ -197,6 +206,8 @@ pub struct Store {
     min_free: u64,
     /// When each pending event was first seen waiting (since this store was opened).
     pending_since: HashMap<EventId, std::time::Instant>,
+    /// How many checkpoints are kept (counted once, when the first is kept after opening).
+    kept_checkpoints: Option<usize>,
 }
 
 fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
@@ -309,6 +320,7 @@ impl Store {
             limits,
             min_free: MIN_FREE_BYTES,
             pending_since: HashMap::new(),
+            kept_checkpoints: None,
         };
         store.load()?;
         if store.ledger.needs_recompute() {
@@ -960,6 +972,61 @@ impl Store {
             .collect()
     }
 
+    /// Keeps a checkpoint and the heads it states, durably (the oldest beyond
+    /// [`MAX_KEPT_CHECKPOINTS`] are dropped in the same batch). Returns its id.
+    pub fn keep_checkpoint(
+        &mut self,
+        cp: &Checkpoint,
+        heads: &[FeedHead],
+    ) -> Result<Digest, StoreError> {
+        self.recover_if_needed()?;
+        let id = checkpoint_id(cp);
+        let value = codec::encode(&(cp, heads));
+        self.ensure_room(value.len() as u64)?;
+        let time_key = key(CHECKPOINTS, &[&cp.time_ms.to_be_bytes(), id.as_bytes()]);
+        let mut b = sled::Batch::default();
+        b.insert(time_key.clone(), value);
+        b.insert(key(CHECKPOINT_IDS, &[id.as_bytes()]), time_key.clone());
+        let kept = match self.kept_checkpoints {
+            Some(n) => n,
+            None => self.tree()?.scan_prefix([CHECKPOINTS]).count(),
+        };
+        let new = !self.tree()?.contains_key(&time_key)?;
+        let dropped = (kept + usize::from(new)).saturating_sub(MAX_KEPT_CHECKPOINTS);
+        for item in self.tree()?.scan_prefix([CHECKPOINTS]).keys().take(dropped) {
+            let old = item?;
+            if let Some(old_id) = old.get(9..) {
+                b.remove(key(CHECKPOINT_IDS, &[old_id]));
+            }
+            b.remove(old);
+        }
+        self.commit(vec![b])?;
+        self.kept_checkpoints = Some(kept + usize::from(new) - dropped);
+        Ok(id)
+    }
+
+    /// A kept checkpoint and its heads, by id.
+    pub fn checkpoint(&self, id: &Digest) -> Result<Option<KeptCheckpoint>, StoreError> {
+        let Some(time_key) = self.tree()?.get(key(CHECKPOINT_IDS, &[id.as_bytes()]))? else {
+            return Ok(None);
+        };
+        self.tree()?
+            .get(time_key)?
+            .map(|v| decode_checkpoint(&v))
+            .transpose()
+    }
+
+    /// The newest kept checkpoint (by its time) and its heads.
+    pub fn latest_checkpoint(&self) -> Result<Option<KeptCheckpoint>, StoreError> {
+        self.tree()?
+            .scan_prefix([CHECKPOINTS])
+            .values()
+            .next_back()
+            .transpose()?
+            .map(|v| decode_checkpoint(&v))
+            .transpose()
+    }
+
     /// Writes the whole log in the export format, in log order; returns the number of events.
     pub fn export(&self, out: &mut impl Write) -> Result<u64, StoreError> {
         let mut n = 0;
@@ -1047,3 +1114,14 @@ fn read_forks(log: &sled::Tree) -> Result<Vec<Fork>, StoreError> {
         })
         .collect()
 }
+
+/// A kept checkpoint and the heads it states.
+pub type KeptCheckpoint = (Checkpoint, Vec<FeedHead>);
+
+fn decode_checkpoint(bytes: &[u8]) -> Result<KeptCheckpoint, StoreError> {
+    codec::decode(bytes, MAX_CHECKPOINT_BYTES).map_err(|e| corrupt(format!("kept checkpoint: {e}")))
+}
+
+/// Largest encoded kept checkpoint (its heads at most `MAX_CHECKPOINT_FEEDS`).
+const MAX_CHECKPOINT_BYTES: usize =
+    256 + MAX_CHECKPOINT_FEEDS * (MAX_SLUG_LEN + 8 + 8 + 32 + 32 + 8);

@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::bytes::{Digest, NetworkId};
+use crate::bytes::{Digest, EventId, NetworkId};
 use crate::checkpoint::{feeds_root, FeedHead, MAX_CHECKPOINT_FEEDS};
 use crate::event::Checkpoint;
+use crate::ledger::Ledger;
 use crate::types::MemberId;
 
 /// What a witness remembers: the last checkpoint it cosigned and the feed heads it stated.
@@ -133,4 +134,78 @@ fn extends(
             new: new.seq,
         })
     }
+}
+
+/// What a witness holding its own replica finds when it checks a checkpoint's heads against it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplicaCheck {
+    /// Every head is the replica's own slot at that seq, with the same root.
+    Agrees,
+    /// The replica lacks events the checkpoint states (it syncs, then checks again).
+    Behind {
+        author: MemberId,
+        have: u64,
+        stated: u64,
+    },
+    /// The replica holds another event at a stated head's seq: two heads for one seq, a fork
+    /// whose other event the witness should fetch and publish as evidence.
+    Differs {
+        author: MemberId,
+        seq: u64,
+        stated: EventId,
+        held: EventId,
+    },
+}
+
+/// Checks stated heads against a replica's own feeds: each head must be the replica's slot at
+/// that seq and the replica's root at that size must be the stated root.
+pub fn check_replica(ledger: &Ledger, heads: &[FeedHead]) -> ReplicaCheck {
+    for h in heads {
+        let Some(feed) = ledger.feed(&h.author) else {
+            return ReplicaCheck::Behind {
+                author: h.author.clone(),
+                have: 0,
+                stated: h.seq,
+            };
+        };
+        let have = feed.ids.len() as u64;
+        let Some(held) = feed.ids.get((h.seq as usize).wrapping_sub(1)).copied() else {
+            return ReplicaCheck::Behind {
+                author: h.author.clone(),
+                have,
+                stated: h.seq,
+            };
+        };
+        let root = feed.tree().root_at(h.seq).ok();
+        if held != h.head || root != Some(h.root) {
+            return ReplicaCheck::Differs {
+                author: h.author.clone(),
+                seq: h.seq,
+                stated: h.head,
+                held,
+            };
+        }
+    }
+    ReplicaCheck::Agrees
+}
+
+/// The consistency proofs a replica gives itself, from each feed's size in `state` to its size in
+/// `heads`, for [`check`].
+pub fn replica_proofs(
+    ledger: &Ledger,
+    state: &WitnessState,
+    heads: &[FeedHead],
+) -> BTreeMap<MemberId, Vec<Digest>> {
+    heads
+        .iter()
+        .filter_map(|h| {
+            let (old, _) = state.feeds.get(&h.author)?;
+            let proof = ledger
+                .feed(&h.author)?
+                .tree()
+                .consistency(*old, h.seq)
+                .ok()?;
+            Some((h.author.clone(), proof))
+        })
+        .collect()
 }

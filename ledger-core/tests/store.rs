@@ -448,3 +448,90 @@ fn a_late_key_rotation_voids_a_thiefs_stored_events_durably() {
     .expect("replay");
     assert_eq!(replayed.report.state_root, root);
 }
+
+#[test]
+fn kept_checkpoints_survive_a_reopen_and_the_latest_is_the_newest() {
+    use ledger_core::checkpoint::{checkpoint, checkpoint_id};
+    let (net, events) = scenario(3, 40);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (early, late) = {
+        let mut store = open(dir.path(), &net);
+        for s in &events[..20] {
+            store.append(&s.bytes).expect("no fault").expect("admitted");
+        }
+        let early = checkpoint(store.ledger(), 1_000);
+        for s in &events[20..] {
+            store.append(&s.bytes).expect("no fault").expect("admitted");
+        }
+        let late = checkpoint(store.ledger(), 2_000);
+        // Kept out of time order: the latest is the newest by time, not the last kept.
+        store.keep_checkpoint(&late.0, &late.1).expect("keep");
+        store.keep_checkpoint(&early.0, &early.1).expect("keep");
+        (early, late)
+    };
+    let store = Store::open(dir.path(), Limits::default()).expect("reopen");
+    assert_eq!(store.latest_checkpoint().expect("read"), Some(late.clone()));
+    assert_eq!(
+        store.checkpoint(&checkpoint_id(&early.0)).expect("read"),
+        Some(early)
+    );
+    let mut unknown = late.0.clone();
+    unknown.time_ms += 1;
+    assert_eq!(
+        store.checkpoint(&checkpoint_id(&unknown)).expect("read"),
+        None
+    );
+}
+
+#[test]
+fn a_store_keeps_at_most_its_bound_of_checkpoints_dropping_the_oldest() {
+    use ledger_core::checkpoint::{checkpoint, checkpoint_id};
+    use ledger_core::store::{Durability, MAX_KEPT_CHECKPOINTS};
+    let (net, events) = scenario(4, 10);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = open(dir.path(), &net);
+    store.set_durability(Durability::FlushOnly);
+    for s in &events {
+        store.append(&s.bytes).expect("no fault").expect("admitted");
+    }
+    let (cp, heads) = checkpoint(store.ledger(), 0);
+    let at = |t: u64| {
+        let mut c = cp.clone();
+        c.time_ms = t;
+        c
+    };
+    let extra = 3u64;
+    for t in 0..MAX_KEPT_CHECKPOINTS as u64 + extra {
+        store.keep_checkpoint(&at(t), &heads).expect("keep");
+    }
+    for t in 0..extra {
+        assert_eq!(
+            store.checkpoint(&checkpoint_id(&at(t))).expect("read"),
+            None,
+            "dropped {t}"
+        );
+    }
+    let newest = MAX_KEPT_CHECKPOINTS as u64 + extra - 1;
+    assert!(store
+        .checkpoint(&checkpoint_id(&at(extra)))
+        .expect("read")
+        .is_some());
+    assert_eq!(
+        store
+            .latest_checkpoint()
+            .expect("read")
+            .map(|k| k.0.time_ms),
+        Some(newest)
+    );
+    // Counted again after a reopen, the bound still holds.
+    drop(store);
+    let mut store = Store::open(dir.path(), Limits::default()).expect("reopen");
+    store.set_durability(Durability::FlushOnly);
+    store
+        .keep_checkpoint(&at(newest + 1), &heads)
+        .expect("keep");
+    assert_eq!(
+        store.checkpoint(&checkpoint_id(&at(extra))).expect("read"),
+        None
+    );
+}

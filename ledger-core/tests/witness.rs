@@ -225,3 +225,37 @@ fn a_witness_checks_each_grown_feed_with_a_real_consistency_proof() {
         "{refused:?}"
     );
 }
+
+#[test]
+fn a_replica_witness_agrees_only_with_its_own_slots_and_names_a_second_head() {
+    use ledger_core::merkle::verify_consistency;
+    use ledger_core::witness::{check_replica, replica_proofs, ReplicaCheck};
+    let (net, events) = scenario(9, 60);
+    let full = first(&net, &events, events.len());
+    let behind = first(&net, &events, 20);
+    let (cp, heads) = checkpoint(&full, 1_000);
+    assert_eq!(check_replica(&full, &heads), ReplicaCheck::Agrees);
+    assert!(matches!(
+        check_replica(&behind, &heads),
+        ReplicaCheck::Behind { .. }
+    ));
+    let mut other = heads.clone();
+    other[0].head.0[0] ^= 1;
+    assert!(
+        matches!(check_replica(&full, &other), ReplicaCheck::Differs { seq, .. } if seq == heads[0].seq)
+    );
+    // A witness that cosigned an early view checks growth with proofs from its own replica.
+    let (early, early_heads) = checkpoint(&behind, 500);
+    let network = net.dev.network();
+    let state = check(
+        &WitnessState::default(),
+        &network,
+        &early,
+        &early_heads,
+        &BTreeMap::new(),
+        verify_consistency,
+    )
+    .expect("first");
+    let proofs = replica_proofs(&full, &state, &heads);
+    assert!(check(&state, &network, &cp, &heads, &proofs, verify_consistency).is_ok());
+}
