@@ -40,6 +40,7 @@ use crate::ledger::{Fork, Knowledge, Ledger, Limits, Missing, PendingFull, Proce
 use crate::replay::rebuild_with;
 use crate::rules::Verdict;
 use crate::types::{Genesis, MemberId, MAX_SLUG_LEN};
+use crate::witness::WitnessState;
 
 /// Version of the on-disk layout.
 pub const SCHEMA_VERSION: u32 = 3;
@@ -1003,6 +1004,26 @@ impl Store {
         self.commit(vec![b])?;
         self.kept_checkpoints = Some(kept + usize::from(new) - dropped);
         Ok(id)
+    }
+
+    /// The witness's last cosigned view (empty before its first cosignature).
+    pub fn witness_state(&self) -> Result<WitnessState, StoreError> {
+        match self.tree()?.get(key(META, &[b"witness"]))? {
+            None => Ok(WitnessState::default()),
+            Some(v) => codec::decode(&v, MAX_CHECKPOINT_BYTES)
+                .map_err(|e| corrupt(format!("witness state: {e}"))),
+        }
+    }
+
+    /// Persists the witness's view durably. A witness calls this before it releases the
+    /// cosignature, so a crash never lets it cosign a view inconsistent with one it cosigned.
+    pub fn save_witness_state(&mut self, state: &WitnessState) -> Result<(), StoreError> {
+        self.recover_if_needed()?;
+        let value = codec::encode(state);
+        self.ensure_room(value.len() as u64)?;
+        let mut b = sled::Batch::default();
+        b.insert(key(META, &[b"witness"]), value);
+        self.commit(vec![b])
     }
 
     /// A kept checkpoint and its heads, by id.

@@ -32,6 +32,8 @@ use crate::gov::{chain_json, find_json, GovError, GovRequest, MAX_GOV_PAGE};
 use crate::metrics::Metrics;
 use crate::net::NetHandle;
 use crate::service::{read, ActError, Acted, Service, ServiceError, SharedStore};
+use ledger_core::checkpoint::{checkpoint_id, FeedHead};
+use ledger_core::event::Checkpoint;
 
 /// Largest request body accepted.
 pub const MAX_HTTP_BODY: usize = MAX_EVENT_BYTES + 4096;
@@ -218,6 +220,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/parcels/{id}/history", get(history))
         .route("/v1/feeds", get(feeds))
         .route("/v1/feeds/{author}", get(feed))
+        .route("/v1/checkpoints/latest", get(latest_checkpoint))
+        .route("/v1/checkpoints/{id}", get(checkpoint))
         .route("/v1/feeds/{author}/inclusion", get(feed_inclusion))
         .route("/v1/feeds/{author}/consistency", get(feed_consistency))
         .route("/v1/peers", post(dial))
@@ -862,4 +866,38 @@ async fn metrics(State(s): State<AppState>) -> Response {
         snap.fork_count,
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// A kept checkpoint as JSON: its id, the statement, and the feed heads it states.
+fn checkpoint_json(cp: &Checkpoint, heads: &[FeedHead]) -> Value {
+    json!({
+        "id": checkpoint_id(cp),
+        "checkpoint": cp,
+        "heads": heads,
+    })
+}
+
+/// `GET /v1/checkpoints/latest`: the newest checkpoint this node keeps (404 before its first).
+async fn latest_checkpoint(State(s): State<AppState>) -> ApiResult<Json<Value>> {
+    let kept = s
+        .service
+        .read(|store| store.latest_checkpoint())
+        .await?
+        .map_err(ServiceError::from)?;
+    let (cp, heads) =
+        kept.ok_or_else(|| ApiError::not_found("no checkpoint kept yet: witnesses produce them"))?;
+    Ok(Json(checkpoint_json(&cp, &heads)))
+}
+
+/// `GET /v1/checkpoints/{id}`: a kept checkpoint by id.
+async fn checkpoint(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id = parse_id(&id, "checkpoint id")?;
+    let kept = s
+        .service
+        .read(move |store| store.checkpoint(&id))
+        .await?
+        .map_err(ServiceError::from)?;
+    let (cp, heads) =
+        kept.ok_or_else(|| ApiError::not_found(format!("no checkpoint {id} kept")))?;
+    Ok(Json(checkpoint_json(&cp, &heads)))
 }

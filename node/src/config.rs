@@ -125,6 +125,27 @@ pub struct LimitsConfig {
     /// Seconds HTTP connections get to finish at shutdown; then they are dropped.
     #[serde(deserialize_with = "http_secs")]
     pub http_shutdown_secs: u64,
+    /// Seconds between checkpoints this node cosigns when its member has the witness duty
+    /// (0: never; at most [`MAX_CHECKPOINT_INTERVAL_SECS`]).
+    #[serde(deserialize_with = "checkpoint_secs")]
+    pub checkpoint_interval_secs: u64,
+}
+
+/// Longest interval between a witness's checkpoints: a day.
+pub const MAX_CHECKPOINT_INTERVAL_SECS: u64 = 86_400;
+/// Default interval between a witness's checkpoints: ten minutes.
+pub const DEFAULT_CHECKPOINT_INTERVAL_SECS: u64 = 600;
+
+/// A checkpoint interval: 0 (never) to [`MAX_CHECKPOINT_INTERVAL_SECS`] seconds.
+fn checkpoint_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let n = u64::deserialize(d)?;
+    if n <= MAX_CHECKPOINT_INTERVAL_SECS {
+        Ok(n)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{n} seconds between checkpoints: give 0 (never) to {MAX_CHECKPOINT_INTERVAL_SECS}"
+        )))
+    }
 }
 
 impl Default for LimitsConfig {
@@ -143,6 +164,7 @@ impl Default for LimitsConfig {
             http_idle_timeout_secs: DEFAULT_HTTP_IDLE_TIMEOUT_SECS,
             http_write_timeout_secs: DEFAULT_HTTP_WRITE_TIMEOUT_SECS,
             http_shutdown_secs: DEFAULT_HTTP_SHUTDOWN_SECS,
+            checkpoint_interval_secs: DEFAULT_CHECKPOINT_INTERVAL_SECS,
         }
     }
 }

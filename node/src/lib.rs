@@ -12,3 +12,4 @@ pub mod net;
 pub mod node;
 pub mod service;
 pub mod sync;
+pub mod witness;

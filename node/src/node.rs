@@ -123,6 +123,7 @@ pub async fn run(
             source,
         })?;
     info!(%http, member = ?service.member(), "HTTP API listening");
+    let witness = spawn_witness(service.clone(), config.limits.checkpoint_interval_secs);
     let state = AppState {
         service,
         net: net.clone(),
@@ -137,6 +138,9 @@ pub async fn run(
     )
     .await;
     info!("shutting down: HTTP stopped");
+    if let Some(w) = witness {
+        w.abort();
+    }
     let _ = net.commands.send(NetCommand::Shutdown).await;
     let _ = net_task.await;
     // The writer stops once every handle to it is gone; wait for it to finish its last group.
@@ -155,4 +159,23 @@ pub async fn run(
             Err(NodeError::StuckWriter)
         }
     }
+}
+
+/// Checkpoints and cosigns the replica every `secs` seconds (0: never) while the node runs. A
+/// refusal (no witness duty, or a view that does not extend the last one cosigned) is logged.
+fn spawn_witness(service: Service, secs: u64) -> Option<tokio::task::JoinHandle<()>> {
+    if secs == 0 || service.member().is_none() {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(secs));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match service.checkpoint().await {
+                Ok(acted) => info!(event = %acted.event, "checkpoint cosigned"),
+                Err(e) => warn!(error = %e, "no checkpoint cosigned"),
+            }
+        }
+    }))
 }

@@ -21,6 +21,7 @@ use ledger_core::writer::{FeedWriter, Signed};
 use crate::actions::{Action, UnknownParcel};
 use crate::gov::{GovDraft, GovError, GovRequest};
 use crate::metrics::Metrics;
+use crate::witness::Cosign;
 
 /// Most jobs waiting for the writer.
 pub const JOB_QUEUE: usize = 4096;
@@ -170,6 +171,8 @@ pub enum Request {
     Custody(Action),
     /// A governance proposal, endorsement, objection or submission.
     Gov(GovRequest),
+    /// A checkpoint of this node's replica, cosigned by its member (a witness).
+    Checkpoint,
 }
 
 /// The governance record a signed event is about.
@@ -392,6 +395,12 @@ impl Service {
     /// acting under the newest governance version.
     pub async fn govern(&self, request: GovRequest) -> Result<Acted, ActError> {
         self.request(Request::Gov(request)).await
+    }
+
+    /// Checkpoints this node's replica and cosigns it as a `Witness` event, if its member has
+    /// the witness duty and the checkpoint extends the last one it cosigned.
+    pub async fn checkpoint(&self) -> Result<Acted, ActError> {
+        self.request(Request::Checkpoint).await
     }
 
     async fn request(&self, action: Request) -> Result<Acted, ActError> {
@@ -643,7 +652,7 @@ impl Writer {
     fn act(&mut self, request: Request) -> Result<Acted, ActError> {
         use std::sync::atomic::Ordering::Relaxed;
         let time = now_ms();
-        let (draft, gov) = match self.draft(request, time) {
+        let (draft, gov, cosign) = match self.draft(request, time) {
             Ok(d) => d,
             Err(e) => {
                 if matches!(e, ActError::Refused(_)) {
@@ -652,6 +661,13 @@ impl Writer {
                 return Err(e);
             }
         };
+        if let Some(c) = &cosign {
+            // The view is durable before the cosignature exists: a crash between the two can
+            // lose a cosignature, never make this witness cosign two inconsistent views.
+            write(&self.store)
+                .save_witness_state(&c.state)
+                .map_err(ServiceError::from)?;
+        }
         let out = write(&self.store)
             .append(&draft.bytes)
             .map_err(ServiceError::from)?;
@@ -673,6 +689,11 @@ impl Writer {
                 if self.publish.try_send(draft.bytes).is_err() {
                     warn!(event = %id, "publish queue full; peers will get the event by sync");
                 }
+                if let Some(c) = cosign {
+                    if let Err(e) = write(&self.store).keep_checkpoint(&c.checkpoint, &c.heads) {
+                        warn!(event = %id, error = %e, "checkpoint cosigned but not kept");
+                    }
+                }
                 Ok(Acted {
                     event: id,
                     verdict,
@@ -693,7 +714,7 @@ impl Writer {
         &mut self,
         request: Request,
         time: u64,
-    ) -> Result<(Signed, Option<GovRecord>), ActError> {
+    ) -> Result<(Signed, Option<GovRecord>, Option<Cosign>), ActError> {
         let feed = self.feed.as_mut().ok_or(ActError::NoMember)?;
         let store = read(&self.store);
         if !store.is_healthy() {
@@ -711,8 +732,17 @@ impl Writer {
         // Act under the newest version: a member admitted or reinstated by governance acts at
         // once, and a governance record cites the version it extends.
         feed.set_gov(ledger.governance().latest());
+        let mut cosign = None;
         let (body, gov, accept_void) = match request {
             Request::Custody(action) => (action.body(ledger)?, None, None),
+            Request::Checkpoint => {
+                let state = store.witness_state().map_err(ServiceError::from)?;
+                let c = crate::witness::prepare(ledger, feed.author(), &state, time)
+                    .map_err(|e| ActError::NotNow(e.to_string()))?;
+                let body = c.body.clone();
+                cosign = Some(c);
+                (body, None, None)
+            }
             Request::Gov(g) => {
                 let key = self.endorser.as_ref().ok_or(ActError::NoMember)?;
                 let GovDraft {
@@ -742,7 +772,7 @@ impl Writer {
             Err(Preview::Duplicate) => return Err(ActError::NotNow("already stored".into())),
             Err(Preview::Refused(e)) => return Err(ActError::NotNow(e.to_string())),
         }
-        Ok((draft, gov))
+        Ok((draft, gov, cosign))
     }
 }
 

@@ -1,0 +1,91 @@
+//! Checkpoints on real nodes: a witness node cosigns checkpoints of its replica as `Witness`
+//! events, keeps them and serves them; what it serves verifies; a node without the duty cosigns
+//! nothing.
+
+use std::time::Duration;
+
+use custody_tests::{node_binary, register, wait_for, NodeSpec, TestNode};
+use ledger_core::checkpoint::{checkpoint_id, feeds_root, FeedHead};
+use ledger_core::event::Checkpoint;
+use serde_json::Value;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// The checkpoint and heads of a `/v1/checkpoints/...` reply.
+fn parse(v: &Value) -> (Checkpoint, Vec<FeedHead>) {
+    let cp: Checkpoint = serde_json::from_value(v["checkpoint"].clone()).expect("checkpoint");
+    let heads: Vec<FeedHead> = serde_json::from_value(v["heads"].clone()).expect("heads");
+    (cp, heads)
+}
+
+#[test]
+fn a_witness_node_cosigns_checkpoints_of_its_replica_that_verify() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let every_second = [("checkpoint_interval_secs", 1)];
+    let monitor = TestNode::start_with_limits(
+        &node_binary!(),
+        &dir.path().join("monitor"),
+        &NodeSpec {
+            member: Some("monitor".into()),
+            sync_secs: 1,
+            ..NodeSpec::default()
+        },
+        &every_second,
+    );
+    let mine = TestNode::start_with_limits(
+        &node_binary!(),
+        &dir.path().join("mine"),
+        &NodeSpec {
+            member: Some("mine-bw".into()),
+            bootstrap: vec![monitor.p2p_addr().expect("address")],
+            sync_secs: 1,
+        },
+        &every_second,
+    );
+    let mut last = String::new();
+    for i in 0..3 {
+        last = mine.act_ok(&register("jwaneng", 100 + i));
+    }
+    // A checkpoint that states the mine's feed with its third event.
+    let (cp, heads, id) = wait_for("a checkpoint covering the mine's events", DEADLINE, || {
+        let reply = monitor.get("/v1/checkpoints/latest");
+        if reply.status != 200 {
+            return None;
+        }
+        let v = reply.json();
+        let (cp, heads) = parse(&v);
+        let covered = heads
+            .iter()
+            .any(|h| h.author.as_str() == "mine-bw" && h.seq >= 3 && h.head.to_string() == last);
+        covered.then(|| (cp, heads, v["id"].as_str().expect("id").to_owned()))
+    });
+    assert_eq!(cp.feeds_root, feeds_root(&heads), "the heads make the root");
+    assert_eq!(cp.feeds as usize, heads.len());
+    assert_eq!(checkpoint_id(&cp).to_string(), id);
+    // Served by id too; an unknown id is 404, a malformed one 400.
+    let again = monitor.get_json(&format!("/v1/checkpoints/{id}"));
+    assert_eq!(parse(&again).0, cp);
+    let mut other = cp.clone();
+    other.time_ms += 1;
+    assert_eq!(
+        monitor
+            .get(&format!("/v1/checkpoints/{}", checkpoint_id(&other)))
+            .status,
+        404
+    );
+    assert_eq!(monitor.get("/v1/checkpoints/not-an-id").status, 400);
+    // The cosignature is a witness event in the monitor's feed, carrying that checkpoint.
+    let feed = monitor.get_json("/v1/feeds/monitor?limit=1000");
+    let witnessed = feed["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["kind"] == "witness")
+        .any(|e| {
+            serde_json::from_value::<Checkpoint>(e["body"]["witness"]["checkpoint"].clone())
+                .is_ok_and(|c| c == cp)
+        });
+    assert!(witnessed, "{feed}");
+    // The mine's node has no witness duty: it keeps no checkpoint of its own.
+    assert_eq!(mine.get("/v1/checkpoints/latest").status, 404);
+}
