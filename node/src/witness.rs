@@ -52,9 +52,19 @@ pub fn prepare(
         .as_ref()
         .map_or(time_ms, |c| time_ms.max(c.time_ms));
     let (cp, heads) = checkpoint(ledger, time_ms);
-    let proofs = replica_proofs(ledger, state, &heads);
+    // A feed proven forked at or below the size cosigned before is stated shorter now (up to
+    // its fork): that is not a rollback to refuse, the fork proof is the evidence, and it
+    // reaches every node. Such a feed is checked afresh from here.
+    let mut state = state.clone();
+    state.feeds.retain(|author, (size, _)| {
+        ledger
+            .feed(author)
+            .and_then(|f| f.forked_at)
+            .is_none_or(|f| f > *size)
+    });
+    let proofs = replica_proofs(ledger, &state, &heads);
     let next = check(
-        state,
+        &state,
         ledger.network(),
         &cp,
         &heads,
