@@ -662,10 +662,15 @@ impl Writer {
             }
         };
         if let Some(c) = &cosign {
-            // The view is durable before the cosignature exists: a crash between the two can
-            // lose a cosignature, never make this witness cosign two inconsistent views.
-            write(&self.store)
+            // The view is durable, and the checkpoint kept with its heads, before the
+            // cosignature exists: a crash between them can lose a cosignature, never make this
+            // witness cosign two inconsistent views, nor cosign one it cannot show the heads of.
+            let mut store = write(&self.store);
+            store
                 .save_witness_state(&c.state)
+                .map_err(ServiceError::from)?;
+            store
+                .keep_checkpoint(&c.checkpoint, &c.heads)
                 .map_err(ServiceError::from)?;
         }
         let out = write(&self.store)
@@ -689,11 +694,7 @@ impl Writer {
                 if self.publish.try_send(draft.bytes).is_err() {
                     warn!(event = %id, "publish queue full; peers will get the event by sync");
                 }
-                if let Some(c) = cosign {
-                    if let Err(e) = write(&self.store).keep_checkpoint(&c.checkpoint, &c.heads) {
-                        warn!(event = %id, error = %e, "checkpoint cosigned but not kept");
-                    }
-                }
+
                 Ok(Acted {
                     event: id,
                     verdict,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use custody_tests::{node_binary, register, wait_for, NodeSpec, TestNode};
 use ledger_core::checkpoint::{checkpoint_id, feeds_root, FeedHead};
-use ledger_core::event::Checkpoint;
+use ledger_core::event::{Body, Checkpoint, Register};
 use serde_json::Value;
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -88,4 +88,100 @@ fn a_witness_node_cosigns_checkpoints_of_its_replica_that_verify() {
     assert!(witnessed, "{feed}");
     // The mine's node has no witness duty: it keeps no checkpoint of its own.
     assert_eq!(mine.get("/v1/checkpoints/latest").status, 404);
+}
+
+/// The checkpoints a witness cosigned: those its `Witness` events carry, oldest first.
+fn cosigned(node: &TestNode) -> Vec<Checkpoint> {
+    let reply = node.get("/v1/feeds/monitor?limit=1000");
+    if reply.status == 404 {
+        return Vec::new(); // no event of the monitor yet
+    }
+    let feed = reply.json();
+    let mut out: Vec<Checkpoint> = feed["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["kind"] == "witness")
+        .map(|e| serde_json::from_value(e["body"]["witness"]["checkpoint"].clone()).expect("cp"))
+        .collect();
+    out.sort_by_key(|c| c.time_ms);
+    out
+}
+
+#[test]
+fn a_witness_killed_at_random_points_never_cosigns_two_inconsistent_views() {
+    use ledger_core::dev::DevNetwork;
+    use ledger_core::merkle::verify_consistency;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = NodeSpec {
+        member: Some("monitor".into()),
+        sync_secs: 1,
+        ..NodeSpec::default()
+    };
+    let mut node = TestNode::start_with_limits(
+        &node_binary!(),
+        &dir.path().join("monitor"),
+        &spec,
+        &[("checkpoint_interval_secs", 1)],
+    );
+    let dev = DevNetwork::standard();
+    let mut mine = dev.writer("mine-bw").expect("member");
+    let mut seed = 0x5eed_u64;
+    let cycles = std::env::var("CUSTODY_WITNESS_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4u32);
+    for cycle in 0..cycles {
+        let before = cosigned(&node).len();
+        for i in 0..3u64 {
+            let body = Body::Register(Register {
+                site: "jwaneng".parse().expect("site"),
+                carats: 10 + i,
+                stones: 1,
+                value_cents: None,
+                seal: String::new(),
+                extracted_on: "2026-01-01".parse().expect("date"),
+            });
+            let s = mine.append(body, 1_780_000_000_000 + u64::from(cycle) * 100 + i);
+            assert_eq!(node.submit(&s.bytes).status, 200);
+        }
+        wait_for("a new cosigned checkpoint", DEADLINE, || {
+            (cosigned(&node).len() > before).then_some(())
+        });
+        // Then SIGKILL at a random point of the next second (the next cosign may be under way).
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        std::thread::sleep(Duration::from_millis(seed >> 54));
+        node.kill();
+        node.restart();
+    }
+    let before = cosigned(&node).len();
+    wait_for(
+        "a cosigned checkpoint after the last restart",
+        DEADLINE,
+        || (cosigned(&node).len() > before).then_some(()),
+    );
+    // Every two consecutive cosigned checkpoints: each feed of the older one is extended by the
+    // newer one, proven by the node's consistency proofs.
+    let all = cosigned(&node);
+    let heads = |cp: &Checkpoint| -> Vec<FeedHead> {
+        parse(&node.get_json(&format!("/v1/checkpoints/{}", checkpoint_id(cp)))).1
+    };
+    for pair in all.windows(2) {
+        let (old, new) = (heads(&pair[0]), heads(&pair[1]));
+        for o in &old {
+            let n = new
+                .iter()
+                .find(|n| n.author == o.author)
+                .expect("feed kept");
+            assert!(n.seq >= o.seq, "{} rolled back", o.author);
+            let proof = node.get_json(&format!(
+                "/v1/feeds/{}/consistency?from={}&to={}",
+                o.author, o.seq, n.seq
+            ));
+            let path: Vec<ledger_core::bytes::Digest> =
+                serde_json::from_value(proof["proof"].clone()).expect("proof");
+            assert!(verify_consistency(o.seq, n.seq, &o.root, &n.root, &path));
+        }
+    }
+    assert!(all.len() as u32 > cycles, "{} cosigned", all.len());
 }
