@@ -111,6 +111,28 @@ pub struct Output {
     pub seal: String,
 }
 
+impl CertifyAction {
+    /// The certificate, citing each parcel's current head.
+    fn certificate(self, ledger: &Ledger) -> Result<Certify, UnknownParcel> {
+        Ok(Certify {
+            number: self.number,
+            exporter: self.exporter,
+            importer: self.importer,
+            destination: self.destination,
+            parcels: self
+                .parcels
+                .into_iter()
+                .map(|p| head(ledger, p))
+                .collect::<Result<_, _>>()?,
+            total_carats: self.total_carats,
+            value_cents: self.value_cents,
+            origins: self.origins,
+            issued_on: self.issued_on,
+            expires_on: self.expires_on,
+        })
+    }
+}
+
 /// An action names a parcel the ledger does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown parcel {0}")]
@@ -219,22 +241,7 @@ impl Action {
                 parcel: head(ledger, parcel)?,
                 reason,
             }),
-            Action::Certify(c) => Body::Certify(Certify {
-                number: c.number,
-                exporter: c.exporter,
-                importer: c.importer,
-                destination: c.destination,
-                parcels: c
-                    .parcels
-                    .into_iter()
-                    .map(|p| head(ledger, p))
-                    .collect::<Result<_, _>>()?,
-                total_carats: c.total_carats,
-                value_cents: c.value_cents,
-                origins: c.origins,
-                issued_on: c.issued_on,
-                expires_on: c.expires_on,
-            }),
+            Action::Certify(c) => Body::Certify(c.certificate(ledger)?),
             Action::ConfirmImport { certificate, note } => {
                 Body::ConfirmImport(ConfirmImport { certificate, note })
             }
