@@ -120,7 +120,7 @@ fn download(node: &Node, out: &mut impl Write) -> anyhow::Result<(u64, u64)> {
 }
 
 /// Fetches the genesis a node runs on.
-fn node_genesis(node: &Node) -> anyhow::Result<Genesis> {
+pub fn node_genesis(node: &Node) -> anyhow::Result<Genesis> {
     let bytes = node.get_bytes("/v1/genesis", MAX_GENESIS_ANSWER)?;
     decode_genesis(&bytes).context("the node's genesis document is invalid")
 }

@@ -1,6 +1,7 @@
 //! custody: the command line over ledger-core and the node API (keys, genesis, actions, governance, audit, replay, export, demo).
 
 mod act;
+mod checkpoint;
 mod client;
 mod demo;
 mod gov;
@@ -99,6 +100,17 @@ enum Command {
         /// Check every signature with verify_strict (slower) instead of batch verification.
         #[arg(long)]
         strict: bool,
+    },
+    /// Verify a node's newest checkpoint and remember it: refuse a node that shows an older or
+    /// inconsistent one than this client saw before (a rollback); exit 1 then.
+    #[command(
+        after_help = "Examples:\n  custody checkpoint --node http://127.0.0.1:7300\n  custody checkpoint --state ./checkpoints.json --json"
+    )]
+    Checkpoint {
+        /// The state file (default: $XDG_STATE_HOME/custody/checkpoints.json, else
+        /// ~/.local/state/custody/checkpoints.json).
+        #[arg(long)]
+        state: Option<PathBuf>,
     },
     /// Save a node's whole log to a file in the export format.
     #[command(
@@ -275,6 +287,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             if !inspect::replay(&source(common, &src)?, common.json, strict)? {
                 return Ok(EXIT_NO);
             }
+        }
+        Command::Checkpoint { state } => {
+            let state = state
+                .or_else(checkpoint::default_state)
+                .ok_or_else(|| Usage("no state file: give --state FILE (no HOME set)".into()))?;
+            checkpoint::run(&Node::new(&common.node, None), &state, common.json)?;
         }
         Command::Export { out } => {
             inspect::export(&Node::new(&common.node, None), &out, common.json)?;

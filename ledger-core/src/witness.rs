@@ -32,9 +32,9 @@ pub enum Refusal {
     HeadsMismatch,
     #[error("the checkpoint states {0} feeds, more than {MAX_CHECKPOINT_FEEDS}")]
     TooManyFeeds(u64),
-    #[error("the checkpoint is older than the last one cosigned (time or governance version)")]
+    #[error("the checkpoint is older (time or governance version) than the last one accepted")]
     Older,
-    #[error("feed {author} rolls back from size {cosigned} to {offered}")]
+    #[error("feed {author} rolls back from size {cosigned} (accepted before) to {offered}")]
     Rollback {
         author: MemberId,
         cosigned: u64,
@@ -42,7 +42,7 @@ pub enum Refusal {
     },
     #[error("feed {author} has a second root at size {size}: two heads for one seq")]
     SameSizeDifferentRoot { author: MemberId, size: u64 },
-    #[error("feed {author} at size {new} is not consistent with its size {old} cosigned before")]
+    #[error("feed {author} at size {new} is not consistent with its size {old} accepted before")]
     Inconsistent {
         author: MemberId,
         old: u64,

@@ -185,3 +185,125 @@ fn a_witness_killed_at_random_points_never_cosigns_two_inconsistent_views() {
     }
     assert!(all.len() as u32 > cycles, "{} cosigned", all.len());
 }
+
+/// Runs `custody checkpoint` against `node` with `state`; returns (exit code, stdout, stderr).
+fn custody_checkpoint(node: &TestNode, state: &std::path::Path) -> (i32, String, String) {
+    let out = std::process::Command::new(custody_tests::cli_binary!())
+        .args([
+            "--node",
+            &format!("http://{}", node.http),
+            "checkpoint",
+            "--state",
+        ])
+        .arg(state)
+        .env_remove("CUSTODY_NODE")
+        .output()
+        .expect("run custody");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_node_restored_from_an_old_backup_is_refused_by_a_client_that_saw_newer() {
+    use ledger_core::dev::DevNetwork;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("monitor");
+    let spec = NodeSpec {
+        member: Some("monitor".into()),
+        sync_secs: 1,
+        ..NodeSpec::default()
+    };
+    let limits = [("checkpoint_interval_secs", 1)];
+    let mut node = TestNode::start_with_limits(&node_binary!(), &home, &spec, &limits);
+    let dev = DevNetwork::standard();
+    let mut mine = dev.writer("mine-bw").expect("member");
+    let mut submit = |node: &TestNode, n: u64| -> String {
+        let mut last = String::new();
+        for i in 0..n {
+            let body = Body::Register(Register {
+                site: "jwaneng".parse().expect("site"),
+                carats: 10 + i,
+                stones: 1,
+                value_cents: None,
+                seal: String::new(),
+                extracted_on: "2026-01-01".parse().expect("date"),
+            });
+            let s = mine.append(body, 1_780_000_000_000 + i);
+            assert_eq!(node.submit(&s.bytes).status, 200);
+            last = s.id.to_string();
+        }
+        last
+    };
+    let covers = |node: &TestNode, last: &str| {
+        wait_for("a checkpoint covering the last event", DEADLINE, || {
+            let reply = node.get("/v1/checkpoints/latest");
+            (reply.status == 200
+                && parse(&reply.json())
+                    .1
+                    .iter()
+                    .any(|h| h.head.to_string() == last))
+            .then_some(())
+        })
+    };
+    let last = submit(&node, 3);
+    covers(&node, &last);
+    // The operator's backup, taken with the node stopped.
+    node.kill();
+    let backup = dir.path().join("backup");
+    let copied = std::process::Command::new("cp")
+        .args(["-a"])
+        .arg(&home)
+        .arg(&backup)
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    node.restart();
+    let last = submit(&node, 3);
+    covers(&node, &last);
+    // An auditor's client sees the newer checkpoint, and then the same again: fine.
+    let state = dir.path().join("client-state.json");
+    let (code, out, err) = custody_checkpoint(&node, &state);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = custody_checkpoint(&node, &state);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("extends"), "{out}");
+    // The node comes back from the old backup and serves (and cosigns) an older view.
+    node.kill();
+    std::fs::remove_dir_all(&home).expect("remove");
+    std::fs::rename(&backup, &home).expect("restore");
+    node.restart();
+    // At once it serves the old checkpoint it kept: older than the one seen, refused.
+    let (code, out, err) = custody_checkpoint(&node, &state);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("rollback refused"), "{err}");
+    // Then it cosigns a new checkpoint of its old replica, dated now: the mine's feed is shorter
+    // than the client saw, refused and named.
+    let seen: Value =
+        serde_json::from_slice(&std::fs::read(&state).expect("state")).expect("state JSON");
+    let seen_time = seen["networks"]
+        .as_object()
+        .and_then(|m| m.values().next())
+        .and_then(|n| n["checkpoint"]["time_ms"].as_u64())
+        .expect("remembered time");
+    wait_for(
+        "a fresh checkpoint from the restored node",
+        DEADLINE,
+        || {
+            let reply = node.get("/v1/checkpoints/latest");
+            (reply.status == 200 && parse(&reply.json()).0.time_ms > seen_time).then_some(())
+        },
+    );
+    let (code, out, err) = custody_checkpoint(&node, &state);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("rollback refused") && err.contains("mine-bw"),
+        "{err}"
+    );
+    // The remembered checkpoint is still the newer one.
+    let after: Value =
+        serde_json::from_slice(&std::fs::read(&state).expect("state")).expect("state JSON");
+    assert_eq!(after, seen);
+}
