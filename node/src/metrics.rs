@@ -24,6 +24,8 @@ pub struct Metrics {
     pub peers_banned: AtomicU64,
     pub actions_signed: AtomicU64,
     pub actions_refused: AtomicU64,
+    pub checkpoints_cosigned: AtomicU64,
+    pub checkpoints_refused: AtomicU64,
     pub state_roots: AtomicU64,
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
@@ -143,6 +145,15 @@ impl Metrics {
             &[
                 ("{result=\"signed\"}", get(&self.actions_signed)),
                 ("{result=\"refused\"}", get(&self.actions_refused)),
+            ],
+        );
+        line(
+            "custody_checkpoints_total",
+            "counter",
+            "Checkpoints of this node's replica: cosigned, or refused by the witness check (a view that does not extend the last one cosigned).",
+            &[
+                ("{result=\"cosigned\"}", get(&self.checkpoints_cosigned)),
+                ("{result=\"refused\"}", get(&self.checkpoints_refused)),
             ],
         );
         let _ = writeln!(

@@ -694,6 +694,9 @@ impl Writer {
                 if self.publish.try_send(draft.bytes).is_err() {
                     warn!(event = %id, "publish queue full; peers will get the event by sync");
                 }
+                if cosign.is_some() {
+                    self.metrics.checkpoints_cosigned.fetch_add(1, Relaxed);
+                }
 
                 Ok(Acted {
                     event: id,
@@ -738,8 +741,14 @@ impl Writer {
             Request::Custody(action) => (action.body(ledger)?, None, None),
             Request::Checkpoint => {
                 let state = store.witness_state().map_err(ServiceError::from)?;
-                let c = crate::witness::prepare(ledger, feed.author(), &state, time)
-                    .map_err(|e| ActError::NotNow(e.to_string()))?;
+                let c =
+                    crate::witness::prepare(ledger, feed.author(), &state, time).map_err(|e| {
+                        if let crate::witness::WitnessError::Refused(_) = e {
+                            use std::sync::atomic::Ordering::Relaxed;
+                            self.metrics.checkpoints_refused.fetch_add(1, Relaxed);
+                        }
+                        ActError::NotNow(e.to_string())
+                    })?;
                 let body = c.body.clone();
                 cosign = Some(c);
                 (body, None, None)

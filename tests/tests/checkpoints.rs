@@ -88,6 +88,16 @@ fn a_witness_node_cosigns_checkpoints_of_its_replica_that_verify() {
     assert!(witnessed, "{feed}");
     // The mine's node has no witness duty: it keeps no checkpoint of its own.
     assert_eq!(mine.get("/v1/checkpoints/latest").status, 404);
+    // Operators see it in the metrics.
+    let cosigned = |node: &TestNode| -> u64 {
+        let text = String::from_utf8(node.get("/metrics").body).expect("text");
+        text.lines()
+            .find_map(|l| l.strip_prefix("custody_checkpoints_total{result=\"cosigned\"} "))
+            .and_then(|n| n.trim().parse().ok())
+            .expect("the metric")
+    };
+    assert!(cosigned(&monitor) >= 1);
+    assert_eq!(cosigned(&mine), 0);
 }
 
 /// The checkpoints a witness cosigned: those its `Witness` events carry, oldest first.
