@@ -68,6 +68,10 @@ pub struct Governance {
     network: NetworkId,
     versions: Vec<Version>,
     records: BTreeMap<u64, BTreeMap<Digest, Record>>,
+    /// The records of each version that extend the version before it, can apply and meet its
+    /// quorum. Kept up to date record by record, so a member piling up records that count for
+    /// nothing costs one tally each, not a tally of every record at every offer.
+    quorate: BTreeMap<u64, BTreeSet<Digest>>,
     forks: BTreeMap<u64, GovFork>,
 }
 
@@ -83,6 +87,7 @@ impl Governance {
                 state: GovState::from_genesis(g),
             }],
             records: BTreeMap::new(),
+            quorate: BTreeMap::new(),
             forks: BTreeMap::new(),
         })
     }
@@ -186,6 +191,7 @@ impl Governance {
             let keys = rec.endorsements.entry(e.member.clone()).or_default();
             grew |= keys.insert(e.key) && rec.carriers.len() > 1;
         }
+        self.requalify(g.version, &id);
         let before = self.latest();
         let (changed_from, fork_changed) = self.resolve_from(g.version);
         // A version taken after a governance fork halted the chain there: events citing it or a
@@ -208,13 +214,53 @@ impl Governance {
         }
     }
 
-    /// Resolves version `from` and, while versions change, the ones after it. Returns the first
-    /// version whose record changed, and whether fork evidence changed.
+    /// True when record `id` of version `v` extends the version before it, meets its quorum (a
+    /// cheap count, first) and can apply to it (a copy of the state, only for those that count).
+    fn qualifies(&self, v: u64, id: &Digest) -> bool {
+        let (Some(base), Some(r)) = (
+            v.checked_sub(1).and_then(|b| self.version(b)),
+            self.records.get(&v).and_then(|m| m.get(id)),
+        ) else {
+            return false;
+        };
+        r.prev == base.id
+            && tally(&base.state, &r.endorsements, &BTreeSet::new()).met()
+            && base.state.apply(v, &r.action).is_ok()
+    }
+
+    /// Updates whether record `id` of version `v` is quorate.
+    fn requalify(&mut self, v: u64, id: &Digest) {
+        let q = self.qualifies(v, id);
+        let set = self.quorate.entry(v).or_default();
+        if q {
+            set.insert(*id);
+        } else {
+            set.remove(id);
+        }
+    }
+
+    /// Recomputes which records of version `v` are quorate (its base changed).
+    fn requalify_all(&mut self, v: u64) {
+        let ids: Vec<Digest> = self
+            .records
+            .get(&v)
+            .map(|m| m.keys().copied().collect())
+            .unwrap_or_default();
+        let set = ids.into_iter().filter(|id| self.qualifies(v, id)).collect();
+        self.quorate.insert(v, set);
+    }
+
+    /// Resolves version `from` and, while versions change, the ones after it (whose base
+    /// changed, so their quorate records are counted again). Returns the first version whose
+    /// record changed, and whether fork evidence changed.
     fn resolve_from(&mut self, from: u64) -> (Option<u64>, bool) {
         let mut first = None;
         let mut fork_changed = false;
         let mut v = from;
         loop {
+            if v > from {
+                self.requalify_all(v);
+            }
             let (changed, fork) = self.resolve(v);
             fork_changed |= fork;
             if !changed {
@@ -234,13 +280,13 @@ impl Governance {
         let Some(base) = v.checked_sub(1).and_then(|b| self.version(b)) else {
             return (false, false);
         };
+        let records = self.records.get(&v);
         let quorate: Vec<&Record> = self
-            .records
+            .quorate
             .get(&v)
             .into_iter()
-            .flat_map(|r| r.values())
-            .filter(|r| r.prev == base.id && base.state.apply(v, &r.action).is_ok())
-            .filter(|r| tally(&base.state, &r.endorsements, &BTreeSet::new()).met())
+            .flatten()
+            .filter_map(|id| records.and_then(|m| m.get(id)))
             .collect();
         let mut seen = BTreeSet::new();
         let mut double = BTreeSet::new();

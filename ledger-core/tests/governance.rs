@@ -860,3 +860,24 @@ fn a_preview_of_a_quorate_record_says_it_would_apply() {
     let s = submit(&mut net, "authority-zw", g);
     assert_eq!(l.preview(&net.verify(&s)), Ok(no_quorum()));
 }
+
+#[test]
+fn a_member_piling_up_records_without_quorum_does_not_stop_a_valid_one() {
+    let mut net = Net::standard();
+    let mut l = net.ledger();
+    // 500 different records for version 1, each endorsed by its submitter alone.
+    for i in 0..500u32 {
+        let action = GovAction::SetEmbargo {
+            target: EmbargoTarget::Country("ZW".parse().expect("country")),
+            from: date("2026-01-01"),
+            until: None,
+            reason: format!("junk {i}"),
+        };
+        let g = next_record(&net, &l, action, &["mine-zw"]);
+        let s = submit(&mut net, "mine-zw", g);
+        expect(&net, &mut l, &s, no_quorum(), 0);
+    }
+    assert_eq!(l.governance().records().count(), 500);
+    enact(&mut net, &mut l, suspend("mine-zw"));
+    assert_eq!(l.governance().forks().count(), 0);
+}
