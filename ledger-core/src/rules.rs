@@ -281,17 +281,15 @@ fn dispatch(
     })
 }
 
-/// The decisions that bind every event whatever version it cites: its key must be the one the
-/// newest governance state assigns to its seq, and its author must not be suspended at it.
+/// The decision that binds every event whatever version it cites: its author must not be
+/// suspended at its seq. (A key governance no longer assigns to its seq is placement's: such an
+/// event holds no slot and is never judged here.)
 fn binding(view: &CitedView, ev: &VerifiedEvent) -> Result<(), VoidReason> {
     let h = ev.header();
-    let newest = view.binding();
     require(
-        newest.key_for(&h.author, h.seq) == Some(&h.key),
-        VoidReason::RevokedKey,
-    )?;
-    require(
-        newest.suspension_of(&h.author, h.seq, h.gov).is_none(),
+        view.binding()
+            .suspension_of(&h.author, h.seq, h.gov)
+            .is_none(),
         VoidReason::Suspended,
     )
 }

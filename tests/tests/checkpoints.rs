@@ -11,6 +11,18 @@ use serde_json::Value;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
+/// A small registration at Jwaneng, for events a test signs itself.
+fn registration(carats: u64) -> Body {
+    Body::Register(Register {
+        site: "jwaneng".parse().expect("site"),
+        carats,
+        stones: 1,
+        value_cents: None,
+        seal: String::new(),
+        extracted_on: "2026-01-01".parse().expect("date"),
+    })
+}
+
 /// The checkpoint and heads of a `/v1/checkpoints/...` reply.
 fn parse(v: &Value) -> (Checkpoint, Vec<FeedHead>) {
     let cp: Checkpoint = serde_json::from_value(v["checkpoint"].clone()).expect("checkpoint");
@@ -144,14 +156,7 @@ fn a_witness_killed_at_random_points_never_cosigns_two_inconsistent_views() {
     for cycle in 0..cycles {
         let before = cosigned(&node).len();
         for i in 0..3u64 {
-            let body = Body::Register(Register {
-                site: "jwaneng".parse().expect("site"),
-                carats: 10 + i,
-                stones: 1,
-                value_cents: None,
-                seal: String::new(),
-                extracted_on: "2026-01-01".parse().expect("date"),
-            });
+            let body = registration(10 + i);
             let s = mine.append(body, 1_780_000_000_000 + u64::from(cycle) * 100 + i);
             assert_eq!(node.submit(&s.bytes).status, 200);
         }
@@ -233,14 +238,7 @@ fn a_node_restored_from_an_old_backup_is_refused_by_a_client_that_saw_newer() {
     let mut submit = |node: &TestNode, n: u64| -> String {
         let mut last = String::new();
         for i in 0..n {
-            let body = Body::Register(Register {
-                site: "jwaneng".parse().expect("site"),
-                carats: 10 + i,
-                stones: 1,
-                value_cents: None,
-                seal: String::new(),
-                extracted_on: "2026-01-01".parse().expect("date"),
-            });
+            let body = registration(10 + i);
             let s = mine.append(body, 1_780_000_000_000 + i);
             assert_eq!(node.submit(&s.bytes).status, 200);
             last = s.id.to_string();
