@@ -8,6 +8,8 @@ use serde::Serialize;
 pub const MAX_EVENT_BYTES: usize = 64 * 1024;
 /// Largest encoded genesis document accepted.
 pub const MAX_GENESIS_BYTES: usize = 1024 * 1024;
+/// Largest proof bundle accepted (`bundle::Bundle`).
+pub const MAX_BUNDLE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Why bytes could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,7 +61,10 @@ pub fn decode<T: DeserializeOwned + Serialize>(
         l if l <= MAX_EVENT_BYTES => {
             bincode::serde::decode_from_slice(bytes, encoding().with_limit::<MAX_EVENT_BYTES>())
         }
-        _ => bincode::serde::decode_from_slice(bytes, encoding().with_limit::<MAX_GENESIS_BYTES>()),
+        l if l <= MAX_GENESIS_BYTES => {
+            bincode::serde::decode_from_slice(bytes, encoding().with_limit::<MAX_GENESIS_BYTES>())
+        }
+        _ => bincode::serde::decode_from_slice(bytes, encoding().with_limit::<MAX_BUNDLE_BYTES>()),
     }
     .map_err(|e| DecodeError::Malformed(e.to_string()))?;
     if used != bytes.len() {

@@ -31,6 +31,8 @@ pub(crate) enum Slot {
     Forked(Frontier),
     /// No slot: signed with a key revoked for its seq; the frontier of its own chain.
     Revoked(Frontier),
+    /// Its slot, proven by an inclusion proof in a checkpointed feed (a proof bundle's ledger).
+    Proven,
 }
 
 impl State {
@@ -42,13 +44,13 @@ impl State {
         // revoked key are evidence only: they prove no fork.
         let (fork, recompute) = match &slot {
             Slot::Revoked(_) => (None, false),
-            Slot::Holds => self.note_equivocation(ev, true),
+            Slot::Holds | Slot::Proven => self.note_equivocation(ev, true),
             Slot::Forked(_) => self.note_equivocation(ev, false),
         };
         let verdict = match &slot {
             Slot::Forked(_) => Err(VoidReason::AuthorForked),
             Slot::Revoked(_) => Err(VoidReason::RevokedKey),
-            Slot::Holds => match CitedView::new(self, gov, h.gov) {
+            Slot::Holds | Slot::Proven => match CitedView::new(self, gov, h.gov) {
                 Some(view) => rules::judge(&view, ev),
                 // Only placed when a governance fork voided the version it cites.
                 None => Err(VoidReason::GovForked),
@@ -68,6 +70,10 @@ impl State {
             Slot::Holds => {
                 let feed = self.feeds.entry(h.author.clone()).or_default();
                 feed.hold(*ev.id());
+            }
+            Slot::Proven => {
+                let feed = self.feeds.entry(h.author.clone()).or_default();
+                feed.proven.insert(h.seq, *ev.id());
             }
             Slot::Forked(mut chain) => {
                 chain.push(merkle::feed_leaf(ev.id()));
@@ -121,10 +127,7 @@ impl State {
                 })
             });
         if !holds_slot {
-            let holder = self
-                .feeds
-                .get(&h.author)
-                .and_then(|f| f.ids.get((h.seq - 1) as usize));
+            let holder = self.feeds.get(&h.author).and_then(|f| f.slot(h.seq));
             others += usize::from(holder.is_some());
             smallest.extend(holder);
             self.off_slot

@@ -115,13 +115,30 @@ pub fn carats_text(hundredths: u64) -> String {
     format!("{}.{:02} ct", hundredths / 100, hundredths % 100)
 }
 
-/// Every finding of the whole ledger, in a deterministic order (by code, then detail).
+/// The latest claimed time of any stored event: "now" for the deadlines of a whole log.
+pub fn latest_time(ledger: &Ledger) -> u64 {
+    ledger
+        .events()
+        .values()
+        .map(|m| m.time_ms)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Every finding of the whole ledger, in a deterministic order (by code, then detail), with
+/// deadlines judged as of the latest claimed time of any stored event.
 pub fn all_findings(ledger: &Ledger) -> Vec<Finding> {
+    all_findings_at(ledger, latest_time(ledger))
+}
+
+/// Every finding of the whole ledger, with deadlines judged as of `now` (UNIX ms; a proof
+/// bundle's audit judges them as of its checkpoint's time).
+pub fn all_findings_at(ledger: &Ledger, now: u64) -> Vec<Finding> {
     let mut out = Vec::new();
     flag_findings(ledger, &mut out);
     transform_findings(ledger, &mut out);
     receipt_findings(ledger, &mut out);
-    overdue_findings(ledger, &mut out);
+    overdue_findings(ledger, now, &mut out);
     certificate_findings(ledger, &mut out);
     late_registrations(ledger, &mut out);
     for p in ledger.parcels().filter(|p| {
@@ -314,15 +331,9 @@ fn receipt_findings(ledger: &Ledger, out: &mut Vec<Finding>) {
     }
 }
 
-fn overdue_findings(ledger: &Ledger, out: &mut Vec<Finding>) {
+fn overdue_findings(ledger: &Ledger, now: u64, out: &mut Vec<Finding>) {
     let policy = &ledger.genesis().policy;
     let notes = ledger.notes();
-    let now = ledger
-        .events()
-        .values()
-        .map(|m| m.time_ms)
-        .max()
-        .unwrap_or(0);
     let mut overdue: Vec<(EventId, ParcelId, MemberId, MemberId, u64)> = ledger
         .parcels()
         .filter_map(|p| match &p.state() {
@@ -389,14 +400,12 @@ fn late_registrations(ledger: &Ledger, out: &mut Vec<Finding>) {
         .policy
         .late_registration_ms;
     for p in ledger.parcels() {
+        let Some(late) = registered_late(ledger, p) else {
+            continue;
+        };
         let (Some(extracted), Some(meta)) = (p.extracted_on, ledger.event(p.created_by())) else {
             continue;
         };
-        let extracted_ms = u64::from(extracted.0).saturating_mul(86_400_000);
-        let late = meta.time_ms.saturating_sub(extracted_ms);
-        if late <= tolerance {
-            continue;
-        }
         let mut f = Finding::new(
             FindingCode::LateRegistration,
             format!(
@@ -416,6 +425,21 @@ fn late_registrations(ledger: &Ledger, out: &mut Vec<Finding>) {
         }
         out.push(f);
     }
+}
+
+/// How long after its declared extraction date a parcel was registered (ms), when that is
+/// more than the policy tolerates.
+pub fn registered_late(ledger: &Ledger, p: &Parcel) -> Option<u64> {
+    let tolerance = ledger
+        .governance()
+        .latest_state()
+        .policy
+        .late_registration_ms;
+    let extracted = p.extracted_on?;
+    let meta = ledger.event(p.created_by())?;
+    let extracted_ms = u64::from(extracted.0).saturating_mul(86_400_000);
+    let late = meta.time_ms.saturating_sub(extracted_ms);
+    (late > tolerance).then_some(late)
 }
 
 /// One finding per embargo (set by governance, in force or lifted) that covers part of the
@@ -466,12 +490,17 @@ pub fn embargo_findings(ledger: &Ledger, parcel: &Parcel) -> Vec<Finding> {
 /// The findings that concern one audited parcel: its ancestry, the events of its history, their
 /// authors, and the mine sites of its origin.
 pub fn parcel_findings(ledger: &Ledger, audit: &Audit) -> Vec<Finding> {
+    parcel_findings_at(ledger, audit, latest_time(ledger))
+}
+
+/// [`parcel_findings`] with deadlines judged as of `now`.
+pub fn parcel_findings_at(ledger: &Ledger, audit: &Audit, now: u64) -> Vec<Finding> {
     let parcels: BTreeSet<ParcelId> = audit.ancestry.iter().map(|a| a.parcel).collect();
     let events: BTreeSet<EventId> = audit.history.iter().map(|h| h.event).collect();
     let members: BTreeSet<&MemberId> = audit.history.iter().map(|h| &h.author).collect();
     let sites: BTreeSet<(&MemberId, &SiteId)> =
         audit.origin.iter().map(|s| (&s.member, &s.site)).collect();
-    let mut out: Vec<Finding> = all_findings(ledger)
+    let mut out: Vec<Finding> = all_findings_at(ledger, now)
         .into_iter()
         .filter(|f| f.code != FindingCode::EmbargoedOrigin)
         .filter(|f| {

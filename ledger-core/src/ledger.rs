@@ -9,7 +9,8 @@ use crate::effects::Slot;
 use crate::event::{Body, Certify};
 use crate::governance::{network_id, Change, GenesisError, Governance};
 use crate::pending::PendingSet;
-use crate::placement::{locate, Place};
+pub use crate::placement::ProvenSlots;
+use crate::placement::{locate, locate_proven, Place};
 use crate::proposals::Proposals;
 use crate::rules::{self, Verdict, VoidReason};
 use crate::state::State;
@@ -97,6 +98,8 @@ pub struct Ledger {
     stale: bool,
     /// Replay mode: a member's event signed with a key no record has granted yet may wait.
     any_key: bool,
+    /// A proof bundle's ledger: events are placed by their proofs, not by their feed's prefix.
+    proven: Option<ProvenSlots>,
 }
 
 impl Ledger {
@@ -113,6 +116,7 @@ impl Ledger {
             pending: PendingSet::default(),
             stale: false,
             any_key: false,
+            proven: None,
         })
     }
 
@@ -163,6 +167,14 @@ impl Ledger {
     /// replay takes a set in any order; a node refuses it, and sync brings it again later).
     pub fn set_replay_mode(&mut self) {
         self.any_key = true;
+    }
+
+    /// Proof-bundle mode: events are placed in the slots their inclusion proofs proved, without
+    /// their feeds' prefixes; any other event offered is evidence and holds no slot (implies
+    /// replay mode).
+    pub fn set_proven_slots(&mut self, slots: ProvenSlots) {
+        self.any_key = true;
+        self.proven = Some(slots);
     }
 
     /// Changes the pending-set bounds (for events offered from now on).
@@ -297,7 +309,7 @@ impl Ledger {
                 Ok(Verdict::Void(VoidReason::AuthorForked))
             }
             Place::Revoked { .. } => Ok(Verdict::Void(VoidReason::RevokedKey)),
-            Place::Next => {
+            Place::Next | Place::Proven => {
                 // A governance record is taken into the chain before its event is judged, as
                 // storing it would: judge against a copy of the chain that holds it.
                 let with_record;
@@ -368,7 +380,11 @@ impl Ledger {
         woken: bool,
         queue: &mut VecDeque<Missing>,
     ) -> Result<Processed, PendingFull> {
-        let slot = match locate(&self.state, &self.gov, &self.proposals, self.any_key, &ev) {
+        let located = match &self.proven {
+            Some(slots) => locate_proven(&self.state, &self.gov, &self.proposals, slots, &ev),
+            None => locate(&self.state, &self.gov, &self.proposals, self.any_key, &ev),
+        };
+        let slot = match located {
             Err(e) => {
                 return Ok(Processed {
                     event: ev,
@@ -394,6 +410,7 @@ impl Ledger {
                 });
             }
             Ok(Place::Next) => Slot::Holds,
+            Ok(Place::Proven) => Slot::Proven,
             Ok(Place::Fork { chain } | Place::Branch { chain }) => Slot::Forked(chain),
             Ok(Place::Revoked { chain }) => Slot::Revoked(chain),
         };

@@ -5,6 +5,8 @@
 pub mod admission;
 pub mod audit;
 pub mod audit_gov;
+pub mod bundle;
+pub mod bundle_select;
 pub mod bytes;
 pub mod checkpoint;
 pub mod codec;

@@ -3,6 +3,7 @@
 //! version, feed root).
 
 use crate::admission::{AdmissionError, VerifiedEvent};
+use crate::bytes::EventId;
 use crate::event::Header;
 use crate::governance::{GovState, Governance};
 use crate::merkle::Frontier;
@@ -29,6 +30,8 @@ pub(crate) enum Place {
     Revoked {
         chain: Frontier,
     },
+    /// A proof bundle's event in the slot its inclusion proof proved.
+    Proven,
 }
 
 /// Where an event goes: admission checks that need the ledger (membership, key, feed links,
@@ -44,25 +47,8 @@ pub(crate) fn locate(
     if state.events.contains_key(ev.id()) {
         return Ok(Place::Duplicate);
     }
-    let halted = h.gov > gov.latest() && gov.halted_below(h.gov);
-    if h.gov > gov.latest() {
-        // Only a member signing with one of its keys, or with a key a stored proposal would
-        // give it (an admission, a new or rotated key), may wait for a governance version.
-        // A replay (`any_key`) lets a member's event with a key not granted yet wait: the
-        // record granting it may come later in the set, and a set replays the same in any order.
-        if !proposals.proposes_key(&h.author, &h.key) {
-            match check_author(gov, gov.latest(), h, false) {
-                Err(AdmissionError::WrongKey) if any_key || halted => {}
-                other => other?,
-            }
-        }
-        if !halted {
-            return Ok(Place::Wait(vec![Missing::Gov(h.gov)]));
-        }
-        // The version it cites was in force under a record a governance fork voided: the
-        // event is stored (void `gov-forked`), in its feed, as it was where it was first seen.
-    } else {
-        check_author(gov, h.gov, h, true)?;
+    if let Some(wait) = check_version(gov, proposals, any_key, h)? {
+        return Ok(wait);
     }
     let prev_meta = if h.seq == 1 {
         None
@@ -82,6 +68,42 @@ pub(crate) fn locate(
         }
     }
     let place = place_in_feed(state, gov.latest_state(), h)?;
+    Ok(wait_for_dependencies(state, ev).unwrap_or(place))
+}
+
+/// The governance checks of placement: the author must be a member signing with its key for
+/// the version it cites; an event citing a version not taken yet waits for it (`Some`).
+fn check_version(
+    gov: &Governance,
+    proposals: &Proposals,
+    any_key: bool,
+    h: &Header,
+) -> Result<Option<Place>, AdmissionError> {
+    let halted = h.gov > gov.latest() && gov.halted_below(h.gov);
+    if h.gov > gov.latest() {
+        // Only a member signing with one of its keys, or with a key a stored proposal would
+        // give it (an admission, a new or rotated key), may wait for a governance version.
+        // A replay (`any_key`) lets a member's event with a key not granted yet wait: the
+        // record granting it may come later in the set, and a set replays the same in any order.
+        if !proposals.proposes_key(&h.author, &h.key) {
+            match check_author(gov, gov.latest(), h, false) {
+                Err(AdmissionError::WrongKey) if any_key || halted => {}
+                other => other?,
+            }
+        }
+        if !halted {
+            return Ok(Some(Place::Wait(vec![Missing::Gov(h.gov)])));
+        }
+        // The version it cites was in force under a record a governance fork voided: the
+        // event is stored (void `gov-forked`), in its feed, as it was where it was first seen.
+    } else {
+        check_author(gov, h.gov, h, true)?;
+    }
+    Ok(None)
+}
+
+/// `Some(wait)` when events the body cites are not stored yet.
+fn wait_for_dependencies(state: &State, ev: &VerifiedEvent) -> Option<Place> {
     let missing: Vec<Missing> = ev
         .body()
         .dependencies()
@@ -89,10 +111,63 @@ pub(crate) fn locate(
         .filter(|d| !state.events.contains_key(d))
         .map(Missing::Event)
         .collect();
-    if !missing.is_empty() {
-        return Ok(Place::Wait(missing));
+    (!missing.is_empty()).then_some(Place::Wait(missing))
+}
+
+/// How a proof bundle's ledger places its events: no feed prefix, only some events of each feed.
+#[derive(Debug, Clone, Default)]
+pub struct ProvenSlots {
+    /// Events whose slot an inclusion proof in a checkpointed feed proved.
+    pub proven: std::collections::HashSet<EventId>,
+    /// For a proven event, the proven event of the same author just below it in seq: the feed
+    /// order that decides which of two events citing one head comes first.
+    pub prior: std::collections::HashMap<EventId, EventId>,
+}
+
+/// Where a proof bundle's event goes. A proven event holds its slot once the proven event
+/// before it in its feed is placed (time and version must not go backwards from it); any other
+/// event is evidence: off its feed's slots, a fork's other event or one signed with a revoked
+/// key (the caller checks that it ends void).
+pub(crate) fn locate_proven(
+    state: &State,
+    gov: &Governance,
+    proposals: &Proposals,
+    slots: &ProvenSlots,
+    ev: &VerifiedEvent,
+) -> Result<Place, AdmissionError> {
+    let h = ev.header();
+    if state.events.contains_key(ev.id()) {
+        return Ok(Place::Duplicate);
     }
-    Ok(place)
+    if let Some(wait) = check_version(gov, proposals, true, h)? {
+        return Ok(wait);
+    }
+    if let Some(prior) = slots.prior.get(ev.id()) {
+        let Some(p) = state.events.get(prior) else {
+            return Ok(Place::Wait(vec![Missing::Event(*prior)]));
+        };
+        if h.time_ms < p.time_ms {
+            return Err(AdmissionError::TimeBackwards);
+        }
+        if h.gov < p.gov {
+            return Err(AdmissionError::GovBackwards);
+        }
+    }
+    if let Some(wait) = wait_for_dependencies(state, ev) {
+        return Ok(wait);
+    }
+    let revoked = gov.latest_state().key_for(&h.author, h.seq) != Some(&h.key);
+    Ok(if revoked {
+        Place::Revoked {
+            chain: Frontier::default(),
+        }
+    } else if slots.proven.contains(ev.id()) {
+        Place::Proven
+    } else {
+        Place::Fork {
+            chain: Frontier::default(),
+        }
+    })
 }
 
 /// The author must be a member at governance version `gov`, signing with the key assigned to

@@ -10,7 +10,7 @@ use crate::bytes::{Digest, EventId, NetworkId};
 use crate::crypto::KeyCache;
 use crate::export::{ExportError, Record};
 use crate::governance::{network_id, GenesisError};
-use crate::ledger::{Fork, Knowledge, Ledger, Limits, Processed, Step};
+use crate::ledger::{Fork, Knowledge, Ledger, Limits, Processed, ProvenSlots, Step};
 use crate::rules::Verdict;
 use crate::types::Genesis;
 
@@ -509,7 +509,26 @@ pub fn rebuild_ledger(
 /// set of events, so that a key cut or an embargo binds from the start and one pass is enough).
 pub fn rebuild_with(
     genesis: &Genesis,
+    known: Knowledge,
+    events: impl FnMut() -> Vec<VerifiedEvent>,
+) -> Result<(Ledger, Vec<Processed>), GenesisError> {
+    rebuild(genesis, known, None, events)
+}
+
+/// [`rebuild_ledger`] for a proof bundle's events: placed by their proofs (`slots`), not by
+/// their feeds' prefixes.
+pub fn rebuild_proven(
+    genesis: &Genesis,
+    slots: &ProvenSlots,
+    events: impl FnMut() -> Vec<VerifiedEvent>,
+) -> Result<(Ledger, Vec<Processed>), GenesisError> {
+    rebuild(genesis, Knowledge::default(), Some(slots), events)
+}
+
+fn rebuild(
+    genesis: &Genesis,
     mut known: Knowledge,
+    slots: Option<&ProvenSlots>,
     mut events: impl FnMut() -> Vec<VerifiedEvent>,
 ) -> Result<(Ledger, Vec<Processed>), GenesisError> {
     let unbounded = Limits {
@@ -526,6 +545,9 @@ pub fn rebuild_with(
             known.governance.as_ref(),
         )?;
         ledger.set_replay_mode();
+        if let Some(slots) = slots {
+            ledger.set_proven_slots(slots.clone());
+        }
         let mut order = Vec::new();
         let mut recompute = false;
         for ev in events() {

@@ -44,6 +44,9 @@ pub struct Feed {
     pub(crate) tree: FeedTree,
     /// The feed is void from this seq on (a proven fork).
     pub forked_at: Option<u64>,
+    /// Slots held by events proven in place by inclusion proofs, by seq (a proof bundle's
+    /// ledger, which holds a few events of a feed and not its prefix; empty otherwise).
+    pub(crate) proven: BTreeMap<u64, EventId>,
 }
 
 impl Feed {
@@ -63,6 +66,16 @@ impl Feed {
     pub(crate) fn hold(&mut self, id: EventId) {
         self.ids.push(id);
         self.tree.push(crate::merkle::feed_leaf(&id));
+    }
+    /// The event holding slot `seq`, in the feed's prefix or proven in place.
+    pub fn slot(&self, seq: u64) -> Option<&EventId> {
+        let index = usize::try_from(seq.checked_sub(1)?).ok()?;
+        self.ids.get(index).or_else(|| self.proven.get(&seq))
+    }
+    /// The highest seq held, in the prefix or proven in place.
+    pub(crate) fn last_seq(&self) -> u64 {
+        let proven = self.proven.keys().next_back().copied().unwrap_or(0);
+        (self.ids.len() as u64).max(proven)
     }
 }
 
@@ -266,9 +279,7 @@ impl State {
             m.get(author)
                 .is_some_and(|o| o.by_seq.range(seq.saturating_add(1)..).next().is_some())
         };
-        self.feeds
-            .get(author)
-            .is_some_and(|f| f.ids.len() as u64 > seq)
+        self.feeds.get(author).is_some_and(|f| f.last_seq() > seq)
             || after(&self.off_slot)
             || after(&self.revoked)
     }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::bytes::{Digest, EventId, NetworkId};
 use crate::checkpoint::{feeds_root, FeedHead, MAX_CHECKPOINT_FEEDS};
 use crate::event::Checkpoint;
+use crate::governance::GovState;
 use crate::ledger::Ledger;
 use crate::types::MemberId;
 
@@ -21,6 +22,14 @@ pub struct WitnessState {
     pub checkpoint: Option<Checkpoint>,
     /// Each feed's size and root in that checkpoint.
     pub feeds: BTreeMap<MemberId, (u64, Digest)>,
+}
+
+/// True when `member` has the witness duty under `gov`: one of its roles is a witness role of
+/// the policy, and it is not suspended.
+pub fn has_witness_duty(gov: &GovState, member: &MemberId) -> bool {
+    gov.members.get(member).is_some_and(|m| {
+        m.roles.iter().any(|r| gov.policy.witness_roles.contains(r)) && !gov.is_suspended(member)
+    })
 }
 
 /// Why a witness refuses to cosign.

@@ -65,17 +65,21 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
         ApiError {
             status,
             code,
             message: message.into(),
         }
     }
-    fn not_found(what: impl Into<String>) -> ApiError {
+    pub(crate) fn not_found(what: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not-found", what)
     }
-    fn bad_request(message: impl Into<String>) -> ApiError {
+    pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad-request", message)
     }
 }
@@ -199,7 +203,7 @@ impl From<GovError> for ApiError {
     }
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 /// The API router.
 pub fn router(state: AppState) -> Router {
@@ -218,6 +222,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/events/{id}", get(event))
         .route("/v1/parcels/{id}", get(parcel))
         .route("/v1/parcels/{id}/history", get(history))
+        .route("/v1/parcels/{id}/bundle", get(crate::bundle::bundle))
         .route("/v1/feeds", get(feeds))
         .route("/v1/feeds/{author}", get(feed))
         .route("/v1/checkpoints/latest", get(latest_checkpoint))

@@ -2,6 +2,7 @@
 
 pub mod actions;
 pub mod api;
+pub mod bundle;
 pub mod config;
 pub mod gov;
 pub mod http;

@@ -29,10 +29,7 @@ pub enum WitnessError {
 
 /// True when the policy in force gives `member` the witness duty.
 pub fn has_duty(ledger: &Ledger, member: &MemberId) -> bool {
-    let gov = ledger.governance().latest_state();
-    gov.members.get(member).is_some_and(|m| {
-        m.roles.iter().any(|r| gov.policy.witness_roles.contains(r)) && !gov.is_suspended(member)
-    })
+    ledger_core::witness::has_witness_duty(ledger.governance().latest_state(), member)
 }
 
 /// Checkpoints `ledger` at `time_ms` and checks it against `state`, the view last cosigned.

@@ -1,6 +1,8 @@
 //! Shared helpers for ledger-core's integration tests: a development network, event builders and a scenario generator.
 #![allow(dead_code)]
 
+pub mod stories;
+
 use std::collections::HashMap;
 
 use ledger_core::admission::{verify_event, VerifiedEvent};

@@ -1,0 +1,438 @@
+//! Proof bundles: one parcel's audit as of a cosigned checkpoint, in a file that verifies offline
+//! with only the genesis (DESIGN.md section 7; format in docs/bundle.md).
+//!
+//! A bundle carries the checkpoint, the `Witness` events cosigning it, the proof that each
+//! author's feed head is in it, and the events that bear on the parcel's audit, each with an
+//! inclusion proof in its author's feed at the checkpoint (or none, for evidence that needs no
+//! checkpoint: a fork's events, events void by a fork or a revoked key). Verifying replays them
+//! in a ledger that places each event by its proof, then audits the parcel there.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::admission::{verify_event, AdmissionError, VerifiedEvent};
+use crate::audit::{audit_parcel, Audit};
+use crate::bundle_select::{by_author, select, SelectError, Selection, MAX_BUNDLE_EVENTS};
+use crate::bytes::{Digest, EventId, ParcelId};
+use crate::checkpoint::{checkpoint_id, head_proof, verify_head, FeedHead, HeadProof};
+use crate::codec::{self, DecodeError, MAX_BUNDLE_BYTES};
+use crate::crypto::KeyCache;
+use crate::event::{Body, Checkpoint};
+use crate::feed_tree::{feed_inclusion, InclusionProof};
+use crate::findings::{parcel_findings_at, Finding};
+use crate::governance::network_id;
+use crate::ledger::{Ledger, Missing, Processed, ProvenSlots};
+use crate::replay::rebuild_proven;
+use crate::rules::{Verdict, VoidReason};
+use crate::types::{Genesis, MemberId};
+use crate::witness::has_witness_duty;
+
+/// The bundle format's version; a verifier refuses any other.
+pub const BUNDLE_VERSION: u32 = 1;
+/// Most `Witness` events one bundle carries.
+pub const MAX_BUNDLE_WITNESSES: usize = 64;
+
+/// One event of a bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BundleEvent {
+    /// The signed event, as stored.
+    pub bytes: Vec<u8>,
+    /// Its inclusion in its author's feed at the checkpoint; `None` for evidence.
+    pub proof: Option<InclusionProof>,
+}
+
+/// A parcel's proof bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bundle {
+    pub version: u32,
+    pub parcel: ParcelId,
+    pub checkpoint: Checkpoint,
+    /// `Witness` events whose checkpoint is this one: each one's signature is a cosignature.
+    pub witnesses: Vec<Vec<u8>>,
+    /// The head of every feed an event is proven in.
+    pub heads: Vec<HeadProof>,
+    pub events: Vec<BundleEvent>,
+}
+
+impl Bundle {
+    /// The bundle's canonical bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+    /// Decodes a bundle of at most [`MAX_BUNDLE_BYTES`].
+    pub fn decode(bytes: &[u8]) -> Result<Bundle, BundleError> {
+        codec::decode(bytes, MAX_BUNDLE_BYTES).map_err(BundleError::Malformed)
+    }
+}
+
+/// Why a bundle could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Select(#[from] SelectError),
+    #[error("feed proof of {author} at seq {seq}: {detail}")]
+    Proof {
+        author: MemberId,
+        seq: u64,
+        detail: String,
+    },
+}
+
+/// Builds the bundle of `parcel` as of the checkpoint `cp` whose heads are `heads`, from
+/// `ledger` (whose feeds extend the checkpoint's), cosigned by the `witnesses` events;
+/// `bytes` reads a stored event.
+pub fn build(
+    ledger: &Ledger,
+    cp: &Checkpoint,
+    heads: &[FeedHead],
+    witnesses: Vec<Vec<u8>>,
+    parcel: &ParcelId,
+    bytes: impl Fn(&EventId) -> Option<Vec<u8>>,
+) -> Result<Bundle, BuildError> {
+    let network = *ledger.network();
+    let body = |id: &EventId| {
+        let b = bytes(id)?;
+        crate::admission::decode_event(&b, &network)
+            .ok()
+            .map(|d| d.body().clone())
+    };
+    let Selection { proven, evidence } = select(ledger, heads, parcel, body)?;
+    let mut events = Vec::with_capacity(proven.len() + evidence.len());
+    let mut proof_heads = Vec::new();
+    for (author, seqs) in by_author(ledger, &proven) {
+        let size = heads
+            .iter()
+            .find(|h| h.author == author)
+            .map_or(0, |h| h.seq);
+        let fail = |seq: u64, detail: String| BuildError::Proof {
+            author: author.clone(),
+            seq,
+            detail,
+        };
+        let head = head_proof(heads, &author).map_err(|e| fail(0, e.to_string()))?;
+        proof_heads.push(head);
+        let tree = ledger.feed(&author).map(|f| f.tree());
+        for (seq, id) in seqs {
+            let tree = tree.ok_or_else(|| fail(seq, "no feed".into()))?;
+            let proof =
+                feed_inclusion(&author, tree, seq, size).map_err(|e| fail(seq, e.to_string()))?;
+            let b = bytes(&id).ok_or_else(|| fail(seq, format!("event {id} unreadable")))?;
+            events.push(BundleEvent {
+                bytes: b,
+                proof: Some(proof),
+            });
+        }
+    }
+    for id in evidence {
+        let b = bytes(&id).ok_or(SelectError::Unreadable(id))?;
+        events.push(BundleEvent {
+            bytes: b,
+            proof: None,
+        });
+    }
+    Ok(Bundle {
+        version: BUNDLE_VERSION,
+        parcel: *parcel,
+        checkpoint: cp.clone(),
+        witnesses,
+        heads: proof_heads,
+        events,
+    })
+}
+
+/// Why a bundle was refused. Each has a stable name ([`BundleError::reason`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BundleError {
+    #[error("the bundle is malformed: {0}")]
+    Malformed(DecodeError),
+    #[error(
+        "bundle format version {0} is not supported (this verifier reads version {BUNDLE_VERSION})"
+    )]
+    Version(u32),
+    #[error("the checkpoint is of another network than the genesis given")]
+    WrongNetwork,
+    #[error("the bundle carries {0} events or witnesses, more than a bundle may")]
+    TooLarge(usize),
+    #[error("event {index} of the bundle: {error}")]
+    BadEvent { index: usize, error: AdmissionError },
+    #[error("event {0} is in the bundle twice")]
+    DuplicateEvent(EventId),
+    #[error("a feed head proof does not hold: {0}")]
+    BadHead(String),
+    #[error("the feed head of {0} is given twice")]
+    DuplicateHead(MemberId),
+    #[error("event {event} claims a proof, but the bundle proves no head of {author}'s feed")]
+    NoHead { event: EventId, author: MemberId },
+    #[error("event {0} is not at its seq in its author's feed at the checkpoint (inclusion proof fails)")]
+    NotIncluded(EventId),
+    #[error("event {event} was refused: {error}")]
+    Refused {
+        event: EventId,
+        error: AdmissionError,
+    },
+    #[error("event {event} waits for {missing}, which the bundle lacks")]
+    Missing { event: EventId, missing: String },
+    #[error("event {0} carries no proof and is not void by a fork or a revoked key: it needs an inclusion proof")]
+    Unproven(EventId),
+    #[error("the bundle's governance records make version {got}, the checkpoint states {stated}: records are missing or extra")]
+    Governance { got: u64, stated: u64 },
+    #[error("witness event {index}: {detail}")]
+    BadCosignature { index: usize, detail: String },
+    #[error("the checkpoint has {got} witness cosignatures, {need} are required")]
+    TooFewCosignatures { got: usize, need: usize },
+    #[error("the bundle holds no parcel {0}")]
+    UnknownParcel(ParcelId),
+    #[error("the genesis is invalid: {0}")]
+    Genesis(String),
+}
+
+impl BundleError {
+    /// The stable name of the reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            BundleError::Malformed(_) => "malformed",
+            BundleError::Version(_) => "unsupported-version",
+            BundleError::WrongNetwork => "wrong-network",
+            BundleError::TooLarge(_) => "too-large",
+            BundleError::BadEvent { .. } => "bad-event",
+            BundleError::DuplicateEvent(_) => "duplicate-event",
+            BundleError::BadHead(_) => "bad-head-proof",
+            BundleError::DuplicateHead(_) => "duplicate-head",
+            BundleError::NoHead { .. } => "no-head",
+            BundleError::NotIncluded(_) => "not-included",
+            BundleError::Refused { .. } => "refused-event",
+            BundleError::Missing { .. } => "missing-dependency",
+            BundleError::Unproven(_) => "unproven-event",
+            BundleError::Governance { .. } => "governance-mismatch",
+            BundleError::BadCosignature { .. } => "bad-cosignature",
+            BundleError::TooFewCosignatures { .. } => "too-few-cosignatures",
+            BundleError::UnknownParcel(_) => "unknown-parcel",
+            BundleError::Genesis(_) => "bad-genesis",
+        }
+    }
+}
+
+/// What a verified bundle proves: the parcel's audit and findings as of the checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BundleAudit {
+    pub checkpoint: Checkpoint,
+    pub checkpoint_id: Digest,
+    /// Witnesses whose cosignature of the checkpoint counted, sorted.
+    pub cosigners: Vec<MemberId>,
+    pub audit: Audit,
+    /// Findings that concern the parcel, deadlines judged as of the checkpoint's time.
+    pub findings: Vec<Finding>,
+    /// Events proven by inclusion, and events carried as evidence.
+    pub proven: usize,
+    pub evidence: usize,
+}
+
+/// Verifies a bundle against `genesis`, requiring `witnesses` cosignatures by members with the
+/// witness duty, and audits its parcel.
+pub fn verify_bundle(
+    genesis: &Genesis,
+    bundle: &Bundle,
+    witnesses: usize,
+) -> Result<BundleAudit, BundleError> {
+    if bundle.version != BUNDLE_VERSION {
+        return Err(BundleError::Version(bundle.version));
+    }
+    let network = network_id(genesis);
+    let cp = &bundle.checkpoint;
+    if cp.network != network {
+        return Err(BundleError::WrongNetwork);
+    }
+    if bundle.events.len() > MAX_BUNDLE_EVENTS || bundle.witnesses.len() > MAX_BUNDLE_WITNESSES {
+        return Err(BundleError::TooLarge(
+            bundle.events.len().max(bundle.witnesses.len()),
+        ));
+    }
+    let keys = KeyCache::default();
+    let heads = check_heads(bundle)?;
+    let (events, slots) = check_events(bundle, &heads, &keys)?;
+    let evidence: Vec<EventId> = events
+        .iter()
+        .map(|e| *e.id())
+        .filter(|id| !slots.proven.contains(id))
+        .collect();
+    let (ledger, order) = rebuild_proven(genesis, &slots, || events.clone())
+        .map_err(|e| BundleError::Genesis(e.to_string()))?;
+    check_outcomes(&ledger, &order, &evidence)?;
+    if ledger.governance().latest() != cp.gov {
+        return Err(BundleError::Governance {
+            got: ledger.governance().latest(),
+            stated: cp.gov,
+        });
+    }
+    let cosigners = count_cosigners(&ledger, bundle, &keys)?;
+    if cosigners.len() < witnesses {
+        return Err(BundleError::TooFewCosignatures {
+            got: cosigners.len(),
+            need: witnesses,
+        });
+    }
+    let audit =
+        audit_parcel(&ledger, &bundle.parcel).ok_or(BundleError::UnknownParcel(bundle.parcel))?;
+    let findings = parcel_findings_at(&ledger, &audit, cp.time_ms);
+    Ok(BundleAudit {
+        checkpoint: cp.clone(),
+        checkpoint_id: checkpoint_id(cp),
+        cosigners: cosigners.into_iter().collect(),
+        audit,
+        findings,
+        proven: slots.proven.len(),
+        evidence: evidence.len(),
+    })
+}
+
+/// Every head proof holds against the checkpoint, one per author.
+fn check_heads(bundle: &Bundle) -> Result<BTreeMap<MemberId, FeedHead>, BundleError> {
+    let mut heads = BTreeMap::new();
+    for h in &bundle.heads {
+        verify_head(&bundle.checkpoint.network, &bundle.checkpoint, h)
+            .map_err(|e| BundleError::BadHead(e.to_string()))?;
+        if heads
+            .insert(h.head.author.clone(), h.head.clone())
+            .is_some()
+        {
+            return Err(BundleError::DuplicateHead(h.head.author.clone()));
+        }
+    }
+    Ok(heads)
+}
+
+/// Every event's signature, and every proof against its author's head; the proven events'
+/// order in each feed.
+fn check_events(
+    bundle: &Bundle,
+    heads: &BTreeMap<MemberId, FeedHead>,
+    keys: &KeyCache,
+) -> Result<(Vec<VerifiedEvent>, ProvenSlots), BundleError> {
+    let network = bundle.checkpoint.network;
+    let mut events = Vec::with_capacity(bundle.events.len());
+    let mut seen = HashSet::new();
+    let mut slots = ProvenSlots::default();
+    let mut feeds: BTreeMap<MemberId, Vec<(u64, EventId)>> = BTreeMap::new();
+    for (index, e) in bundle.events.iter().enumerate() {
+        let ev = verify_event(&e.bytes, &network, keys)
+            .map_err(|error| BundleError::BadEvent { index, error })?;
+        let id = *ev.id();
+        if !seen.insert(id) {
+            return Err(BundleError::DuplicateEvent(id));
+        }
+        if let Some(proof) = &e.proof {
+            let h = ev.header();
+            let head = heads.get(&h.author).ok_or_else(|| BundleError::NoHead {
+                event: id,
+                author: h.author.clone(),
+            })?;
+            if proof.leaf_index != h.seq - 1 || !proof.verify(&id, head.seq, &head.root) {
+                return Err(BundleError::NotIncluded(id));
+            }
+            slots.proven.insert(id);
+            feeds.entry(h.author.clone()).or_default().push((h.seq, id));
+        }
+        events.push(ev);
+    }
+    for seqs in feeds.values_mut() {
+        seqs.sort();
+        for pair in seqs.windows(2) {
+            slots.prior.insert(pair[1].1, pair[0].1);
+        }
+    }
+    Ok((events, slots))
+}
+
+/// Every event was placed, none waits, and every evidence event is void by a fork or a key cut.
+fn check_outcomes(
+    ledger: &Ledger,
+    order: &[Processed],
+    evidence: &[EventId],
+) -> Result<(), BundleError> {
+    for p in order {
+        if let Err(error) = &p.outcome {
+            return Err(BundleError::Refused {
+                event: *p.event.id(),
+                error: error.clone(),
+            });
+        }
+    }
+    if let Some((event, missing)) = ledger.pending_report().into_iter().next() {
+        let missing = missing
+            .iter()
+            .map(Missing::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(BundleError::Missing { event, missing });
+    }
+    for id in evidence {
+        // Void by the evidence itself: signed with a key cut for its seq, or at or after a fork
+        // of its author that the bundle proves (every event off the slots is stored void
+        // `author-forked`, so that verdict alone proves nothing).
+        let void = ledger.event(id).is_some_and(|m| match m.verdict {
+            Verdict::Void(VoidReason::RevokedKey) => true,
+            Verdict::Void(VoidReason::AuthorForked) => ledger.is_forked_at(&m.author, m.seq),
+            _ => false,
+        });
+        if !void {
+            return Err(BundleError::Unproven(*id));
+        }
+    }
+    Ok(())
+}
+
+/// The members with the witness duty whose `Witness` events in the bundle cosign its checkpoint
+/// with their current key (the event's own signature, and any cosignatures it carries).
+fn count_cosigners(
+    ledger: &Ledger,
+    bundle: &Bundle,
+    keys: &KeyCache,
+) -> Result<BTreeSet<MemberId>, BundleError> {
+    let gov = ledger.governance().latest_state();
+    let network = bundle.checkpoint.network;
+    let mut out = BTreeSet::new();
+    for (index, bytes) in bundle.witnesses.iter().enumerate() {
+        let bad = |detail: String| BundleError::BadCosignature { index, detail };
+        let ev = verify_event(bytes, &network, keys).map_err(|e| bad(e.to_string()))?;
+        let Body::Witness(w) = ev.body() else {
+            return Err(bad("not a witness event".into()));
+        };
+        if w.checkpoint != bundle.checkpoint {
+            return Err(bad("it cosigns another checkpoint".into()));
+        }
+        let h = ev.header();
+        let current = |m: &MemberId, key| {
+            gov.members
+                .get(m)
+                .is_some_and(|member| member.keys.iter().any(|g| &g.key == key))
+        };
+        if !has_witness_duty(gov, &h.author) || gov.key_for(&h.author, h.seq) != Some(&h.key) {
+            return Err(bad(format!(
+                "{} has no witness duty or signed with a key not its own",
+                h.author
+            )));
+        }
+        out.insert(h.author.clone());
+        for c in &w.cosignatures {
+            if has_witness_duty(gov, &c.member) && current(&c.member, &c.key) {
+                out.insert(c.member.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The bundle's events by id (for tests and tools that mutate bundles).
+pub fn event_ids(bundle: &Bundle, network: &crate::bytes::NetworkId) -> HashMap<EventId, usize> {
+    bundle
+        .events
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| {
+            crate::admission::decode_event(&e.bytes, network)
+                .ok()
+                .map(|d| (*d.id(), i))
+        })
+        .collect()
+}

@@ -1,0 +1,222 @@
+//! Proof bundles: a bundle audit equals the full replay's audit as of the checkpoint, or is
+//! refused with a named reason; tampered bundles are refused.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::stories::{equivocations, extras, governed};
+use common::{scenario, settled, Net, Rng};
+use ledger_core::audit::audit_parcel;
+use ledger_core::bundle::{build, verify_bundle, Bundle, BundleError};
+use ledger_core::bundle_select::SelectError;
+use ledger_core::bytes::EventId;
+use ledger_core::checkpoint::checkpoint;
+use ledger_core::event::{Body, Checkpoint, Witness};
+use ledger_core::findings::{latest_time, parcel_findings_at};
+use ledger_core::ledger::Ledger;
+use ledger_core::writer::Signed;
+use proptest::prelude::*;
+
+/// A story: custody, then equivocations and governance mixed in, settled in one ledger.
+fn story(seed: u64, steps: usize) -> (Net, Vec<Signed>, Ledger) {
+    let (mut net, mut events) = scenario(seed, steps);
+    let mut rng = Rng(seed ^ 0x5eed);
+    if rng.chance(50) {
+        let (forks, _) = equivocations(&net, &events, &mut rng);
+        events.extend(forks);
+    }
+    if rng.chance(50) {
+        let records = governed(&mut net, &events, &mut rng);
+        events.extend(records);
+    }
+    let ledger = settled(&net, &events.iter().collect::<Vec<_>>());
+    let more = extras(&mut net, &ledger, &mut rng);
+    events.extend(more);
+    let ledger = settled(&net, &events.iter().collect::<Vec<_>>());
+    (net, events, ledger)
+}
+
+/// The ledger's checkpoint an hour after its last event, cosigned by the monitor (a witness).
+fn cosigned(
+    net: &mut Net,
+    ledger: &Ledger,
+) -> (Checkpoint, Vec<ledger_core::checkpoint::FeedHead>, Signed) {
+    let (cp, heads) = checkpoint(ledger, latest_time(ledger) + 3_600_000);
+    let w = net.sign(
+        "monitor",
+        Body::Witness(Witness {
+            checkpoint: cp.clone(),
+            cosignatures: Vec::new(),
+        }),
+    );
+    (cp, heads, w)
+}
+
+/// How many bundles were verified, refused at build, and carried evidence.
+#[derive(Default)]
+struct Counts {
+    verified: usize,
+    refused: usize,
+    with_evidence: usize,
+    governed: usize,
+}
+
+/// Checks every parcel's bundle against the full audit.
+fn check_every_parcel(seed: u64, steps: usize) -> Counts {
+    let (mut net, events, ledger) = story(seed, steps);
+    let bytes: HashMap<EventId, Vec<u8>> = events.iter().map(|s| (s.id, s.bytes.clone())).collect();
+    let (cp, heads, witness) = cosigned(&mut net, &ledger);
+    let genesis = net.dev.genesis();
+    let mut n = Counts::default();
+    let mut parcels: Vec<_> = ledger.parcels().map(|p| p.id).collect();
+    parcels.sort();
+    for p in parcels {
+        let bundle = match build(
+            &ledger,
+            &cp,
+            &heads,
+            vec![witness.bytes.clone()],
+            &p,
+            |id| bytes.get(id).cloned(),
+        ) {
+            Ok(b) => b,
+            Err(ledger_core::bundle::BuildError::Select(SelectError::NotCovered(_))) => {
+                n.refused += 1;
+                continue;
+            }
+            Err(e) => panic!("seed {seed}: bundle of {p}: {e}"),
+        };
+        let decoded = Bundle::decode(&bundle.encode()).expect("a bundle decodes");
+        assert_eq!(decoded, bundle);
+        let got = verify_bundle(&genesis, &decoded, 1)
+            .unwrap_or_else(|e| panic!("seed {seed}: bundle of {p} refused: {e}"));
+        let full = audit_parcel(&ledger, &p).expect("parcel");
+        let findings = parcel_findings_at(&ledger, &full, cp.time_ms);
+        assert_eq!(got.audit, full, "seed {seed}: audit of {p}");
+        assert_eq!(got.findings, findings, "seed {seed}: findings of {p}");
+        assert_eq!(got.cosigners.len(), 1);
+        n.verified += 1;
+        n.with_evidence += usize::from(got.evidence > 0);
+        n.governed += usize::from(got.checkpoint.gov > 0);
+    }
+    n
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+
+    #[test]
+    fn a_bundle_audit_equals_the_full_audit(seed in any::<u64>(), steps in 20usize..60) {
+        check_every_parcel(seed, steps);
+    }
+}
+
+#[test]
+fn stories_give_bundles_to_verify() {
+    // The stories must give bundles with forks' evidence and with governance, or the property
+    // above proves little about them.
+    let mut total = Counts::default();
+    for seed in 0..10 {
+        let n = check_every_parcel(seed, 50);
+        total.verified += n.verified;
+        total.refused += n.refused;
+        total.with_evidence += n.with_evidence;
+        total.governed += n.governed;
+    }
+    assert!(
+        total.verified > 100,
+        "{} verified, {} refused",
+        total.verified,
+        total.refused
+    );
+    assert!(
+        total.with_evidence > 10,
+        "{} bundles with evidence",
+        total.with_evidence
+    );
+    assert!(
+        total.governed > 10,
+        "{} bundles under governance",
+        total.governed
+    );
+}
+
+/// A small bundle and what it verifies to.
+fn small_bundle() -> (Net, Bundle) {
+    let (mut net, events, ledger) = story(7, 30);
+    let bytes: HashMap<EventId, Vec<u8>> = events.iter().map(|s| (s.id, s.bytes.clone())).collect();
+    let (cp, heads, witness) = cosigned(&mut net, &ledger);
+    let target = ledger
+        .parcels()
+        .filter(|p| !p.parents.is_empty())
+        .map(|p| p.id)
+        .min()
+        .expect("a transform output");
+    let bundle = build(
+        &ledger,
+        &cp,
+        &heads,
+        vec![witness.bytes.clone()],
+        &target,
+        |id| bytes.get(id).cloned(),
+    )
+    .expect("bundle");
+    verify_bundle(&net.dev.genesis(), &bundle, 1).expect("the untouched bundle verifies");
+    (net, bundle)
+}
+
+#[test]
+fn every_byte_flip_is_refused() {
+    let (net, bundle) = small_bundle();
+    let genesis = net.dev.genesis();
+    let bytes = bundle.encode();
+    let mut reasons: HashMap<&'static str, usize> = HashMap::new();
+    for i in 0..bytes.len() {
+        let mut b = bytes.clone();
+        b[i] ^= 0x01;
+        let outcome = Bundle::decode(&b).and_then(|x| verify_bundle(&genesis, &x, 1));
+        match outcome {
+            Err(e) => *reasons.entry(e.reason()).or_default() += 1,
+            Ok(_) => panic!("a flip at byte {i} of {} was accepted", bytes.len()),
+        }
+    }
+    assert!(reasons.len() >= 4, "{reasons:?}");
+}
+
+#[test]
+fn swapped_proofs_and_stripped_cosignatures_are_refused() {
+    let (net, bundle) = small_bundle();
+    let genesis = net.dev.genesis();
+    let proven: Vec<usize> = (0..bundle.events.len())
+        .filter(|i| bundle.events[*i].proof.is_some())
+        .collect();
+    for pair in proven.windows(2) {
+        let mut b = bundle.clone();
+        let (x, y) = (pair[0], pair[1]);
+        let px = b.events[x].proof.take();
+        b.events[x].proof = b.events[y].proof.take();
+        b.events[y].proof = px;
+        let e = verify_bundle(&genesis, &b, 1).expect_err("swapped proofs");
+        assert_eq!(e.reason(), "not-included", "{e}");
+    }
+    let mut b = bundle.clone();
+    b.witnesses.clear();
+    let e = verify_bundle(&genesis, &b, 1).expect_err("stripped");
+    assert!(
+        matches!(e, BundleError::TooFewCosignatures { got: 0, need: 1 }),
+        "{e}"
+    );
+    let e = verify_bundle(&genesis, &bundle, 2).expect_err("one witness, two required");
+    assert!(
+        matches!(e, BundleError::TooFewCosignatures { got: 1, need: 2 }),
+        "{e}"
+    );
+    // A proof stripped makes the event evidence it is not.
+    for i in &proven {
+        let mut b = bundle.clone();
+        b.events[*i].proof = None;
+        let e = verify_bundle(&genesis, &b, 1).expect_err("stripped proof");
+        assert_eq!(e.reason(), "unproven-event", "{e}");
+    }
+}
