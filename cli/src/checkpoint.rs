@@ -107,13 +107,16 @@ fn proofs(node: &Node, old: &Seen, new: &Seen) -> anyhow::Result<BTreeMap<Member
     Ok(out)
 }
 
-/// Runs `custody checkpoint`: verifies the node's newest checkpoint against the one remembered
-/// and remembers it; a rollback is an error.
-pub fn run(node: &Node, state: &Path, as_json: bool) -> anyhow::Result<()> {
-    let genesis = crate::inspect::node_genesis(node)?;
-    let network = network_id(&genesis);
+/// The node's newest checkpoint, verified against the one remembered for `network` in `state`
+/// and remembered in its place; returns it and the id of the one it extends. A rollback is an
+/// error ([`Rollback`]).
+pub fn verify_newest(
+    node: &Node,
+    network: &NetworkId,
+    state: &Path,
+) -> anyhow::Result<(Checkpoint, Option<Digest>)> {
     let mut remembered = load(state)?;
-    let new = fetch(node, &network)?;
+    let new = fetch(node, network)?;
     let key = network.to_string();
     let before = remembered.networks.get(&key).cloned();
     let prior = before
@@ -132,27 +135,35 @@ pub fn run(node: &Node, state: &Path, as_json: bool) -> anyhow::Result<()> {
     };
     check(
         &prior,
-        &network,
+        network,
         &new.checkpoint,
         &new.heads,
         &proofs,
         verify_consistency,
     )
     .map_err(|e| Rollback(e.to_string()))?;
-    let id = checkpoint_id(&new.checkpoint);
     remembered.networks.insert(key, new.clone());
     save(state, &remembered)?;
-    let extends = before.map(|b| checkpoint_id(&b.checkpoint));
+    Ok((new.checkpoint, before.map(|b| checkpoint_id(&b.checkpoint))))
+}
+
+/// Runs `custody checkpoint`: verifies the node's newest checkpoint against the one remembered
+/// and remembers it; a rollback is an error.
+pub fn run(node: &Node, state: &Path, as_json: bool) -> anyhow::Result<()> {
+    let genesis = crate::inspect::node_genesis(node)?;
+    let network = network_id(&genesis);
+    let (cp, extends) = verify_newest(node, &network, state)?;
+    let id = checkpoint_id(&cp);
     if as_json {
         println!(
             "{}",
-            json!({"checkpoint": id, "time_ms": new.checkpoint.time_ms, "feeds": new.checkpoint.feeds,
+            json!({"checkpoint": id, "time_ms": cp.time_ms, "feeds": cp.feeds,
                    "extends": extends, "state": state.display().to_string()})
         );
     } else {
         println!(
             "checkpoint {id} verified: {} feeds, time {}",
-            new.checkpoint.feeds, new.checkpoint.time_ms
+            cp.feeds, cp.time_ms
         );
         match extends {
             Some(prev) => println!(

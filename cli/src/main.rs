@@ -1,6 +1,7 @@
 //! custody: the command line over ledger-core and the node API (keys, genesis, actions, governance, audit, replay, export, demo).
 
 mod act;
+mod bundle;
 mod checkpoint;
 mod client;
 mod demo;
@@ -112,6 +113,24 @@ enum Command {
         #[arg(long)]
         state: Option<PathBuf>,
     },
+    /// Verify a parcel's proof bundle offline, with no node: its events, their inclusion in the
+    /// checkpoint, the witnesses' cosignatures; then print the parcel's audit as of it.
+    #[command(
+        after_help = "Example:\n  custody verify-bundle parcel.bundle --genesis genesis.bin --witnesses 2"
+    )]
+    VerifyBundle {
+        /// The bundle file (from `custody audit parcel ID --bundle FILE`).
+        file: PathBuf,
+        /// The network's genesis document.
+        #[arg(long)]
+        genesis: PathBuf,
+        /// Witness cosignatures required of the checkpoint (default: the policy's value).
+        #[arg(long, value_name = "K")]
+        witnesses: Option<usize>,
+        /// Print the ancestry as a Graphviz digraph.
+        #[arg(long, conflicts_with = "json")]
+        dot: bool,
+    },
     /// Save a node's whole log to a file in the export format.
     #[command(
         after_help = "Example:\n  custody export --node http://127.0.0.1:7300 --out log.export"
@@ -173,9 +192,11 @@ enum GenesisCommand {
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Audit one parcel from a node's log (or an export file), verified locally.
+    /// Audit one parcel, verified locally: by default from its proof bundle, as of the node's
+    /// newest cosigned checkpoint (checked against the newest one this client saw: no rollback);
+    /// with --full (or --file) by replaying the whole log.
     #[command(
-        after_help = "Examples:\n  custody audit parcel 3f2a...\n  custody audit parcel 3f2a... --dot | dot -Tsvg > parcel.svg\n  custody audit parcel 3f2a... --file log.export --genesis genesis.bin --json"
+        after_help = "Examples:\n  custody audit parcel 3f2a...\n  custody audit parcel 3f2a... --bundle parcel.bundle --witnesses 2\n  custody audit parcel 3f2a... --full --dot | dot -Tsvg > parcel.svg\n  custody audit parcel 3f2a... --file log.export --genesis genesis.bin --json"
     )]
     Parcel {
         /// The parcel id (64 hex characters).
@@ -185,6 +206,19 @@ enum AuditCommand {
         /// Print the ancestry as a Graphviz digraph.
         #[arg(long, conflicts_with = "json")]
         dot: bool,
+        /// Replay the node's whole log instead of verifying the parcel's bundle: as of the newest
+        /// event, every event checked, not only those bearing on the parcel.
+        #[arg(long, conflicts_with_all = ["bundle", "witnesses"])]
+        full: bool,
+        /// Also write the verified bundle to FILE (for `custody verify-bundle`).
+        #[arg(long, value_name = "FILE", conflicts_with = "file")]
+        bundle: Option<PathBuf>,
+        /// Witness cosignatures required of the checkpoint (default: the policy's value).
+        #[arg(long, value_name = "K", conflicts_with = "file")]
+        witnesses: Option<usize>,
+        /// The state file of checkpoints seen (as for `custody checkpoint`).
+        #[arg(long, conflicts_with = "file")]
+        state: Option<PathBuf>,
     },
 }
 
@@ -269,16 +303,45 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             id,
             source: src,
             dot,
+            full,
+            bundle: save,
+            witnesses,
+            state,
         }) => {
-            if id.parse::<ledger_core::bytes::ParcelId>().is_err() {
+            let Ok(parcel) = id.parse::<ledger_core::bytes::ParcelId>() else {
                 return Err(Usage(format!("{id:?} is not a parcel id (64 hex characters)")).into());
-            }
-            let format = match (common.json, dot) {
-                (true, _) => AuditFormat::Json,
-                (false, true) => AuditFormat::Dot,
-                (false, false) => AuditFormat::Text,
             };
-            inspect::audit(&source(common, &src)?, &id, format)?;
+            let format = audit_format(common.json, dot);
+            match source(common, &src)? {
+                Source::Node { node, pinned } if !full => {
+                    let genesis = match pinned {
+                        Some(p) => p.genesis,
+                        None => inspect::node_genesis(&node)?,
+                    };
+                    let state = state_file(state)?;
+                    bundle::audit(&bundle::Request {
+                        node: &node,
+                        genesis,
+                        parcel,
+                        state: &state,
+                        witnesses,
+                        save: save.as_deref(),
+                        format,
+                    })?;
+                }
+                other => {
+                    inspect::audit(&other, &id, format)?;
+                }
+            }
+        }
+        Command::VerifyBundle {
+            file,
+            genesis,
+            witnesses,
+            dot,
+        } => {
+            let genesis = keys::read_genesis(&genesis).map_err(|e| Usage(format!("{e:#}")))?;
+            bundle::verify_file(&file, &genesis, witnesses, audit_format(common.json, dot))?;
         }
         Command::Replay {
             source: src,
@@ -289,9 +352,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             }
         }
         Command::Checkpoint { state } => {
-            let state = state
-                .or_else(checkpoint::default_state)
-                .ok_or_else(|| Usage("no state file: give --state FILE (no HOME set)".into()))?;
+            let state = state_file(state)?;
             checkpoint::run(&Node::new(&common.node, None), &state, common.json)?;
         }
         Command::Export { out } => {
@@ -305,6 +366,21 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             .with_context(|| format!("node of {}", config.display()))?,
     }
     Ok(EXIT_OK)
+}
+
+fn audit_format(json: bool, dot: bool) -> AuditFormat {
+    match (json, dot) {
+        (true, _) => AuditFormat::Json,
+        (false, true) => AuditFormat::Dot,
+        (false, false) => AuditFormat::Text,
+    }
+}
+
+/// The checkpoint state file: `--state`, else the default place.
+fn state_file(state: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    Ok(state
+        .or_else(checkpoint::default_state)
+        .ok_or_else(|| Usage("no state file: give --state FILE (no HOME set)".into()))?)
 }
 
 /// The exit status for an error.

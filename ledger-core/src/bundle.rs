@@ -220,6 +220,8 @@ pub struct BundleAudit {
     pub checkpoint_id: Digest,
     /// Witnesses whose cosignature of the checkpoint counted, sorted.
     pub cosigners: Vec<MemberId>,
+    /// Cosignatures that were required.
+    pub required: usize,
     pub audit: Audit,
     /// Findings that concern the parcel, deadlines judged as of the checkpoint's time.
     pub findings: Vec<Finding>,
@@ -229,12 +231,13 @@ pub struct BundleAudit {
 }
 
 /// Verifies a bundle against `genesis`, requiring `witnesses` cosignatures by members with the
-/// witness duty, and audits its parcel.
+/// witness duty (by default the policy's `witnesses_required`), and audits its parcel. Returns
+/// the audit and the ledger of the bundle's events it was computed in.
 pub fn verify_bundle(
     genesis: &Genesis,
     bundle: &Bundle,
-    witnesses: usize,
-) -> Result<BundleAudit, BundleError> {
+    witnesses: Option<usize>,
+) -> Result<(BundleAudit, Ledger), BundleError> {
     if bundle.version != BUNDLE_VERSION {
         return Err(BundleError::Version(bundle.version));
     }
@@ -266,6 +269,8 @@ pub fn verify_bundle(
         });
     }
     let cosigners = count_cosigners(&ledger, bundle, &keys)?;
+    let policy = &ledger.governance().latest_state().policy;
+    let witnesses = witnesses.unwrap_or(policy.witnesses_required as usize);
     if cosigners.len() < witnesses {
         return Err(BundleError::TooFewCosignatures {
             got: cosigners.len(),
@@ -275,15 +280,17 @@ pub fn verify_bundle(
     let audit =
         audit_parcel(&ledger, &bundle.parcel).ok_or(BundleError::UnknownParcel(bundle.parcel))?;
     let findings = parcel_findings_at(&ledger, &audit, cp.time_ms);
-    Ok(BundleAudit {
+    let verified = BundleAudit {
         checkpoint: cp.clone(),
         checkpoint_id: checkpoint_id(cp),
         cosigners: cosigners.into_iter().collect(),
+        required: witnesses,
         audit,
         findings,
         proven: slots.proven.len(),
         evidence: evidence.len(),
-    })
+    };
+    Ok((verified, ledger))
 }
 
 /// Every head proof holds against the checkpoint, one per author.

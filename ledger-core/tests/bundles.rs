@@ -89,7 +89,7 @@ fn check_every_parcel(seed: u64, steps: usize) -> Counts {
         };
         let decoded = Bundle::decode(&bundle.encode()).expect("a bundle decodes");
         assert_eq!(decoded, bundle);
-        let got = verify_bundle(&genesis, &decoded, 1)
+        let (got, _) = verify_bundle(&genesis, &decoded, Some(1))
             .unwrap_or_else(|e| panic!("seed {seed}: bundle of {p} refused: {e}"));
         let full = audit_parcel(&ledger, &p).expect("parcel");
         let findings = parcel_findings_at(&ledger, &full, cp.time_ms);
@@ -162,7 +162,7 @@ fn small_bundle() -> (Net, Bundle) {
         |id| bytes.get(id).cloned(),
     )
     .expect("bundle");
-    verify_bundle(&net.dev.genesis(), &bundle, 1).expect("the untouched bundle verifies");
+    verify_bundle(&net.dev.genesis(), &bundle, Some(1)).expect("the untouched bundle verifies");
     (net, bundle)
 }
 
@@ -175,7 +175,7 @@ fn every_byte_flip_is_refused() {
     for i in 0..bytes.len() {
         let mut b = bytes.clone();
         b[i] ^= 0x01;
-        let outcome = Bundle::decode(&b).and_then(|x| verify_bundle(&genesis, &x, 1));
+        let outcome = Bundle::decode(&b).and_then(|x| verify_bundle(&genesis, &x, Some(1)));
         match outcome {
             Err(e) => *reasons.entry(e.reason()).or_default() += 1,
             Ok(_) => panic!("a flip at byte {i} of {} was accepted", bytes.len()),
@@ -197,17 +197,17 @@ fn swapped_proofs_and_stripped_cosignatures_are_refused() {
         let px = b.events[x].proof.take();
         b.events[x].proof = b.events[y].proof.take();
         b.events[y].proof = px;
-        let e = verify_bundle(&genesis, &b, 1).expect_err("swapped proofs");
+        let e = verify_bundle(&genesis, &b, Some(1)).expect_err("swapped proofs");
         assert_eq!(e.reason(), "not-included", "{e}");
     }
     let mut b = bundle.clone();
     b.witnesses.clear();
-    let e = verify_bundle(&genesis, &b, 1).expect_err("stripped");
+    let e = verify_bundle(&genesis, &b, Some(1)).expect_err("stripped");
     assert!(
         matches!(e, BundleError::TooFewCosignatures { got: 0, need: 1 }),
         "{e}"
     );
-    let e = verify_bundle(&genesis, &bundle, 2).expect_err("one witness, two required");
+    let e = verify_bundle(&genesis, &bundle, Some(2)).expect_err("one witness, two required");
     assert!(
         matches!(e, BundleError::TooFewCosignatures { got: 1, need: 2 }),
         "{e}"
@@ -216,7 +216,7 @@ fn swapped_proofs_and_stripped_cosignatures_are_refused() {
     for i in &proven {
         let mut b = bundle.clone();
         b.events[*i].proof = None;
-        let e = verify_bundle(&genesis, &b, 1).expect_err("stripped proof");
+        let e = verify_bundle(&genesis, &b, Some(1)).expect_err("stripped proof");
         assert_eq!(e.reason(), "unproven-event", "{e}");
     }
 }

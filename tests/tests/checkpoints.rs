@@ -315,3 +315,127 @@ fn a_node_restored_from_an_old_backup_is_refused_by_a_client_that_saw_newer() {
         serde_json::from_slice(&std::fs::read(&state).expect("state")).expect("state JSON");
     assert_eq!(after, seen);
 }
+
+/// Runs the CLI with `args`; returns (exit code, stdout, stderr).
+fn custody(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(custody_tests::cli_binary!())
+        .args(args)
+        .env_remove("CUSTODY_NODE")
+        .output()
+        .expect("run custody");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_auditor_verifies_a_parcel_from_its_bundle_online_and_offline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let every_second = [("checkpoint_interval_secs", 1)];
+    let monitor = TestNode::start_with_limits(
+        &node_binary!(),
+        &dir.path().join("monitor"),
+        &NodeSpec {
+            member: Some("monitor".into()),
+            sync_secs: 1,
+            ..NodeSpec::default()
+        },
+        &every_second,
+    );
+    let mine = TestNode::start_with_limits(
+        &node_binary!(),
+        &dir.path().join("mine"),
+        &NodeSpec {
+            member: Some("mine-bw".into()),
+            bootstrap: vec![monitor.p2p_addr().expect("address")],
+            sync_secs: 1,
+        },
+        &every_second,
+    );
+    let registered = mine.act_ok(&register("jwaneng", 1200));
+    let parcel = custody_tests::registered_parcel(&registered);
+    mine.act_ok(&register("jwaneng", 700));
+    let sent = mine.act_ok(&serde_json::json!({
+        "kind": "dispatch", "parcel": parcel, "to": "sorter-bw"
+    }));
+    wait_for("a checkpoint covering the dispatch", DEADLINE, || {
+        let reply = monitor.get("/v1/checkpoints/latest");
+        (reply.status == 200
+            && parse(&reply.json())
+                .1
+                .iter()
+                .any(|h| h.head.to_string() == sent))
+        .then_some(())
+    });
+    let node = format!("http://{}", monitor.http);
+    let state = dir.path().join("state.json");
+    let file = dir.path().join("parcel.bundle");
+    let (state_arg, file_arg) = (state.to_str().expect("path"), file.to_str().expect("path"));
+    let (code, out, err) = custody(&[
+        "--node", &node, "--json", "audit", "parcel", &parcel, "--state", state_arg, "--bundle",
+        file_arg,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let bundled: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(
+        bundled["proof"]["cosigners"],
+        serde_json::json!(["monitor"])
+    );
+    assert_eq!(bundled["state"], "in-transit", "{bundled}");
+    // The full replay says the same of the parcel.
+    let (code, out, err) = custody(&[
+        "--node", &node, "--json", "audit", "parcel", &parcel, "--full",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let full: Value = serde_json::from_str(&out).expect("json");
+    for field in [
+        "state",
+        "custodian",
+        "origin",
+        "ancestry",
+        "history",
+        "governance",
+    ] {
+        assert_eq!(bundled[field], full[field], "{field}");
+    }
+    // Offline, with the genesis only.
+    let genesis = dir.path().join("genesis.bin");
+    std::fs::write(&genesis, monitor.get("/v1/genesis").body).expect("write genesis");
+    let genesis_arg = genesis.to_str().expect("path");
+    let (code, out, err) = custody(&["verify-bundle", file_arg, "--genesis", genesis_arg]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("cosigned by monitor"), "{out}");
+    // Two witnesses required, one cosigned: refused with the reason.
+    let (code, out, err) = custody(&[
+        "verify-bundle",
+        file_arg,
+        "--genesis",
+        genesis_arg,
+        "--witnesses",
+        "2",
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("too-few-cosignatures"), "{err}");
+    // A byte changed in the file: refused.
+    let mut bytes = std::fs::read(&file).expect("read");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x20;
+    std::fs::write(&file, &bytes).expect("write");
+    let (code, out, err) = custody(&["verify-bundle", file_arg, "--genesis", genesis_arg]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("bundle refused ("), "{err}");
+    // A node that keeps no checkpoint says where to ask.
+    let (code, out, err) = custody(&[
+        "--node",
+        &format!("http://{}", mine.http),
+        "audit",
+        "parcel",
+        &parcel,
+        "--state",
+        state_arg,
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("checkpoint"), "{err}");
+}
