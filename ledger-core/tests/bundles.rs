@@ -220,3 +220,46 @@ fn swapped_proofs_and_stripped_cosignatures_are_refused() {
         assert_eq!(e.reason(), "unproven-event", "{e}");
     }
 }
+
+#[test]
+fn a_dropped_event_that_others_rest_on_is_refused() {
+    // Dropping an event that another event of the bundle cites (a head, a certificate), or a
+    // governance record, is refused. Dropping one that nothing in the bundle cites is not
+    // detectable without a witnessed index of each parcel's events (not built yet): such drops
+    // are counted, and must be exactly those.
+    let (net, bundle) = small_bundle();
+    let genesis = net.dev.genesis();
+    let network = net.dev.network();
+    let decoded: Vec<_> = bundle
+        .events
+        .iter()
+        .map(|e| ledger_core::admission::decode_event(&e.bytes, &network).expect("event"))
+        .collect();
+    let cited: std::collections::HashSet<EventId> = decoded
+        .iter()
+        .flat_map(|d| d.body().dependencies())
+        .collect();
+    let (mut refused, mut undetected) = (0, 0);
+    for (i, d) in decoded.iter().enumerate() {
+        let mut b = bundle.clone();
+        b.events.remove(i);
+        match verify_bundle(&genesis, &b, Some(1)) {
+            Err(_) => refused += 1,
+            Ok(_) => {
+                let leaf = !cited.contains(d.id()) && !matches!(d.body(), Body::Govern(_));
+                assert!(
+                    leaf,
+                    "dropping event {i} ({}, {:?}) was not refused",
+                    d.id(),
+                    d.body().kind()
+                );
+                undetected += 1;
+            }
+        }
+    }
+    assert!(refused >= 3, "{refused} refused, {undetected} undetected");
+    eprintln!(
+        "{refused} drops refused, {undetected} undetected of {}",
+        decoded.len()
+    );
+}
