@@ -8,14 +8,13 @@ use serde_json::json;
 
 use ledger_core::bundle::{verify_bundle, Bundle, BundleAudit};
 use ledger_core::bytes::ParcelId;
-use ledger_core::checkpoint::checkpoint_id;
 use ledger_core::codec::MAX_BUNDLE_BYTES;
 use ledger_core::governance::network_id;
 use ledger_core::ledger::Ledger;
 use ledger_core::types::Genesis;
 
-use crate::checkpoint::verify_newest;
-use crate::client::Node;
+use crate::checkpoint::verify_checkpoint;
+use crate::client::{ClientError, Node};
 use crate::inspect::{audit_dot, audit_json, print_audit, AuditFormat};
 
 /// A bundle refused by the verifier: exit 1, with the reason's stable name.
@@ -39,34 +38,22 @@ pub struct Request<'a> {
     pub format: AuditFormat,
 }
 
-/// Times the newest checkpoint and the bundle are fetched again when the node made a new
-/// checkpoint between the two requests.
-const FETCH_ATTEMPTS: usize = 3;
-
-/// `custody audit parcel ID`: the node's newest checkpoint checked against the newest one seen
-/// (no rollback), the parcel's bundle of that checkpoint fetched and verified.
+/// `custody audit parcel ID`: the parcel's bundle fetched and verified, then its checkpoint
+/// checked against the newest one this client verified for the network (no rollback) and
+/// remembered.
 pub fn audit(r: &Request) -> anyhow::Result<()> {
     let network = network_id(&r.genesis);
-    let mut attempt = 0;
-    let (bytes, bundle) = loop {
-        attempt += 1;
-        let (newest, _) = verify_newest(r.node, &network, r.state)?;
-        let bytes = r.node.get_bytes(
-            &format!("/v1/parcels/{}/bundle", r.parcel),
+    let query = r
+        .witnesses
+        .map_or_else(String::new, |k| format!("?witnesses={k}"));
+    let bytes = r
+        .node
+        .get_bytes(
+            &format!("/v1/parcels/{}/bundle{query}", r.parcel),
             MAX_BUNDLE_BYTES as u64,
-        )?;
-        let bundle = decode(&bytes)?;
-        if checkpoint_id(&bundle.checkpoint) == checkpoint_id(&newest) {
-            break (bytes, bundle);
-        }
-        if attempt == FETCH_ATTEMPTS {
-            bail!(
-                "the node's bundle is of checkpoint {}, not of its newest one {}, {FETCH_ATTEMPTS} times",
-                checkpoint_id(&bundle.checkpoint),
-                checkpoint_id(&newest)
-            );
-        }
-    };
+        )
+        .map_err(|e| no_checkpoint(e.into()))?;
+    let bundle = decode(&bytes)?;
     if bundle.parcel != r.parcel {
         bail!(
             "the node sent the bundle of parcel {}, not {}",
@@ -75,11 +62,34 @@ pub fn audit(r: &Request) -> anyhow::Result<()> {
         );
     }
     let (verified, ledger) = verify(&r.genesis, &bundle, r.witnesses)?;
+    let forks: Vec<_> = ledger.forks().cloned().collect();
+    verify_checkpoint(
+        r.node,
+        &network,
+        r.state,
+        Some(&verified.checkpoint_id),
+        &forks,
+    )?;
     if let Some(path) = r.save {
         write(path, &bytes)?;
     }
     print(&ledger, &verified, r.format, bytes.len());
     Ok(())
+}
+
+/// Says what to do when the node keeps no checkpoint.
+fn no_checkpoint(e: anyhow::Error) -> anyhow::Error {
+    let none = e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<ClientError>(),
+            Some(ClientError::Refused { status: 404, .. })
+        )
+    });
+    if none {
+        e.context("no bundle: audit with --full, or ask a node that keeps cosigned checkpoints")
+    } else {
+        e
+    }
 }
 
 /// `custody verify-bundle FILE --genesis G`: the same verification, offline.

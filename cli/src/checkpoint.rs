@@ -14,6 +14,7 @@ use ledger_core::bytes::{Digest, NetworkId};
 use ledger_core::checkpoint::{checkpoint_id, FeedHead};
 use ledger_core::event::Checkpoint;
 use ledger_core::governance::network_id;
+use ledger_core::ledger::Fork;
 use ledger_core::merkle::verify_consistency;
 use ledger_core::types::MemberId;
 use ledger_core::witness::{check, WitnessState};
@@ -74,9 +75,14 @@ fn save(path: &Path, r: &Remembered) -> anyhow::Result<()> {
         .with_context(|| format!("{}", path.display()))
 }
 
-/// The node's newest checkpoint, its heads checked against its root and the network.
-fn fetch(node: &Node, network: &NetworkId) -> anyhow::Result<Seen> {
-    let v = node.get_json("/v1/checkpoints/latest")?;
+/// The node's newest checkpoint (or the one with `id`), its heads checked against its root
+/// and the network.
+fn fetch(node: &Node, network: &NetworkId, id: Option<&Digest>) -> anyhow::Result<Seen> {
+    let path = id.map_or_else(
+        || "/v1/checkpoints/latest".to_owned(),
+        |id| format!("/v1/checkpoints/{id}"),
+    );
+    let v = node.get_json(&path)?;
     let checkpoint: Checkpoint =
         serde_json::from_value(v["checkpoint"].clone()).context("the node's checkpoint")?;
     let heads: Vec<FeedHead> = serde_json::from_value(v["heads"].clone()).context("its heads")?;
@@ -84,6 +90,12 @@ fn fetch(node: &Node, network: &NetworkId) -> anyhow::Result<Seen> {
         &checkpoint.network == network,
         "the node's checkpoint is of another network"
     );
+    if let Some(id) = id {
+        anyhow::ensure!(
+            &checkpoint_id(&checkpoint) == id,
+            "the node sent another checkpoint than {id}"
+        );
+    }
     Ok(Seen { checkpoint, heads })
 }
 
@@ -107,16 +119,20 @@ fn proofs(node: &Node, old: &Seen, new: &Seen) -> anyhow::Result<BTreeMap<Member
     Ok(out)
 }
 
-/// The node's newest checkpoint, verified against the one remembered for `network` in `state`
-/// and remembered in its place; returns it and the id of the one it extends. A rollback is an
-/// error ([`Rollback`]).
-pub fn verify_newest(
+/// The node's newest checkpoint (or the one with `id`), verified against the one remembered for
+/// `network` in `state` and remembered in its place; returns it and the id of the one it
+/// extends. A rollback is an error ([`Rollback`]). A feed that `forks` (verified evidence)
+/// prove forked at or below the size remembered is stated shorter now, up to its fork: that
+/// is checked afresh, not refused.
+pub fn verify_checkpoint(
     node: &Node,
     network: &NetworkId,
     state: &Path,
+    id: Option<&Digest>,
+    forks: &[Fork],
 ) -> anyhow::Result<(Checkpoint, Option<Digest>)> {
     let mut remembered = load(state)?;
-    let new = fetch(node, network)?;
+    let new = fetch(node, network, id)?;
     let key = network.to_string();
     let before = remembered.networks.get(&key).cloned();
     let prior = before
@@ -126,6 +142,7 @@ pub fn verify_newest(
             feeds: s
                 .heads
                 .iter()
+                .filter(|h| !forks.iter().any(|f| f.author == h.author && f.seq <= h.seq))
                 .map(|h| (h.author.clone(), (h.seq, h.root)))
                 .collect(),
         });
@@ -152,7 +169,7 @@ pub fn verify_newest(
 pub fn run(node: &Node, state: &Path, as_json: bool) -> anyhow::Result<()> {
     let genesis = crate::inspect::node_genesis(node)?;
     let network = network_id(&genesis);
-    let (cp, extends) = verify_newest(node, &network, state)?;
+    let (cp, extends) = verify_checkpoint(node, &network, state, None, &[])?;
     let id = checkpoint_id(&cp);
     if as_json {
         println!(

@@ -126,7 +126,7 @@ pub fn node_genesis(node: &Node) -> anyhow::Result<Genesis> {
 }
 
 /// Refuses a node that serves another genesis than the pinned one.
-fn check_pin(node: &Node, pin: &Pinned, served: &Genesis) -> anyhow::Result<()> {
+pub fn check_pin(node: &Node, pin: &Pinned, served: &Genesis) -> anyhow::Result<()> {
     if &pin.genesis != served {
         bail!(
             "the node at {} runs network {}, not {} of {}",

@@ -314,10 +314,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let format = audit_format(common.json, dot);
             match source(common, &src)? {
                 Source::Node { node, pinned } if !full => {
-                    let genesis = match pinned {
-                        Some(p) => p.genesis,
-                        None => inspect::node_genesis(&node)?,
-                    };
+                    let genesis = inspect::node_genesis(&node)?;
+                    if let Some(pin) = &pinned {
+                        inspect::check_pin(&node, pin, &genesis)?;
+                    }
                     let state = state_file(state)?;
                     bundle::audit(&bundle::Request {
                         node: &node,

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::bytes::{Digest, EventId, NetworkId};
 use crate::codec;
 use crate::crypto::{sha256, KeyCache, SecretKey, SignatureError};
-use crate::event::{Checkpoint, Cosignature};
+use crate::event::{Checkpoint, Cosignature, Govern};
+use crate::governance::Governance;
 use crate::ledger::Ledger;
 use crate::merkle;
 use crate::types::MemberId;
@@ -56,6 +57,91 @@ pub fn feed_heads(ledger: &Ledger) -> Vec<FeedHead> {
             })
         })
         .collect()
+}
+
+/// Every feed's head as of `cutoff`: the longest prefix of its events claimed at or before
+/// `cutoff` (UNIX ms), whole feeds only (up to the seq before a fork), sorted by author. A
+/// feed's claimed times never go backwards, so every replica that holds those prefixes states
+/// the same heads, whatever else it holds: witnesses that checkpoint one cutoff cosign one
+/// checkpoint.
+pub fn feed_heads_at(ledger: &Ledger, cutoff: u64) -> Vec<FeedHead> {
+    ledger
+        .feeds()
+        .iter()
+        .filter_map(|(author, feed)| {
+            let whole = feed
+                .forked_at
+                .map_or(feed.ids.len(), |f| feed.ids.len().min((f - 1) as usize));
+            let claimed = |id: &EventId| ledger.event(id).map_or(u64::MAX, |m| m.time_ms);
+            let size = feed.ids[..whole].partition_point(|id| claimed(id) <= cutoff);
+            let head = *feed.ids.get(size.checked_sub(1)?)?;
+            let root = feed.tree().root_at(size as u64).ok()?;
+            Some(FeedHead {
+                author: author.clone(),
+                seq: size as u64,
+                head,
+                root,
+            })
+        })
+        .collect()
+}
+
+/// True when `id` is in a slot that `heads` cover.
+pub fn covered(ledger: &Ledger, heads: &[FeedHead], id: &EventId) -> bool {
+    let Some(m) = ledger.event(id) else {
+        return false;
+    };
+    let size = heads
+        .binary_search_by(|h| h.author.cmp(&m.author))
+        .map_or(0, |i| heads[i].seq);
+    m.seq <= size
+        && ledger
+            .feed(&m.author)
+            .and_then(|f| f.slot(m.seq))
+            .is_some_and(|held| held == id)
+}
+
+/// The governance version that the records carried by covered events make, by themselves
+/// (`govern` reads a stored carrier's record).
+pub fn gov_at(
+    ledger: &Ledger,
+    heads: &[FeedHead],
+    govern: impl Fn(&EventId) -> Option<Govern>,
+) -> u64 {
+    let Ok(mut chain) = Governance::from_genesis(ledger.genesis()) else {
+        return 0;
+    };
+    let mut carriers: Vec<(u64, EventId)> = ledger
+        .governance()
+        .records()
+        .flat_map(|r| r.carriers.iter().map(move |c| (r.version, *c)))
+        .filter(|(_, c)| covered(ledger, heads, c))
+        .collect();
+    carriers.sort();
+    for (_, c) in carriers {
+        if let (Some(g), Some(m)) = (govern(&c), ledger.event(&c)) {
+            chain.offer(c, m.gov, &g, |_| false);
+        }
+    }
+    chain.latest()
+}
+
+/// The checkpoint of `ledger` as of `cutoff`: every feed's prefix claimed at or before it, and
+/// the governance version its records make.
+pub fn checkpoint_at(
+    ledger: &Ledger,
+    cutoff: u64,
+    govern: impl Fn(&EventId) -> Option<Govern>,
+) -> (Checkpoint, Vec<FeedHead>) {
+    let heads = feed_heads_at(ledger, cutoff);
+    let cp = Checkpoint {
+        network: *ledger.network(),
+        time_ms: cutoff,
+        gov: gov_at(ledger, &heads, govern),
+        feeds_root: feeds_root(&heads),
+        feeds: heads.len() as u64,
+    };
+    (cp, heads)
 }
 
 /// The RFC 6962 root over the heads, in the order given (sorted by author).

@@ -194,3 +194,58 @@ fn a_witness_event_with_a_forged_cosignature_or_a_foreign_checkpoint_is_refused_
         Err(AdmissionError::Cosignature(_))
     ));
 }
+
+#[test]
+fn replicas_holding_the_same_prefixes_make_one_checkpoint_of_a_cutoff() {
+    // Two replicas: one holds the whole story, the other only the events claimed up to the
+    // cutoff. Their checkpoints of that cutoff are one; a record claimed after it does not count.
+    use ledger_core::checkpoint::checkpoint_at;
+    use ledger_core::event::{Body, GovAction};
+    let (mut net, mut events) = story();
+    let whole = settled(&net, &events.iter().collect::<Vec<_>>());
+    let g = next_record(
+        &net,
+        &whole,
+        GovAction::Suspend {
+            member: mid("sorter-bw"),
+            last_valid_seq: 100,
+            reason: "test".into(),
+        },
+        &[
+            "authority-zw",
+            "authority-bw",
+            "authority-be",
+            "importer-ae",
+            "monitor",
+        ],
+    );
+    let record = submit(&mut net, "monitor", g.clone());
+    let cutoff = net.time - 1; // before the record
+    events.push(record.clone());
+    let bodies: std::collections::HashMap<_, _> = events
+        .iter()
+        .map(|s| (s.id, net.verify(s).body().clone()))
+        .collect();
+    let govern = |id: &ledger_core::bytes::EventId| match bodies.get(id) {
+        Some(Body::Govern(g)) => Some(g.clone()),
+        _ => None,
+    };
+    let all = settled(&net, &events.iter().collect::<Vec<_>>());
+    assert_eq!(all.governance().latest(), 1, "the record is in force");
+    let early: Vec<&ledger_core::writer::Signed> = events
+        .iter()
+        .filter(|s| net.verify(s).header().time_ms <= cutoff)
+        .collect();
+    assert!(early.len() < events.len());
+    let part = settled(&net, &early);
+    let (a, ha) = checkpoint_at(&all, cutoff, govern);
+    let (b, hb) = checkpoint_at(&part, cutoff, govern);
+    assert_eq!((a.clone(), ha), (b, hb));
+    assert_eq!(
+        a.gov, 0,
+        "the record claimed after the cutoff does not count"
+    );
+    let (later, _) = checkpoint_at(&all, net.time, govern);
+    assert_eq!(later.gov, 1);
+    assert_ne!(later.feeds_root, a.feeds_root);
+}

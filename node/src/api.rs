@@ -169,7 +169,9 @@ impl From<ActError> for ApiError {
                 "invalid-field",
                 e.to_string(),
             ),
-            ActError::NotNow(_) => ApiError::new(StatusCode::CONFLICT, "not-now", e.to_string()),
+            ActError::NotNow(_) | ActError::Witness(_) => {
+                ApiError::new(StatusCode::CONFLICT, "not-now", e.to_string())
+            }
             ActError::Gov(g) => g.into(),
             ActError::Service(s) => s.into(),
         }

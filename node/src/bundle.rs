@@ -1,47 +1,56 @@
 //! Serving proof bundles: `GET /v1/parcels/{id}/bundle`, one parcel's audit as of the newest
 //! checkpoint this node keeps, with the `Witness` events that cosign it.
 
-use axum::extract::{Path, State};
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use ledger_core::admission::decode_event;
 use ledger_core::bundle::{build, BuildError};
 use ledger_core::bundle_select::SelectError;
-use ledger_core::bytes::{EventId, ParcelId};
-use ledger_core::event::{Body, Checkpoint};
+use ledger_core::bytes::{Digest, EventId, ParcelId};
+use ledger_core::checkpoint::{checkpoint_id, FeedHead};
+use ledger_core::event::Checkpoint;
 use ledger_core::store::Store;
-use ledger_core::witness::has_witness_duty;
+use ledger_core::types::MemberId;
+use serde::Deserialize;
 
 use crate::api::{ApiError, ApiResult, AppState};
 use crate::service::ServiceError;
+use crate::witness::recent_witness_events;
 
-/// How far back in each witness's feed the `Witness` events of a checkpoint are looked for
-/// (a witness signs one right after it keeps the checkpoint).
-pub const WITNESS_LOOKBACK: u64 = 64;
+/// Query of a bundle: how many witnesses must have cosigned its checkpoint.
+#[derive(Debug, Deserialize)]
+pub struct BundleQuery {
+    witnesses: Option<usize>,
+}
 
-/// `GET /v1/parcels/{id}/bundle`: the parcel's proof bundle (docs/bundle.md), as bytes.
-pub async fn bundle(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+/// `GET /v1/parcels/{id}/bundle[?witnesses=K]`: the parcel's proof bundle (docs/bundle.md), as
+/// bytes, as of the newest kept checkpoint that K witnesses cosigned (by default the policy's
+/// `witnesses_required`).
+pub async fn bundle(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<BundleQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(q) = query?;
     let id: ParcelId = id
         .parse()
         .map_err(|e| ApiError::bad_request(format!("parcel id {id:?}: {e}")))?;
     let bytes = s
         .service
-        .read(move |store| bundle_bytes(store, &id))
+        .read(move |store| bundle_bytes(store, &id, q.witnesses))
         .await??;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
-fn bundle_bytes(store: &Store, id: &ParcelId) -> ApiResult<Vec<u8>> {
-    let (cp, heads) = store
-        .latest_checkpoint()
-        .map_err(ServiceError::from)?
-        .ok_or_else(|| {
-            ApiError::not_found(
-                "this node keeps no checkpoint: ask a witness node (one whose member has the witness duty)",
-            )
-        })?;
-    let witnesses = witness_events(store, &cp);
+fn bundle_bytes(store: &Store, id: &ParcelId, witnesses: Option<usize>) -> ApiResult<Vec<u8>> {
+    let policy = &store.ledger().governance().latest_state().policy;
+    let need = witnesses.unwrap_or(policy.witnesses_required as usize);
+    let (cp, heads, witnesses) = cosigned(store, need)?;
     let read = |e: &EventId| store.event_bytes(e).ok().flatten();
     let bundle = build(store.ledger(), &cp, &heads, witnesses, id, read).map_err(|e| match e {
         BuildError::Select(SelectError::UnknownParcel(_)) => ApiError::not_found(e.to_string()),
@@ -60,30 +69,47 @@ fn bundle_bytes(store: &Store, id: &ParcelId) -> ApiResult<Vec<u8>> {
     Ok(bundle.encode())
 }
 
-/// The `Witness` events near the head of every witness's feed whose checkpoint is `cp`.
-fn witness_events(store: &Store, cp: &Checkpoint) -> Vec<Vec<u8>> {
-    let ledger = store.ledger();
-    let gov = ledger.governance().latest_state();
-    let mut out = Vec::new();
-    for member in gov.members.keys().filter(|m| has_witness_duty(gov, m)) {
-        let Some(feed) = ledger.feed(member) else {
+/// A checkpoint, the `Witness` events cosigning it, and their authors.
+type Cosigners = (Checkpoint, Vec<Vec<u8>>, BTreeSet<MemberId>);
+
+/// The newest checkpoint this node keeps that `need` witnesses cosigned, with its heads and the
+/// `Witness` events cosigning it.
+fn cosigned(store: &Store, need: usize) -> ApiResult<(Checkpoint, Vec<FeedHead>, Vec<Vec<u8>>)> {
+    let mut by_checkpoint: BTreeMap<(u64, Digest), Cosigners> = BTreeMap::new();
+    let network = *store.ledger().network();
+    for (bytes, cp) in recent_witness_events(store) {
+        let Some(author) = decode_event(&bytes, &network)
+            .ok()
+            .map(|d| d.header().author.clone())
+        else {
             continue;
         };
-        let len = feed.ids.len() as u64;
-        for seq in (len.saturating_sub(WITNESS_LOOKBACK) + 1..=len).rev() {
-            let Some(bytes) = feed
-                .slot(seq)
-                .and_then(|e| store.event_bytes(e).ok().flatten())
-            else {
-                continue;
-            };
-            let cosigns = decode_event(&bytes, ledger.network())
-                .is_ok_and(|d| matches!(d.body(), Body::Witness(w) if &w.checkpoint == cp));
-            if cosigns {
-                out.push(bytes);
-                break;
-            }
+        let entry = by_checkpoint
+            .entry((cp.time_ms, checkpoint_id(&cp)))
+            .or_insert_with(|| (cp, Vec::new(), BTreeSet::new()));
+        if entry.2.insert(author) {
+            entry.1.push(bytes);
         }
     }
-    out
+    let mut kept_any = false;
+    for ((_, id), (cp, events, authors)) in by_checkpoint.into_iter().rev() {
+        let Some((_, heads)) = store.checkpoint(&id).map_err(ServiceError::from)? else {
+            continue;
+        };
+        kept_any = true;
+        if authors.len() >= need {
+            return Ok((cp, heads, events));
+        }
+    }
+    Err(if kept_any {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "too-few-cosignatures",
+            format!("no checkpoint kept here is cosigned by {need} witnesses yet: ask again later, or for fewer (?witnesses=K)"),
+        )
+    } else {
+        ApiError::not_found(
+            "this node keeps no cosigned checkpoint yet: witness nodes cosign one every checkpoint interval, and every node keeps those its replica makes too",
+        )
+    })
 }

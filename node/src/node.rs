@@ -163,8 +163,11 @@ pub async fn run(
 
 /// Checkpoints and cosigns the replica every `secs` seconds (0: never) while the node runs. A
 /// refusal (no witness duty, or a view that does not extend the last one cosigned) is logged.
+/// Every `secs`: a witness checkpoints its replica as of the newest cutoff and cosigns it; every
+/// node keeps the checkpoints other witnesses cosigned that its replica makes too, and a witness
+/// cosigns those as well (it may have been behind at its own turn).
 fn spawn_witness(service: Service, secs: u64) -> Option<tokio::task::JoinHandle<()>> {
-    if secs == 0 || service.member().is_none() {
+    if secs == 0 {
         return None;
     }
     Some(tokio::spawn(async move {
@@ -172,10 +175,36 @@ fn spawn_witness(service: Service, secs: u64) -> Option<tokio::task::JoinHandle<
         tick.tick().await;
         loop {
             tick.tick().await;
-            match service.checkpoint().await {
-                Ok(acted) => info!(event = %acted.event, "checkpoint cosigned"),
-                Err(e) => warn!(error = %e, "no checkpoint cosigned"),
+            let cutoff = crate::witness::cutoff(crate::service::now_ms(), secs);
+            if service.member().is_some() {
+                cosign(&service, cutoff, None).await;
+            }
+            match service.adopt_checkpoints().await {
+                Ok(kept) => {
+                    for cp in kept {
+                        info!(
+                            time = cp.time_ms,
+                            "kept a checkpoint other witnesses cosigned"
+                        );
+                        if service.member().is_some() {
+                            cosign(&service, cp.time_ms, Some(cp)).await;
+                        }
+                    }
+                }
+                Err(e) => warn!(error = %e, "could not look for cosigned checkpoints"),
             }
         }
     }))
+}
+
+/// Asks the service to cosign the checkpoint of `cutoff` (or exactly `target`), and logs why not.
+async fn cosign(service: &Service, cutoff: u64, target: Option<ledger_core::event::Checkpoint>) {
+    use crate::service::ActError;
+    use crate::witness::WitnessError;
+    match service.checkpoint(cutoff, target).await {
+        Ok(acted) => info!(event = %acted.event, cutoff, "checkpoint cosigned"),
+        // Nothing new, or not a witness: nothing to say every interval.
+        Err(ActError::Witness(WitnessError::Cosigned | WitnessError::NoDuty(_))) => {}
+        Err(e) => warn!(error = %e, cutoff, "no checkpoint cosigned"),
+    }
 }

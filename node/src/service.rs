@@ -160,6 +160,8 @@ pub enum ActError {
     NotNow(String),
     #[error(transparent)]
     Gov(#[from] GovError),
+    #[error("no checkpoint cosigned: {0}")]
+    Witness(crate::witness::WitnessError),
     #[error(transparent)]
     Service(#[from] ServiceError),
 }
@@ -171,8 +173,12 @@ pub enum Request {
     Custody(Action),
     /// A governance proposal, endorsement, objection or submission.
     Gov(GovRequest),
-    /// A checkpoint of this node's replica, cosigned by its member (a witness).
-    Checkpoint,
+    /// A checkpoint of this node's replica as of a cutoff, cosigned by its member (a witness);
+    /// with a target, only if the replica makes exactly that checkpoint (another witness's).
+    Checkpoint {
+        cutoff: u64,
+        target: Option<ledger_core::event::Checkpoint>,
+    },
 }
 
 /// The governance record a signed event is about.
@@ -238,7 +244,7 @@ impl std::fmt::Debug for Job {
     }
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -399,8 +405,33 @@ impl Service {
 
     /// Checkpoints this node's replica and cosigns it as a `Witness` event, if its member has
     /// the witness duty and the checkpoint extends the last one it cosigned.
-    pub async fn checkpoint(&self) -> Result<Acted, ActError> {
-        self.request(Request::Checkpoint).await
+    pub async fn checkpoint(
+        &self,
+        cutoff: u64,
+        target: Option<ledger_core::event::Checkpoint>,
+    ) -> Result<Acted, ActError> {
+        self.request(Request::Checkpoint { cutoff, target }).await
+    }
+
+    /// Keeps the checkpoints other witnesses cosigned that this replica makes too (to serve
+    /// bundles of them); returns them.
+    pub async fn adopt_checkpoints(
+        &self,
+    ) -> Result<Vec<ledger_core::event::Checkpoint>, ServiceError> {
+        let found = self.read(crate::witness::adoptable).await?;
+        let store = self.store.clone();
+        let kept = tokio::task::spawn_blocking(move || {
+            let mut store = write(&store);
+            let mut kept = Vec::new();
+            for (cp, heads) in found {
+                store.keep_checkpoint(&cp, &heads)?;
+                kept.push(cp);
+            }
+            Ok::<_, StoreError>(kept)
+        })
+        .await
+        .map_err(|_| ServiceError::Busy)??;
+        Ok(kept)
     }
 
     async fn request(&self, action: Request) -> Result<Acted, ActError> {
@@ -739,16 +770,24 @@ impl Writer {
         let mut cosign = None;
         let (body, gov, accept_void) = match request {
             Request::Custody(action) => (action.body(ledger)?, None, None),
-            Request::Checkpoint => {
+            Request::Checkpoint { cutoff, target } => {
                 let state = store.witness_state().map_err(ServiceError::from)?;
-                let c =
-                    crate::witness::prepare(ledger, feed.author(), &state, time).map_err(|e| {
-                        if let crate::witness::WitnessError::Refused(_) = e {
-                            use std::sync::atomic::Ordering::Relaxed;
-                            self.metrics.checkpoints_refused.fetch_add(1, Relaxed);
-                        }
-                        ActError::NotNow(e.to_string())
-                    })?;
+                let govern = crate::witness::govern_reader(&store);
+                let c = crate::witness::prepare(
+                    ledger,
+                    feed.author(),
+                    &state,
+                    cutoff,
+                    target.as_ref(),
+                    govern,
+                )
+                .map_err(|e| {
+                    if let crate::witness::WitnessError::Refused(_) = e {
+                        use std::sync::atomic::Ordering::Relaxed;
+                        self.metrics.checkpoints_refused.fetch_add(1, Relaxed);
+                    }
+                    ActError::Witness(e)
+                })?;
                 let body = c.body.clone();
                 cosign = Some(c);
                 (body, None, None)

@@ -1,13 +1,23 @@
-//! The witness duty in a node: checkpoint this node's replica, check the checkpoint against the
-//! last view this witness cosigned (the C2SP rules, with consistency proofs from its own feed
-//! trees), and hand back the view to persist before the `Witness` event that cosigns it is signed.
+//! The witness duty in a node: checkpoint this node's replica as of a cutoff, check the
+//! checkpoint against the last view this witness cosigned (the C2SP rules, with consistency
+//! proofs from its own feed trees), and hand back the view to persist before the `Witness` event
+//! that cosigns it is signed. Cutoffs are aligned to the interval, so witnesses whose replicas
+//! hold the same feed prefixes make the same checkpoint and their cosignatures add up.
 
-use ledger_core::checkpoint::{checkpoint, FeedHead};
-use ledger_core::event::{Body, Checkpoint, Witness};
+use ledger_core::admission::decode_event;
+use ledger_core::bytes::EventId;
+use ledger_core::checkpoint::{checkpoint_at, checkpoint_id, FeedHead};
+use ledger_core::event::{Body, Checkpoint, Govern, Witness};
 use ledger_core::ledger::Ledger;
 use ledger_core::merkle::verify_consistency;
+use ledger_core::store::Store;
 use ledger_core::types::MemberId;
+use ledger_core::witness::has_witness_duty;
 use ledger_core::witness::{check, replica_proofs, Refusal, WitnessState};
+
+/// How long after a cutoff a node checkpoints it, at most (half the interval when that is
+/// shorter): time for the events claimed before it to reach every replica.
+pub const MAX_CHECKPOINT_LAG_MS: u64 = 5_000;
 
 /// A checkpoint ready to be cosigned: its body, what to keep, and the view to persist first.
 #[derive(Debug, Clone)]
@@ -25,6 +35,10 @@ pub enum WitnessError {
     NoDuty(MemberId),
     #[error("refused to cosign this node's own checkpoint: {0}")]
     Refused(#[from] Refusal),
+    #[error("the checkpoint of this cutoff is cosigned already")]
+    Cosigned,
+    #[error("this replica makes another checkpoint for that cutoff")]
+    Differs,
 }
 
 /// True when the policy in force gives `member` the witness duty.
@@ -32,23 +46,34 @@ pub fn has_duty(ledger: &Ledger, member: &MemberId) -> bool {
     ledger_core::witness::has_witness_duty(ledger.governance().latest_state(), member)
 }
 
-/// Checkpoints `ledger` at `time_ms` and checks it against `state`, the view last cosigned.
+/// The newest cutoff to checkpoint at `now_ms`: the last multiple of the interval at least the
+/// lag before now.
+pub fn cutoff(now_ms: u64, interval_secs: u64) -> u64 {
+    let interval = interval_secs.max(1).saturating_mul(1000);
+    let lag = MAX_CHECKPOINT_LAG_MS.min(interval / 2);
+    now_ms.saturating_sub(lag) / interval * interval
+}
+
+/// Checkpoints `ledger` as of `cutoff` and checks it against `state`, the view last cosigned;
+/// with `target`, only when the replica makes exactly that checkpoint (another witness's).
 pub fn prepare(
     ledger: &Ledger,
     member: &MemberId,
     state: &WitnessState,
-    time_ms: u64,
+    cutoff: u64,
+    target: Option<&Checkpoint>,
+    govern: impl Fn(&EventId) -> Option<Govern>,
 ) -> Result<Cosign, WitnessError> {
     if !has_duty(ledger, member) {
         return Err(WitnessError::NoDuty(member.clone()));
     }
-    // Never earlier than the last cosigned checkpoint: a clock set back must not look like a
-    // rollback of the log.
-    let time_ms = state
-        .checkpoint
-        .as_ref()
-        .map_or(time_ms, |c| time_ms.max(c.time_ms));
-    let (cp, heads) = checkpoint(ledger, time_ms);
+    let (cp, heads) = checkpoint_at(ledger, cutoff, govern);
+    if target.is_some_and(|t| t != &cp) {
+        return Err(WitnessError::Differs);
+    }
+    if state.checkpoint.as_ref() == Some(&cp) {
+        return Err(WitnessError::Cosigned);
+    }
     // A feed proven forked at or below the size cosigned before is stated shorter now (up to
     // its fork): that is not a rollback to refuse, the fork proof is the evidence, and it
     // reaches every node. Such a feed is checked afresh from here.
@@ -77,4 +102,85 @@ pub fn prepare(
         heads,
         state: next,
     })
+}
+
+/// How far back in each witness's feed `Witness` events are looked for (a witness signs one per
+/// checkpoint interval, so this spans many intervals).
+pub const WITNESS_LOOKBACK: u64 = 64;
+/// Most foreign checkpoints a node tries to adopt per round.
+pub const MAX_ADOPT: usize = 8;
+
+/// Reads a stored governance carrier's record.
+pub fn govern_reader(store: &Store) -> impl Fn(&EventId) -> Option<Govern> + '_ {
+    move |id| {
+        let bytes = store.event_bytes(id).ok().flatten()?;
+        match decode_event(&bytes, store.ledger().network()).ok()?.body() {
+            Body::Govern(g) => Some(g.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// The `Witness` events near the head of every witness's feed, with their checkpoints, newest
+/// first by checkpoint time.
+pub fn recent_witness_events(store: &Store) -> Vec<(Vec<u8>, Checkpoint)> {
+    let ledger = store.ledger();
+    let gov = ledger.governance().latest_state();
+    let mut out = Vec::new();
+    for member in gov.members.keys().filter(|m| has_witness_duty(gov, m)) {
+        let Some(feed) = ledger.feed(member) else {
+            continue;
+        };
+        let len = feed.ids.len() as u64;
+        for seq in (len.saturating_sub(WITNESS_LOOKBACK) + 1..=len).rev() {
+            let Some(bytes) = feed
+                .slot(seq)
+                .and_then(|e| store.event_bytes(e).ok().flatten())
+            else {
+                continue;
+            };
+            if let Ok(d) = decode_event(&bytes, ledger.network()) {
+                if let Body::Witness(w) = d.body() {
+                    out.push((bytes.clone(), w.checkpoint.clone()));
+                }
+            }
+        }
+    }
+    out.sort_by_key(|(_, cp)| std::cmp::Reverse(cp.time_ms));
+    out
+}
+
+/// Checkpoints other witnesses cosigned that this node does not keep yet and that its replica
+/// makes too (same cutoff, same heads): each with its heads, to keep and serve bundles of.
+pub fn adoptable(store: &Store) -> Vec<(Checkpoint, Vec<FeedHead>)> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for (_, cp) in recent_witness_events(store) {
+        let id = checkpoint_id(&cp);
+        if !seen.insert(id) || seen.len() > MAX_ADOPT {
+            continue;
+        }
+        if store.checkpoint(&id).ok().flatten().is_some() {
+            continue;
+        }
+        let (mine, heads) = checkpoint_at(store.ledger(), cp.time_ms, govern_reader(store));
+        if mine == cp {
+            out.push((cp, heads));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cutoffs_align_to_the_interval_and_leave_a_lag() {
+        assert_eq!(cutoff(600_000 + 4_999, 600), 0);
+        assert_eq!(cutoff(600_000 + 5_000, 600), 600_000);
+        assert_eq!(cutoff(1_000_000, 1), 999_000);
+        assert_eq!(cutoff(1_000_400, 1), 999_000);
+        assert_eq!(cutoff(1_000_500, 1), 1_000_000);
+    }
 }

@@ -50,6 +50,7 @@ fn spec(member: Option<&str>, bootstrap: Vec<String>) -> NodeSpec {
         member: member.map(str::to_owned),
         bootstrap,
         sync_secs: 2,
+        ..NodeSpec::default()
     }
 }
 

@@ -82,6 +82,8 @@ pub struct NodeSpec {
     pub bootstrap: Vec<String>,
     /// Seconds between anti-entropy rounds.
     pub sync_secs: u64,
+    /// The network's genesis, when not `DevNetwork::standard()`'s.
+    pub genesis: Option<ledger_core::types::Genesis>,
 }
 
 /// A running node process with its own directory and sled store.
@@ -109,7 +111,10 @@ impl TestNode {
         limits: &[(&str, u64)],
     ) -> TestNode {
         std::fs::create_dir_all(dir).expect("node dir");
-        let genesis = DevNetwork::standard().genesis();
+        let genesis = spec
+            .genesis
+            .clone()
+            .unwrap_or_else(|| DevNetwork::standard().genesis());
         std::fs::write(dir.join("genesis.bin"), codec::encode(&genesis)).expect("genesis");
         let mut config = format!(
             "data_dir = \"data\"\ngenesis = \"genesis.bin\"\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\nhttp = \"127.0.0.1:0\"\nlog = \"info,libp2p=warn\"\nbootstrap = {:?}\n",
@@ -416,6 +421,7 @@ pub fn start_network(bin: &Path, dir: &Path, members: &[&str], sync_secs: u64) -
             member: Some((*member).to_owned()),
             bootstrap,
             sync_secs,
+            ..NodeSpec::default()
         };
         nodes.push(TestNode::start(bin, &dir.join(format!("n{i}")), &spec));
     }

@@ -51,6 +51,7 @@ fn a_witness_node_cosigns_checkpoints_of_its_replica_that_verify() {
             member: Some("mine-bw".into()),
             bootstrap: vec![monitor.p2p_addr().expect("address")],
             sync_secs: 1,
+            ..NodeSpec::default()
         },
         &every_second,
     );
@@ -98,8 +99,11 @@ fn a_witness_node_cosigns_checkpoints_of_its_replica_that_verify() {
                 .is_ok_and(|c| c == cp)
         });
     assert!(witnessed, "{feed}");
-    // The mine's node has no witness duty: it keeps no checkpoint of its own.
-    assert_eq!(mine.get("/v1/checkpoints/latest").status, 404);
+    // The mine's node has no witness duty and cosigns nothing, but it keeps the checkpoints the
+    // witness cosigned that its replica makes too (to serve bundles of them).
+    wait_for("the mine's node keeping the checkpoint", DEADLINE, || {
+        (mine.get(&format!("/v1/checkpoints/{id}")).status == 200).then_some(())
+    });
     // Operators see it in the metrics.
     let cosigned = |node: &TestNode| -> u64 {
         let text = String::from_utf8(node.get("/metrics").body).expect("text");
@@ -351,6 +355,7 @@ fn an_auditor_verifies_a_parcel_from_its_bundle_online_and_offline() {
             member: Some("mine-bw".into()),
             bootstrap: vec![monitor.p2p_addr().expect("address")],
             sync_secs: 1,
+            ..NodeSpec::default()
         },
         &every_second,
     );
@@ -426,16 +431,199 @@ fn an_auditor_verifies_a_parcel_from_its_bundle_online_and_offline() {
     let (code, out, err) = custody(&["verify-bundle", file_arg, "--genesis", genesis_arg]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("bundle refused ("), "{err}");
-    // A node that keeps no checkpoint says where to ask.
+    // The mine's node keeps the checkpoints the witness cosigned, and serves the bundle too (to
+    // another auditor: it may not keep the newest one the first auditor saw yet).
+    let other_state = dir.path().join("other-state.json");
+    let state_arg = other_state.to_str().expect("path");
     let (code, out, err) = custody(&[
         "--node",
         &format!("http://{}", mine.http),
+        "--json",
         "audit",
         "parcel",
         &parcel,
         "--state",
         state_arg,
     ]);
-    assert_eq!(code, 1, "{out}{err}");
-    assert!(err.contains("checkpoint"), "{err}");
+    assert_eq!(code, 0, "{out}{err}");
+    let from_mine: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(from_mine["history"], full["history"]);
+}
+
+/// The standard network with a second monitor: two witnesses.
+fn two_witnesses() -> ledger_core::dev::DevNetwork {
+    use ledger_core::types::{Chamber, Role};
+    ledger_core::dev::DevNetwork::standard().member(
+        "monitor-2",
+        Chamber::CivilSociety,
+        "ZA",
+        &[Role::Monitor],
+        &[],
+    )
+}
+
+/// A JSON audit from `node` with `k` witnesses, as (exit code, JSON or stderr).
+fn audit_json(node: &TestNode, parcel: &str, state: &std::path::Path, k: &str) -> (i32, String) {
+    let (code, out, err) = custody(&[
+        "--node",
+        &format!("http://{}", node.http),
+        "--json",
+        "audit",
+        "parcel",
+        parcel,
+        "--witnesses",
+        k,
+        "--state",
+        state.to_str().expect("path"),
+    ]);
+    (code, if code == 0 { out } else { err })
+}
+
+#[test]
+fn a_split_view_is_refused_or_reported_to_auditors_that_require_two_witnesses() {
+    use ledger_core::event::{Dispatch, ParcelRef};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dev = two_witnesses();
+    let every_second = [("checkpoint_interval_secs", 1)];
+    let start = |name: &str, member: Option<&str>, bootstrap: Vec<String>| {
+        TestNode::start_with_limits(
+            &node_binary!(),
+            &dir.path().join(name),
+            &NodeSpec {
+                member: member.map(str::to_owned),
+                bootstrap,
+                sync_secs: 1,
+                genesis: Some(dev.genesis()),
+            },
+            &every_second,
+        )
+    };
+    // Two sides that do not talk: a witness and the node an auditor asks, on each.
+    let w1 = start("w1", Some("monitor"), vec![]);
+    let w2 = start("w2", Some("monitor-2"), vec![]);
+    let na = start("na", None, vec![w1.p2p_addr().expect("addr")]);
+    let nb = start("nb", None, vec![w2.p2p_addr().expect("addr")]);
+    // The mine registers a parcel, then signs two dispatches of it for seq 2, one per side.
+    let mut mine = dev.writer("mine-bw").expect("member");
+    let t0 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    let reg = mine.append(registration(500), t0);
+    let parcel = ledger_core::rules::parcel_id(&reg.id, 0);
+    let dispatch = |to: &str| {
+        Body::Dispatch(Dispatch {
+            parcel: ParcelRef {
+                parcel,
+                head: reg.id,
+            },
+            to: to.parse().expect("member"),
+            certificate: None,
+            seal: String::new(),
+            deadline_ms: None,
+        })
+    };
+    let mut fork = ledger_core::writer::FeedWriter::resume(
+        dev.network(),
+        "mine-bw".parse().expect("member"),
+        ledger_core::dev::dev_key("mine-bw"),
+        &[reg.id],
+        0,
+        t0,
+    );
+    let a = mine.append(dispatch("sorter-bw"), t0 + 1);
+    let b = fork.append(dispatch("exporter-bw"), t0 + 1);
+    for (node, branch) in [(&na, &a), (&nb, &b)] {
+        assert_eq!(node.submit(&reg.bytes).status, 200);
+        assert_eq!(node.submit(&branch.bytes).status, 200);
+    }
+    let covers = |node: &TestNode, event: &str| {
+        wait_for("the side's witness to cosign its branch", DEADLINE, || {
+            let r = node.get("/v1/checkpoints/latest");
+            (r.status == 200
+                && parse(&r.json())
+                    .1
+                    .iter()
+                    .any(|h| h.head.to_string() == event))
+            .then_some(())
+        })
+    };
+    covers(&w1, &a.id.to_string());
+    covers(&w2, &b.id.to_string());
+    let parcel = parcel.to_hex();
+    // With one witness each auditor sees a different story: that is what one witness allows.
+    let (sa, sb) = (dir.path().join("a.json"), dir.path().join("b.json"));
+    let (code, out) = audit_json(&na, &parcel, &sa, "1");
+    assert_eq!(code, 0, "{out}");
+    let seen_a: Value = serde_json::from_str(&out).expect("json");
+    let (code, out) = audit_json(&nb, &parcel, &sb, "1");
+    assert_eq!(code, 0, "{out}");
+    let seen_b: Value = serde_json::from_str(&out).expect("json");
+    assert_ne!(seen_a["history"], seen_b["history"]);
+    // Requiring both witnesses, neither auditor gets a view: no checkpoint has both.
+    for (node, state) in [(&na, &sa), (&nb, &sb)] {
+        let (code, err) = audit_json(node, &parcel, state, "2");
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("cosign"), "{err}");
+    }
+    // The sides meet: the fork is proven everywhere, and the witnesses agree again.
+    let r = na.post(
+        "/v1/peers",
+        "application/json",
+        serde_json::json!({ "addr": nb.p2p_addr().expect("addr") })
+            .to_string()
+            .as_bytes(),
+        Some(&na.token),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    for (node, state) in [(&na, &sa), (&nb, &sb)] {
+        let audit: Value = wait_for("a bundle cosigned by both witnesses", DEADLINE, || {
+            let (code, out) = audit_json(node, &parcel, state, "2");
+            (code == 0).then(|| serde_json::from_str(&out).expect("json"))
+        });
+        assert_eq!(
+            audit["proof"]["cosigners"],
+            serde_json::json!(["monitor", "monitor-2"])
+        );
+        assert_eq!(audit["state"], "held", "{audit}");
+        let findings = audit["findings"].as_array().expect("findings");
+        assert!(
+            findings.iter().any(|f| f["code"] == "equivocation"),
+            "{audit}"
+        );
+        let voided = audit["history"]
+            .as_array()
+            .expect("history")
+            .iter()
+            .filter(|h| h["kind"] == "dispatch" && h["reason"] == "author-forked")
+            .count();
+        assert_eq!(voided, 2, "both branches shown void: {audit}");
+    }
+    // No checkpoint both witnesses cosigned states the mine's feed past its fork.
+    let cosigned_by = |node: &TestNode, who: &str| -> Vec<Checkpoint> {
+        let feed = node.get_json(&format!("/v1/feeds/{who}?limit=1000"));
+        feed["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .filter(|e| e["kind"] == "witness")
+            .map(|e| {
+                serde_json::from_value(e["body"]["witness"]["checkpoint"].clone()).expect("cp")
+            })
+            .collect()
+    };
+    let first = cosigned_by(&w1, "monitor");
+    let both: Vec<Checkpoint> = cosigned_by(&w1, "monitor-2")
+        .into_iter()
+        .filter(|c| first.contains(c))
+        .collect();
+    assert!(!both.is_empty());
+    for cp in both {
+        let v = w1.get_json(&format!("/v1/checkpoints/{}", checkpoint_id(&cp)));
+        let mine_head = parse(&v)
+            .1
+            .into_iter()
+            .find(|h| h.author.as_str() == "mine-bw");
+        assert!(mine_head.is_none_or(|h| h.seq < 2), "{v}");
+    }
 }

@@ -636,9 +636,17 @@ fn actions_audit_replay_and_export_against_real_nodes() {
     }
 
     // Audit, verified locally, with the documented JSON.
-    let audit = custody(&["--node", &url(monitor), "--json", "audit", "parcel", &x])
-        .ok()
-        .json();
+    let audit = custody(&[
+        "--node",
+        &url(monitor),
+        "--json",
+        "audit",
+        "parcel",
+        &x,
+        "--full",
+    ])
+    .ok()
+    .json();
     assert_eq!(
         keys(&audit),
         set(&[
@@ -701,13 +709,22 @@ fn actions_audit_replay_and_export_against_real_nodes() {
         codes,
         BTreeSet::from(["broken-seal", "flagged", "receipt-mismatch"])
     );
-    let text = custody(&["--node", &url(monitor), "audit", "parcel", &x]).ok();
+    let text = custody(&["--node", &url(monitor), "audit", "parcel", &x, "--full"]).ok();
     assert!(
         text.stdout.contains("100.00%  jwaneng (mine-bw, BW)"),
         "{}",
         text.stdout
     );
-    let dot = custody(&["--node", &url(monitor), "audit", "parcel", &x, "--dot"]).ok();
+    let dot = custody(&[
+        "--node",
+        &url(monitor),
+        "audit",
+        "parcel",
+        &x,
+        "--full",
+        "--dot",
+    ])
+    .ok();
     assert!(
         dot.stdout.starts_with("digraph custody {"),
         "{}",
@@ -718,8 +735,17 @@ fn actions_audit_replay_and_export_against_real_nodes() {
         "{}",
         dot.stdout
     );
-    custody(&["--node", &url(monitor), "audit", "parcel", &"cd".repeat(32)])
-        .fails(1, "unknown parcel");
+    custody(&[
+        "--node",
+        &url(monitor),
+        "audit",
+        "parcel",
+        &"cd".repeat(32),
+        "--full",
+    ])
+    .fails(1, "unknown parcel");
+    // By default the audit rests on a cosigned checkpoint; a node that keeps none says so.
+    custody(&["--node", &url(monitor), "audit", "parcel", &x]).fails(1, "--full");
     let down = custody(&["--node", "http://127.0.0.1:1", "audit", "parcel", &x]);
     assert_eq!(down.code, 3, "{down:?}");
 

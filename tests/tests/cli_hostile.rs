@@ -252,6 +252,7 @@ fn a_node_serving_the_pinned_genesis_first_and_another_next_is_refused() {
             "audit",
             "parcel",
             &parcel,
+            "--full",
             "--genesis",
             &pinned,
         ],

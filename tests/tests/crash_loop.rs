@@ -89,6 +89,7 @@ fn sigkill_at_random_points_loses_no_acknowledged_event() {
         member: Some("monitor".into()),
         bootstrap: vec![],
         sync_secs: 1,
+        ..NodeSpec::default()
     };
     let mut node = TestNode::start(&node_binary!(), &dir.path().join("n"), &spec);
     let acked = Mutex::new(Vec::<String>::new());

@@ -157,6 +157,7 @@ fn a_node_with_a_full_disk_answers_507_serves_nothing_unwritten_and_resumes() {
         member: Some("mine-bw".into()),
         bootstrap: vec![],
         sync_secs: 1,
+        ..NodeSpec::default()
     };
     let mut node = TestNode::start(&node_binary!(), &fs.path().join("n"), &spec);
     let first = node.act_ok(&register("jwaneng", 100));

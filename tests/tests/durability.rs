@@ -12,6 +12,7 @@ fn mine() -> NodeSpec {
         member: Some("mine-bw".into()),
         bootstrap: vec![],
         sync_secs: 1,
+        ..NodeSpec::default()
     }
 }
 

@@ -348,6 +348,7 @@ fn governance_through_the_api_and_the_cli_on_five_nodes() {
         member: Some("mine-na".into()),
         bootstrap: vec![nodes[ZW].p2p_addr().expect("address")],
         sync_secs: 1,
+        ..NodeSpec::default()
     };
     nodes.push(TestNode::start(&bin, &dir.path().join("n5"), &spec));
     let (admission, govern, took) = admit_through_the_cli(&nodes, dir.path());
@@ -469,6 +470,7 @@ fn an_admitted_members_early_event_waits_for_its_admission(
             member: None,
             bootstrap: Vec::new(),
             sync_secs: 1,
+            ..NodeSpec::default()
         },
     );
     let early = source.event_bytes(event);
@@ -519,6 +521,7 @@ fn two_quorate_records_for_one_version_are_a_governance_fork_at_every_node() {
         member: Some(MEMBERS[BE].into()),
         bootstrap: Vec::new(),
         sync_secs: 1,
+        ..NodeSpec::default()
     };
     nodes[BE] = TestNode::start(&bin, &dir.path().join(format!("n{BE}")), &alone);
     let submit = |i: usize, r: &str| {

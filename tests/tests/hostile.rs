@@ -90,12 +90,14 @@ async fn a_hostile_peer_is_refused_penalised_and_does_not_disturb_honest_peers()
             member: Some("mine-bw".into()),
             bootstrap: vec![],
             sync_secs: 1,
+            ..NodeSpec::default()
         };
         let target = TestNode::start(&bin, &dir.path().join("target"), &spec);
         let spec = NodeSpec {
             member: Some("monitor".into()),
             bootstrap: vec![target.p2p_addr().expect("addr")],
             sync_secs: 1,
+            ..NodeSpec::default()
         };
         let honest = TestNode::start(&bin, &dir.path().join("honest"), &spec);
         (target, honest)

@@ -19,6 +19,7 @@ fn spec(member: &str, bootstrap: Vec<String>) -> NodeSpec {
         member: Some(member.to_owned()),
         bootstrap,
         sync_secs: 1,
+        ..NodeSpec::default()
     }
 }
 

@@ -23,6 +23,7 @@ async fn a_peer_answering_sync_with_forged_events_is_banned_and_cannot_drive_end
             member: Some("mine-bw".into()),
             bootstrap: vec![],
             sync_secs: 1,
+            ..NodeSpec::default()
         };
         TestNode::start(&node_binary!(), &dir.path().join("n"), &spec)
     });

@@ -17,6 +17,7 @@ fn spec(member: Option<&str>, bootstrap: Vec<String>) -> NodeSpec {
         member: member.map(str::to_owned),
         bootstrap,
         sync_secs: 1,
+        ..NodeSpec::default()
     }
 }
 
