@@ -20,9 +20,10 @@ use crate::codec::{self, DecodeError, MAX_BUNDLE_BYTES};
 use crate::crypto::KeyCache;
 use crate::event::{Body, Checkpoint};
 use crate::feed_tree::{feed_inclusion, InclusionProof};
-use crate::findings::{parcel_findings_at, Finding};
+use crate::findings::{first_forks, parcel_findings_at, Finding};
 use crate::governance::network_id;
 use crate::ledger::{Ledger, Missing, Processed, ProvenSlots};
+use crate::parcel_index::{ParcelIndex, ParcelProof};
 use crate::replay::rebuild_proven;
 use crate::rules::{Verdict, VoidReason};
 use crate::types::{Genesis, MemberId};
@@ -53,6 +54,8 @@ pub struct Bundle {
     /// The head of every feed an event is proven in.
     pub heads: Vec<HeadProof>,
     pub events: Vec<BundleEvent>,
+    /// For every parcel walked, the proof of its covered events in `parcels_root`.
+    pub parcels: Vec<ParcelProof>,
 }
 
 impl Bundle {
@@ -79,13 +82,14 @@ pub enum BuildError {
     },
 }
 
-/// Builds the bundle of `parcel` as of the checkpoint `cp` whose heads are `heads`, from
-/// `ledger` (whose feeds extend the checkpoint's), cosigned by the `witnesses` events;
-/// `bytes` reads a stored event.
+/// Builds the bundle of `parcel` as of the checkpoint `cp` whose heads are `heads` and whose
+/// parcel index is `index`, from `ledger` (whose feeds extend the checkpoint's), cosigned by the
+/// `witnesses` events; `bytes` reads a stored event.
 pub fn build(
     ledger: &Ledger,
     cp: &Checkpoint,
     heads: &[FeedHead],
+    index: &ParcelIndex,
     witnesses: Vec<Vec<u8>>,
     parcel: &ParcelId,
     bytes: impl Fn(&EventId) -> Option<Vec<u8>>,
@@ -97,7 +101,12 @@ pub fn build(
             .ok()
             .map(|d| d.body().clone())
     };
-    let Selection { proven, evidence } = select(ledger, heads, parcel, body)?;
+    let Selection {
+        proven,
+        evidence,
+        parcels,
+    } = select(ledger, heads, parcel, body)?;
+    let parcels = parcels.iter().filter_map(|p| index.proof(p)).collect();
     let mut events = Vec::with_capacity(proven.len() + evidence.len());
     let mut proof_heads = Vec::new();
     for (author, seqs) in by_author(ledger, &proven) {
@@ -138,6 +147,7 @@ pub fn build(
         witnesses,
         heads: proof_heads,
         events,
+        parcels,
     })
 }
 
@@ -175,6 +185,8 @@ pub enum BundleError {
     Missing { event: EventId, missing: String },
     #[error("event {0} carries no proof and is not void by a fork or a revoked key: it needs an inclusion proof")]
     Unproven(EventId),
+    #[error("event {0} ({1}) carries no proof and neither cites a parcel, nor is cited, nor carries a governance record, nor is one of the two events of its author's first fork: it has no place in the bundle")]
+    Unneeded(EventId, &'static str),
     #[error("the bundle's governance records make version {got}, the checkpoint states {stated}: records are missing or extra")]
     Governance { got: u64, stated: u64 },
     #[error("witness event {index}: {detail}")]
@@ -183,6 +195,10 @@ pub enum BundleError {
     TooFewCosignatures { got: usize, need: usize },
     #[error("the bundle holds no parcel {0}")]
     UnknownParcel(ParcelId),
+    #[error("parcel {0} has no proof of its events in the checkpoint's parcel index")]
+    NoParcelProof(ParcelId),
+    #[error("the events of parcel {0} in the bundle are not those the checkpoint's parcel index commits to: some are left out (or added)")]
+    IncompleteParcel(ParcelId),
     #[error("the genesis is invalid: {0}")]
     Genesis(String),
 }
@@ -204,10 +220,13 @@ impl BundleError {
             BundleError::Refused { .. } => "refused-event",
             BundleError::Missing { .. } => "missing-dependency",
             BundleError::Unproven(_) => "unproven-event",
+            BundleError::Unneeded(..) => "unneeded-evidence",
             BundleError::Governance { .. } => "governance-mismatch",
             BundleError::BadCosignature { .. } => "bad-cosignature",
             BundleError::TooFewCosignatures { .. } => "too-few-cosignatures",
             BundleError::UnknownParcel(_) => "unknown-parcel",
+            BundleError::NoParcelProof(_) => "no-parcel-proof",
+            BundleError::IncompleteParcel(_) => "incomplete-parcel",
             BundleError::Genesis(_) => "bad-genesis",
         }
     }
@@ -254,14 +273,24 @@ pub fn verify_bundle(
     let keys = KeyCache::default();
     let heads = check_heads(bundle)?;
     let (events, slots) = check_events(bundle, &heads, &keys)?;
-    let evidence: Vec<EventId> = events
+    let cited: HashSet<EventId> = events
         .iter()
-        .map(|e| *e.id())
-        .filter(|id| !slots.proven.contains(id))
+        .flat_map(|e| e.body().dependencies())
+        .collect();
+    let evidence: Vec<(EventId, bool)> = events
+        .iter()
+        .filter(|e| !slots.proven.contains(e.id()))
+        .map(|e| {
+            let needed = !e.body().parcel_refs().is_empty()
+                || matches!(e.body(), Body::Govern(_))
+                || cited.contains(e.id());
+            (*e.id(), needed)
+        })
         .collect();
     let (ledger, order) = rebuild_proven(genesis, &slots, || events.clone())
         .map_err(|e| BundleError::Genesis(e.to_string()))?;
     check_outcomes(&ledger, &order, &evidence)?;
+    check_parcels(&ledger, bundle, &events, &slots)?;
     if ledger.governance().latest() != cp.gov {
         return Err(BundleError::Governance {
             got: ledger.governance().latest(),
@@ -355,7 +384,7 @@ fn check_events(
 fn check_outcomes(
     ledger: &Ledger,
     order: &[Processed],
-    evidence: &[EventId],
+    evidence: &[(EventId, bool)],
 ) -> Result<(), BundleError> {
     for p in order {
         if let Err(error) = &p.outcome {
@@ -373,7 +402,10 @@ fn check_outcomes(
             .join(", ");
         return Err(BundleError::Missing { event, missing });
     }
-    for id in evidence {
+    let in_forks: HashSet<EventId> = first_forks(ledger)
+        .flat_map(|f| [f.first, f.second])
+        .collect();
+    for (id, cites) in evidence {
         // Void by the evidence itself: signed with a key cut for its seq, or at or after a fork
         // of its author that the bundle proves (every event off the slots is stored void
         // `author-forked`, so that verdict alone proves nothing).
@@ -384,6 +416,62 @@ fn check_outcomes(
         });
         if !void {
             return Err(BundleError::Unproven(*id));
+        }
+        // And needed: it cites a parcel (it is in the history), another carried event cites
+        // it, it carries a governance record (whose force comes from its endorsements, whatever
+        // its carrier's verdict), or it is one of the two events of its author's first fork.
+        if !cites && !in_forks.contains(id) {
+            let kind = ledger.event(id).map_or("?", |m| m.kind.name());
+            return Err(BundleError::Unneeded(*id, kind));
+        }
+    }
+    Ok(())
+}
+
+/// Every parcel of the target's ancestry, and every parcel a carried event cites, that a proven
+/// event created: its proven events are exactly those the checkpoint's parcel index commits to.
+fn check_parcels(
+    ledger: &Ledger,
+    bundle: &Bundle,
+    events: &[VerifiedEvent],
+    slots: &ProvenSlots,
+) -> Result<(), BundleError> {
+    let mut named: BTreeMap<ParcelId, BTreeSet<EventId>> = BTreeMap::new();
+    let mut required: BTreeSet<ParcelId> = BTreeSet::new();
+    for ev in events {
+        for r in ev.body().parcel_refs() {
+            required.insert(r.parcel);
+            if slots.proven.contains(ev.id()) {
+                named.entry(r.parcel).or_default().insert(*ev.id());
+            }
+        }
+    }
+    let mut ancestry = BTreeSet::new();
+    let mut queue = vec![bundle.parcel];
+    while let Some(id) = queue.pop() {
+        if ancestry.insert(id) {
+            if let Some(p) = ledger.parcel(&id) {
+                queue.extend(p.parents.iter().copied());
+            }
+        }
+    }
+    required.extend(ancestry);
+    let proofs: BTreeMap<ParcelId, &ParcelProof> =
+        bundle.parcels.iter().map(|p| (p.parcel, p)).collect();
+    let cp = &bundle.checkpoint;
+    for id in required {
+        let Some(p) = ledger.parcel(&id) else {
+            continue;
+        };
+        if !slots.proven.contains(p.created_by()) {
+            continue;
+        }
+        let proof = proofs.get(&id).ok_or(BundleError::NoParcelProof(id))?;
+        let mut set = named.remove(&id).unwrap_or_default();
+        set.insert(*p.created_by());
+        let set: Vec<EventId> = set.into_iter().collect();
+        if !proof.verify(&set, cp.parcels, &cp.parcels_root) {
+            return Err(BundleError::IncompleteParcel(id));
         }
     }
     Ok(())

@@ -4,8 +4,8 @@
 //! The audit's state, history verdicts and findings depend on more than the parcel's ancestry:
 //! a void event is judged against every parcel it cites, a certificate against all of its
 //! parcels and their origins, a flag or a late registration at one of the origin's sites
-//! concerns the parcel, a certificate number used twice names the other certificate, forks void
-//! their authors' feeds, and the governance chain binds everything. The selection is the closure
+//! concerns the parcel, a certificate number used twice names the other certificate, an
+//! author's first fork voids its feed from there, and the governance chain binds everything. The selection is the closure
 //! of the parcel under those relations, restricted to what the checkpoint covers (the slots its
 //! feed heads state) plus evidence that needs no checkpoint (a fork's events, events void by a
 //! proven fork or a revoked key).
@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use crate::bytes::{EventId, ParcelId};
 use crate::checkpoint::FeedHead;
 use crate::event::{Body, FlagTarget};
-use crate::findings::registered_late;
+use crate::findings::{first_forks, registered_late};
 use crate::ledger::Ledger;
 use crate::types::{MemberId, SiteId};
 
@@ -30,6 +30,9 @@ pub struct Selection {
     /// Events that hold no covered slot and are void whatever else is known (a fork's events,
     /// events after a proven fork, events signed with a revoked key): carried as evidence.
     pub evidence: BTreeSet<EventId>,
+    /// Every parcel walked (the ancestry and every parcel a carried event cites): each gets a
+    /// proof of its events in the checkpoint's parcel index.
+    pub parcels: BTreeSet<ParcelId>,
 }
 
 /// Why no bundle was selected.
@@ -73,7 +76,9 @@ pub fn select(
     }
     walk.parcel(*parcel);
     walk.close()?;
-    Ok(walk.out)
+    let mut out = walk.out;
+    out.parcels = walk.parcels;
+    Ok(out)
 }
 
 /// Whether an event can be carried, and how.
@@ -278,8 +283,7 @@ impl<F: Fn(&EventId) -> Option<Body>> Walk<'_, F> {
         for id in late {
             self.event(id)?;
         }
-        let forks: Vec<(EventId, EventId)> = ledger
-            .forks()
+        let forks: Vec<(EventId, EventId)> = first_forks(ledger)
             .filter(|f| self.authors.contains(&f.author))
             .map(|f| (f.first, f.second))
             .collect();

@@ -10,6 +10,7 @@ use crate::event::{Checkpoint, Cosignature, Govern};
 use crate::governance::Governance;
 use crate::ledger::Ledger;
 use crate::merkle;
+use crate::parcel_index::ParcelIndex;
 use crate::types::MemberId;
 
 /// Domain separation of a feed head's leaf in `feeds_root`.
@@ -134,12 +135,15 @@ pub fn checkpoint_at(
     govern: impl Fn(&EventId) -> Option<Govern>,
 ) -> (Checkpoint, Vec<FeedHead>) {
     let heads = feed_heads_at(ledger, cutoff);
+    let index = ParcelIndex::build(ledger, &heads);
     let cp = Checkpoint {
         network: *ledger.network(),
         time_ms: cutoff,
         gov: gov_at(ledger, &heads, govern),
         feeds_root: feeds_root(&heads),
         feeds: heads.len() as u64,
+        parcels_root: index.root(),
+        parcels: index.len(),
     };
     (cp, heads)
 }
@@ -153,12 +157,15 @@ pub fn feeds_root(heads: &[FeedHead]) -> Digest {
 /// The checkpoint of `ledger` at `time_ms`.
 pub fn checkpoint(ledger: &Ledger, time_ms: u64) -> (Checkpoint, Vec<FeedHead>) {
     let heads = feed_heads(ledger);
+    let index = ParcelIndex::build(ledger, &heads);
     let cp = Checkpoint {
         network: *ledger.network(),
         time_ms,
         gov: ledger.governance().latest(),
         feeds_root: feeds_root(&heads),
         feeds: heads.len() as u64,
+        parcels_root: index.root(),
+        parcels: index.len(),
     };
     (cp, heads)
 }

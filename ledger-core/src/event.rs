@@ -319,6 +319,10 @@ pub struct Checkpoint {
     /// (see `checkpoint::feeds_root`).
     pub feeds_root: Digest,
     pub feeds: u64,
+    /// RFC 6962 root over the covered parcels' leaves, sorted by parcel: each commits to the
+    /// covered events naming the parcel (see `parcel_index`).
+    pub parcels_root: Digest,
+    pub parcels: u64,
 }
 
 /// A cosignature of a checkpoint by another witness.

@@ -16,7 +16,7 @@ use crate::audit::Audit;
 use crate::bytes::{EventId, ParcelId};
 use crate::event::FlagTarget;
 use crate::governance::Embargo;
-use crate::ledger::{Ledger, Parcel};
+use crate::ledger::{Fork, Ledger, Parcel};
 use crate::origin::{percent, OriginShare};
 use crate::rules::ParcelState;
 use crate::types::{Date, MemberId, SiteId};
@@ -149,7 +149,7 @@ pub fn all_findings_at(ledger: &Ledger, now: u64) -> Vec<Finding> {
     }) {
         out.extend(embargo_findings(ledger, p));
     }
-    for fork in ledger.forks() {
+    for fork in first_forks(ledger) {
         let mut f = Finding::new(
             FindingCode::Equivocation,
             format!(
@@ -163,6 +163,18 @@ pub fn all_findings_at(ledger: &Ledger, now: u64) -> Vec<Finding> {
     }
     out.sort_by(|a, b| (a.code, &a.detail).cmp(&(b.code, &b.detail)));
     out
+}
+
+/// Each equivocating author's first proven fork (its feed is void from there; later forks add
+/// nothing a reader can act on, and a proof bundle carries only the first).
+pub fn first_forks(ledger: &Ledger) -> impl Iterator<Item = &Fork> {
+    let mut last: Option<&MemberId> = None;
+    // Forks come by (author, seq): the first of each author is its lowest.
+    ledger.forks().filter(move |f| {
+        let first = last != Some(&f.author);
+        last = Some(&f.author);
+        first
+    })
 }
 
 fn flag_findings(ledger: &Ledger, out: &mut Vec<Finding>) {

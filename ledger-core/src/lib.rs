@@ -25,6 +25,7 @@ pub mod governance;
 pub mod ledger;
 pub mod merkle;
 pub mod origin;
+pub mod parcel_index;
 pub mod pending;
 pub mod placement;
 pub mod proposals;

@@ -151,6 +151,8 @@ fn samples() -> Vec<Body> {
                 gov: 0,
                 feeds_root: d(14),
                 feeds: 15,
+                parcels_root: d(18),
+                parcels: 19,
             },
             cosignatures: vec![Cosignature {
                 member: m("monitor"),

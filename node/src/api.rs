@@ -54,6 +54,8 @@ pub struct AppState {
     pub net: NetHandle,
     pub metrics: Arc<Metrics>,
     pub token: Arc<str>,
+    /// The parcel index of the checkpoint bundles were last served of.
+    pub bundle_index: crate::bundle::IndexCache,
 }
 
 /// An API error: a 4xx (or 5xx for faults) status and a JSON body `{code, message}`.

@@ -2,6 +2,7 @@
 //! checkpoint this node keeps, with the `Witness` events that cosign it.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -14,6 +15,7 @@ use ledger_core::bundle_select::SelectError;
 use ledger_core::bytes::{Digest, EventId, ParcelId};
 use ledger_core::checkpoint::{checkpoint_id, FeedHead};
 use ledger_core::event::Checkpoint;
+use ledger_core::parcel_index::ParcelIndex;
 use ledger_core::store::Store;
 use ledger_core::types::MemberId;
 use serde::Deserialize;
@@ -40,32 +42,63 @@ pub async fn bundle(
     let id: ParcelId = id
         .parse()
         .map_err(|e| ApiError::bad_request(format!("parcel id {id:?}: {e}")))?;
+    let cache = s.bundle_index.clone();
     let bytes = s
         .service
-        .read(move |store| bundle_bytes(store, &id, q.witnesses))
+        .read(move |store| bundle_bytes(store, &cache, &id, q.witnesses))
         .await??;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
-fn bundle_bytes(store: &Store, id: &ParcelId, witnesses: Option<usize>) -> ApiResult<Vec<u8>> {
+/// The parcel index of the checkpoint bundles were last served of (built once per checkpoint:
+/// it covers every parcel).
+#[derive(Debug, Clone, Default)]
+pub struct IndexCache(Arc<Mutex<Option<CachedIndex>>>);
+
+/// A checkpoint's id and its parcel index.
+type CachedIndex = (Digest, Arc<ParcelIndex>);
+
+impl IndexCache {
+    /// The index of checkpoint `id` with `heads`, built from `store` unless cached.
+    fn get(&self, store: &Store, id: Digest, heads: &[FeedHead]) -> Arc<ParcelIndex> {
+        let mut cached = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*cached {
+            Some((at, index)) if *at == id => index.clone(),
+            _ => {
+                let index = Arc::new(ParcelIndex::build(store.ledger(), heads));
+                *cached = Some((id, index.clone()));
+                index
+            }
+        }
+    }
+}
+
+fn bundle_bytes(
+    store: &Store,
+    cache: &IndexCache,
+    id: &ParcelId,
+    witnesses: Option<usize>,
+) -> ApiResult<Vec<u8>> {
     let policy = &store.ledger().governance().latest_state().policy;
     let need = witnesses.unwrap_or(policy.witnesses_required as usize);
     let (cp, heads, witnesses) = cosigned(store, need)?;
+    let index = cache.get(store, checkpoint_id(&cp), &heads);
     let read = |e: &EventId| store.event_bytes(e).ok().flatten();
-    let bundle = build(store.ledger(), &cp, &heads, witnesses, id, read).map_err(|e| match e {
-        BuildError::Select(SelectError::UnknownParcel(_)) => ApiError::not_found(e.to_string()),
-        BuildError::Select(SelectError::NotCovered(_)) => {
-            ApiError::new(StatusCode::CONFLICT, "not-covered", e.to_string())
-        }
-        BuildError::Select(SelectError::TooLarge) => {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "too-large", e.to_string())
-        }
-        other => ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "fault",
-            other.to_string(),
-        ),
-    })?;
+    let bundle =
+        build(store.ledger(), &cp, &heads, &index, witnesses, id, read).map_err(|e| match e {
+            BuildError::Select(SelectError::UnknownParcel(_)) => ApiError::not_found(e.to_string()),
+            BuildError::Select(SelectError::NotCovered(_)) => {
+                ApiError::new(StatusCode::CONFLICT, "not-covered", e.to_string())
+            }
+            BuildError::Select(SelectError::TooLarge) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "too-large", e.to_string())
+            }
+            other => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "fault",
+                other.to_string(),
+            ),
+        })?;
     Ok(bundle.encode())
 }
 

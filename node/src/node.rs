@@ -129,6 +129,7 @@ pub async fn run(
         net: net.clone(),
         metrics,
         token,
+        bundle_index: crate::bundle::IndexCache::default(),
     };
     crate::http::serve(
         listener,

@@ -6,7 +6,7 @@
 
 use ledger_core::admission::decode_event;
 use ledger_core::bytes::EventId;
-use ledger_core::checkpoint::{checkpoint_at, checkpoint_id, FeedHead};
+use ledger_core::checkpoint::{checkpoint_at, checkpoint_id, feed_heads_at, feeds_root, FeedHead};
 use ledger_core::event::{Body, Checkpoint, Govern, Witness};
 use ledger_core::ledger::Ledger;
 use ledger_core::merkle::verify_consistency;
@@ -161,6 +161,11 @@ pub fn adoptable(store: &Store) -> Vec<(Checkpoint, Vec<FeedHead>)> {
             continue;
         }
         if store.checkpoint(&id).ok().flatten().is_some() {
+            continue;
+        }
+        // The feed heads first (cheap): the parcel index is built only for a likely match.
+        let heads = feed_heads_at(store.ledger(), cp.time_ms);
+        if heads.len() as u64 != cp.feeds || feeds_root(&heads) != cp.feeds_root {
             continue;
         }
         let (mine, heads) = checkpoint_at(store.ledger(), cp.time_ms, govern_reader(store));

@@ -1,0 +1,134 @@
+//! The parcel index a checkpoint commits to (`parcels_root`): for every parcel the checkpoint
+//! covers, the set of covered events that name it (its creation and every event citing it), so
+//! a proof bundle that leaves one out is refused (D39).
+//!
+//! Membership is by citation, not by verdict: an event citing a parcel is in its set whether it
+//! was applied or void, so the set of a checkpoint is the same computed now or later, from any
+//! replica that holds the checkpoint's feed prefixes.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::bytes::{Digest, EventId, ParcelId};
+use crate::checkpoint::{covered, FeedHead};
+use crate::feed_tree::FeedTree;
+use crate::ledger::{Ledger, Parcel};
+use crate::merkle;
+
+/// Domain separation of a parcel's leaf in `parcels_root`.
+pub const PARCEL_LEAF_CONTEXT: &[u8] = b"custody/parcel-events/v1\0";
+
+/// The leaf of a parcel whose named events (sorted, no repeats) are `events`.
+pub fn parcel_leaf(parcel: &ParcelId, events: &[EventId]) -> Digest {
+    let mut bytes = Vec::with_capacity(PARCEL_LEAF_CONTEXT.len() + 40 + 32 * events.len());
+    bytes.extend_from_slice(PARCEL_LEAF_CONTEXT);
+    bytes.extend_from_slice(parcel.as_bytes());
+    bytes.extend_from_slice(&(events.len() as u64).to_le_bytes());
+    for e in events {
+        bytes.extend_from_slice(e.as_bytes());
+    }
+    merkle::leaf_hash(&bytes)
+}
+
+/// That one parcel's leaf is in a checkpoint's `parcels_root`: its index and audit path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParcelProof {
+    pub parcel: ParcelId,
+    pub index: u64,
+    pub path: Vec<Digest>,
+}
+
+impl ParcelProof {
+    /// True when the parcel's named events are exactly `events` (sorted) in the index of `size`
+    /// parcels whose root is `root`.
+    pub fn verify(&self, events: &[EventId], size: u64, root: &Digest) -> bool {
+        merkle::verify_inclusion(
+            &parcel_leaf(&self.parcel, events),
+            self.index,
+            size,
+            &self.path,
+            root,
+        )
+    }
+}
+
+/// A checkpoint's parcel index: the covered parcels, sorted, and the tree over their leaves
+/// (every complete subtree kept, so a proof costs a logarithmic number of stored hashes).
+#[derive(Debug, Default)]
+pub struct ParcelIndex {
+    parcels: Vec<ParcelId>,
+    tree: FeedTree,
+}
+
+impl ParcelIndex {
+    /// The index of the checkpoint whose heads are `heads`, from `ledger` (whose feeds extend
+    /// those heads).
+    pub fn build(ledger: &Ledger, heads: &[FeedHead]) -> ParcelIndex {
+        let certs = certificates_by_parcel(ledger);
+        let mut named: BTreeMap<ParcelId, Vec<EventId>> = BTreeMap::new();
+        for p in ledger.parcels() {
+            if covered(ledger, heads, p.created_by()) {
+                named.insert(p.id, named_events(ledger, heads, p, &certs));
+            }
+        }
+        let mut tree = FeedTree::new();
+        for (id, events) in &named {
+            tree.push(parcel_leaf(id, events));
+        }
+        ParcelIndex {
+            parcels: named.into_keys().collect(),
+            tree,
+        }
+    }
+    /// The root (`parcels_root`).
+    pub fn root(&self) -> Digest {
+        self.tree.root()
+    }
+    /// How many parcels it holds.
+    pub fn len(&self) -> u64 {
+        self.parcels.len() as u64
+    }
+    /// True when it holds no parcel.
+    pub fn is_empty(&self) -> bool {
+        self.parcels.is_empty()
+    }
+    /// The proof of `parcel`'s leaf, if the index holds it.
+    pub fn proof(&self, parcel: &ParcelId) -> Option<ParcelProof> {
+        let index = self.parcels.binary_search(parcel).ok()? as u64;
+        let path = self.tree.inclusion(index, self.len()).ok()?;
+        Some(ParcelProof {
+            parcel: *parcel,
+            index,
+            path,
+        })
+    }
+}
+
+/// Every stored `Certify` event applied, by the parcels it covers (void ones cite their
+/// parcels as void events already).
+pub fn certificates_by_parcel(ledger: &Ledger) -> HashMap<ParcelId, Vec<EventId>> {
+    let mut out: HashMap<ParcelId, Vec<EventId>> = HashMap::new();
+    for (id, c) in ledger.certificates() {
+        for r in &c.parcels {
+            out.entry(r.parcel).or_default().push(*id);
+        }
+    }
+    out
+}
+
+/// The covered events naming parcel `p`: its creation, every stored event citing it at a head
+/// (applied or void), and the applied certificates covering it; sorted.
+pub fn named_events(
+    ledger: &Ledger,
+    heads: &[FeedHead],
+    p: &Parcel,
+    certs: &HashMap<ParcelId, Vec<EventId>>,
+) -> Vec<EventId> {
+    let mut set: BTreeSet<EventId> = p.events().into_iter().collect();
+    set.insert(*p.created_by());
+    set.extend(certs.get(&p.id).into_iter().flatten().copied());
+    set.into_iter()
+        .filter(|e| covered(ledger, heads, e))
+        .collect()
+}
