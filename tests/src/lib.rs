@@ -12,6 +12,7 @@ use ledger_core::dev::{dev_key, DevNetwork};
 use serde_json::Value;
 
 pub mod fuzz;
+pub mod workload;
 
 /// How long a node may take to start.
 pub const START_DEADLINE: Duration = Duration::from_secs(30);
