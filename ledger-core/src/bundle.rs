@@ -14,14 +14,14 @@ use serde::{Deserialize, Serialize};
 use crate::admission::{verify_event, AdmissionError, VerifiedEvent};
 use crate::audit::{audit_parcel, Audit};
 use crate::bundle_select::{by_author, select, SelectError, Selection, MAX_BUNDLE_EVENTS};
-use crate::bytes::{Digest, EventId, ParcelId};
+use crate::bytes::{Digest, EventId, NetworkId, ParcelId};
 use crate::checkpoint::{checkpoint_id, head_proof, verify_head, FeedHead, HeadProof};
 use crate::codec::{self, DecodeError, MAX_BUNDLE_BYTES};
 use crate::crypto::KeyCache;
 use crate::event::{Body, Checkpoint};
 use crate::feed_tree::{feed_inclusion, InclusionProof};
 use crate::findings::{first_forks, parcel_findings_at, Finding};
-use crate::governance::network_id;
+use crate::governance::{network_id, Governance};
 use crate::ledger::{Ledger, Missing, Processed, ProvenSlots};
 use crate::parcel_index::{ParcelIndex, ParcelProof};
 use crate::replay::rebuild_proven;
@@ -249,20 +249,90 @@ pub struct BundleAudit {
     pub evidence: usize,
 }
 
-/// Verifies a bundle against `genesis`, requiring `witnesses` cosignatures by members with the
-/// witness duty (by default the policy's `witnesses_required`), and audits its parcel. Returns
-/// the audit and the ledger of the bundle's events it was computed in.
+/// Verifies bundles of one network: its genesis checked once.
+#[derive(Debug, Clone)]
+pub struct BundleVerifier {
+    genesis: Genesis,
+    chain: Governance,
+}
+
+impl BundleVerifier {
+    /// A verifier for the network of `genesis` (checked here, once).
+    pub fn new(genesis: &Genesis) -> Result<BundleVerifier, BundleError> {
+        let chain =
+            Governance::from_genesis(genesis).map_err(|e| BundleError::Genesis(e.to_string()))?;
+        Ok(BundleVerifier {
+            genesis: genesis.clone(),
+            chain,
+        })
+    }
+
+    /// Verifies `bundle`, requiring `witnesses` cosignatures by members with the witness duty
+    /// (by default the policy's `witnesses_required`), and audits its parcel. Returns the audit
+    /// and the ledger of the bundle's events it was computed in.
+    pub fn verify(
+        &self,
+        bundle: &Bundle,
+        witnesses: Option<usize>,
+    ) -> Result<(BundleAudit, Ledger), BundleError> {
+        check_shape(bundle, &network_id(&self.genesis))?;
+        let cp = &bundle.checkpoint;
+        let keys = KeyCache::default();
+        let heads = check_heads(bundle)?;
+        let (events, slots) = check_events(bundle, &heads, &keys)?;
+        let evidence = evidence_of(&events, &slots);
+        let (ledger, order) = rebuild_proven(&self.genesis, &self.chain, &slots, || events.clone())
+            .map_err(|e| BundleError::Genesis(e.to_string()))?;
+        check_outcomes(&ledger, &order, &evidence)?;
+        check_parcels(&ledger, bundle, &events, &slots)?;
+        if ledger.governance().latest() != cp.gov {
+            return Err(BundleError::Governance {
+                got: ledger.governance().latest(),
+                stated: cp.gov,
+            });
+        }
+        let cosigners = count_cosigners(&ledger, bundle, &keys)?;
+        let policy = &ledger.governance().latest_state().policy;
+        let witnesses = witnesses.unwrap_or(policy.witnesses_required as usize);
+        if cosigners.len() < witnesses {
+            return Err(BundleError::TooFewCosignatures {
+                got: cosigners.len(),
+                need: witnesses,
+            });
+        }
+        let audit = audit_parcel(&ledger, &bundle.parcel)
+            .ok_or(BundleError::UnknownParcel(bundle.parcel))?;
+        let findings = parcel_findings_at(&ledger, &audit, cp.time_ms);
+        let verified = BundleAudit {
+            checkpoint: cp.clone(),
+            checkpoint_id: checkpoint_id(cp),
+            cosigners: cosigners.into_iter().collect(),
+            required: witnesses,
+            audit,
+            findings,
+            proven: slots.proven.len(),
+            evidence: evidence.len(),
+        };
+        Ok((verified, ledger))
+    }
+}
+
+/// Verifies a bundle against `genesis` (see [`BundleVerifier::verify`]; a verifier made once
+/// spares checking the genesis for every bundle).
 pub fn verify_bundle(
     genesis: &Genesis,
     bundle: &Bundle,
     witnesses: Option<usize>,
 ) -> Result<(BundleAudit, Ledger), BundleError> {
+    BundleVerifier::new(genesis)?.verify(bundle, witnesses)
+}
+
+/// The version, the network and the counts.
+fn check_shape(bundle: &Bundle, network: &NetworkId) -> Result<(), BundleError> {
     if bundle.version != BUNDLE_VERSION {
         return Err(BundleError::Version(bundle.version));
     }
-    let network = network_id(genesis);
-    let cp = &bundle.checkpoint;
-    if cp.network != network {
+    if &bundle.checkpoint.network != network {
         return Err(BundleError::WrongNetwork);
     }
     if bundle.events.len() > MAX_BUNDLE_EVENTS || bundle.witnesses.len() > MAX_BUNDLE_WITNESSES {
@@ -270,14 +340,17 @@ pub fn verify_bundle(
             bundle.events.len().max(bundle.witnesses.len()),
         ));
     }
-    let keys = KeyCache::default();
-    let heads = check_heads(bundle)?;
-    let (events, slots) = check_events(bundle, &heads, &keys)?;
+    Ok(())
+}
+
+/// The events carried without a proof, each with whether it is needed on its own: it cites a
+/// parcel, another carried event cites it, or it carries a governance record.
+fn evidence_of(events: &[VerifiedEvent], slots: &ProvenSlots) -> Vec<(EventId, bool)> {
     let cited: HashSet<EventId> = events
         .iter()
         .flat_map(|e| e.body().dependencies())
         .collect();
-    let evidence: Vec<(EventId, bool)> = events
+    events
         .iter()
         .filter(|e| !slots.proven.contains(e.id()))
         .map(|e| {
@@ -286,40 +359,7 @@ pub fn verify_bundle(
                 || cited.contains(e.id());
             (*e.id(), needed)
         })
-        .collect();
-    let (ledger, order) = rebuild_proven(genesis, &slots, || events.clone())
-        .map_err(|e| BundleError::Genesis(e.to_string()))?;
-    check_outcomes(&ledger, &order, &evidence)?;
-    check_parcels(&ledger, bundle, &events, &slots)?;
-    if ledger.governance().latest() != cp.gov {
-        return Err(BundleError::Governance {
-            got: ledger.governance().latest(),
-            stated: cp.gov,
-        });
-    }
-    let cosigners = count_cosigners(&ledger, bundle, &keys)?;
-    let policy = &ledger.governance().latest_state().policy;
-    let witnesses = witnesses.unwrap_or(policy.witnesses_required as usize);
-    if cosigners.len() < witnesses {
-        return Err(BundleError::TooFewCosignatures {
-            got: cosigners.len(),
-            need: witnesses,
-        });
-    }
-    let audit =
-        audit_parcel(&ledger, &bundle.parcel).ok_or(BundleError::UnknownParcel(bundle.parcel))?;
-    let findings = parcel_findings_at(&ledger, &audit, cp.time_ms);
-    let verified = BundleAudit {
-        checkpoint: cp.clone(),
-        checkpoint_id: checkpoint_id(cp),
-        cosigners: cosigners.into_iter().collect(),
-        required: witnesses,
-        audit,
-        findings,
-        proven: slots.proven.len(),
-        evidence: evidence.len(),
-    };
-    Ok((verified, ledger))
+        .collect()
 }
 
 /// Every head proof holds against the checkpoint, one per author.

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use crate::bytes::{EventId, ParcelId};
 use crate::checkpoint::FeedHead;
 use crate::event::{Body, FlagTarget};
-use crate::findings::{first_forks, registered_late};
+use crate::findings::first_forks;
 use crate::ledger::Ledger;
 use crate::types::{MemberId, SiteId};
 
@@ -97,8 +97,6 @@ struct Index {
     certs_by_number: HashMap<String, Vec<EventId>>,
     /// Applied flags by what they target.
     flags: Vec<(EventId, FlagTarget)>,
-    /// Registrations the policy finds late, by the mine site of the parcel they made.
-    late: Vec<((MemberId, SiteId), EventId)>,
 }
 
 impl Index {
@@ -120,19 +118,10 @@ impl Index {
             .iter()
             .map(|(id, f)| (*id, f.target.clone()))
             .collect();
-        let late = ledger
-            .parcels()
-            .filter(|p| p.parents.is_empty() && registered_late(ledger, p).is_some())
-            .filter_map(|p| {
-                let s = p.origin.shares().first()?;
-                Some(((s.member.clone(), s.site.clone()), *p.created_by()))
-            })
-            .collect();
         Index {
             certs_of,
             certs_by_number,
             flags,
-            late,
         }
     }
 }
@@ -246,7 +235,7 @@ impl<F: Fn(&EventId) -> Option<Body>> Walk<'_, F> {
     }
 
     /// Runs to a fixed point: parcels, then what concerns the parcels, events, authors and
-    /// sites taken so far (flags, late registrations, forks, governance records).
+    /// sites taken so far (flags, forks, governance records).
     fn close(&mut self) -> Result<(), SelectError> {
         loop {
             while let Some(id) = self.queue.pop_front() {
@@ -271,16 +260,6 @@ impl<F: Fn(&EventId) -> Option<Body>> Walk<'_, F> {
             .map(|(id, _)| *id)
             .collect();
         for id in flags {
-            self.event(id)?;
-        }
-        let late: Vec<EventId> = self
-            .index
-            .late
-            .iter()
-            .filter(|(site, _)| self.sites.contains(site))
-            .map(|(_, id)| *id)
-            .collect();
-        for id in late {
             self.event(id)?;
         }
         let forks: Vec<(EventId, EventId)> = first_forks(ledger)

@@ -430,11 +430,10 @@ fn late_registrations(ledger: &Ledger, out: &mut Vec<Finding>) {
                 tolerance / 86_400_000
             ),
         );
+        // About this parcel only (not its site: a mine's every late registration would
+        // otherwise show in the audit of every parcel from that site, without bound).
         f.event = Some(*p.created_by());
         f.parcels = vec![p.id];
-        if let Some(s) = p.origin.shares().first() {
-            f.sites = vec![(s.member.clone(), s.site.clone())];
-        }
         out.push(f);
     }
 }

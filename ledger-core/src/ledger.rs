@@ -106,7 +106,12 @@ impl Ledger {
     /// An empty ledger for the network founded by `genesis`.
     pub fn new(genesis: Genesis, limits: Limits) -> Result<Ledger, GenesisError> {
         let gov = Governance::from_genesis(&genesis)?;
-        Ok(Ledger {
+        Ok(Ledger::assemble(genesis, limits, gov))
+    }
+
+    /// An empty ledger under `gov`, a chain made from `genesis` (so the genesis was checked).
+    fn assemble(genesis: Genesis, limits: Limits, gov: Governance) -> Ledger {
+        Ledger {
             network: network_id(&genesis),
             genesis,
             gov,
@@ -117,7 +122,7 @@ impl Ledger {
             stale: false,
             any_key: false,
             proven: None,
-        })
+        }
     }
 
     /// An empty ledger that already knows of these forks (from an earlier pass over the same events),
@@ -140,10 +145,14 @@ impl Ledger {
         forks: &[Fork],
         governance: Option<&Governance>,
     ) -> Result<Ledger, GenesisError> {
-        let mut ledger = Ledger::new(genesis, limits)?;
-        if let Some(g) = governance {
-            ledger.gov = g.clone();
-        }
+        // A chain known already was made from this genesis, which was checked then.
+        let gov = match governance {
+            Some(g) if g.versions().first().map(|v| v.id) == Some(network_id(&genesis)) => {
+                g.clone()
+            }
+            _ => Governance::from_genesis(&genesis)?,
+        };
+        let mut ledger = Ledger::assemble(genesis, limits, gov);
         for f in forks {
             let feed = ledger.state.feeds.entry(f.author.clone()).or_default();
             feed.forked_at = Some(feed.forked_at.map_or(f.seq, |s| s.min(f.seq)));

@@ -9,7 +9,7 @@ use crate::admission::{self, AdmissionError, VerifiedEvent};
 use crate::bytes::{Digest, EventId, NetworkId};
 use crate::crypto::KeyCache;
 use crate::export::{ExportError, Record};
-use crate::governance::{network_id, GenesisError};
+use crate::governance::{network_id, GenesisError, Governance};
 use crate::ledger::{Fork, Knowledge, Ledger, Limits, Processed, ProvenSlots, Step};
 use crate::rules::Verdict;
 use crate::types::Genesis;
@@ -516,13 +516,19 @@ pub fn rebuild_with(
 }
 
 /// [`rebuild_ledger`] for a proof bundle's events: placed by their proofs (`slots`), not by
-/// their feeds' prefixes.
+/// their feeds' prefixes; `chain` is the governance of `genesis` (made once, the genesis checked
+/// then).
 pub fn rebuild_proven(
     genesis: &Genesis,
+    chain: &Governance,
     slots: &ProvenSlots,
     events: impl FnMut() -> Vec<VerifiedEvent>,
 ) -> Result<(Ledger, Vec<Processed>), GenesisError> {
-    rebuild(genesis, Knowledge::default(), Some(slots), events)
+    let known = Knowledge {
+        forks: Vec::new(),
+        governance: Some(chain.clone()),
+    };
+    rebuild(genesis, known, Some(slots), events)
 }
 
 fn rebuild(

@@ -433,11 +433,19 @@ fn an_auditor_verifies_a_parcel_from_its_bundle_online_and_offline() {
     assert!(err.contains("bundle refused ("), "{err}");
     // The mine's node keeps the checkpoints the witness cosigned, and serves the bundle too (to
     // another auditor: it may not keep the newest one the first auditor saw yet).
-    wait_for("the mine's node keeping a checkpoint of the dispatch", DEADLINE, || {
-        let reply = mine.get("/v1/checkpoints/latest");
-        (reply.status == 200 && parse(&reply.json()).1.iter().any(|h| h.head.to_string() == sent))
+    wait_for(
+        "the mine's node keeping a checkpoint of the dispatch",
+        DEADLINE,
+        || {
+            let reply = mine.get("/v1/checkpoints/latest");
+            (reply.status == 200
+                && parse(&reply.json())
+                    .1
+                    .iter()
+                    .any(|h| h.head.to_string() == sent))
             .then_some(())
-    });
+        },
+    );
     let other_state = dir.path().join("other-state.json");
     let state_arg = other_state.to_str().expect("path");
     let (code, out, err) = custody(&[
@@ -543,15 +551,19 @@ fn a_split_view_is_refused_or_reported_to_auditors_that_require_two_witnesses() 
         assert_eq!(node.submit(&branch.bytes).status, 200);
     }
     let covers = |node: &TestNode, event: &str| {
-        wait_for("a witnessed checkpoint of the side's branch", DEADLINE, || {
-            let r = node.get("/v1/checkpoints/latest");
-            (r.status == 200
-                && parse(&r.json())
-                    .1
-                    .iter()
-                    .any(|h| h.head.to_string() == event))
-            .then_some(())
-        })
+        wait_for(
+            "a witnessed checkpoint of the side's branch",
+            DEADLINE,
+            || {
+                let r = node.get("/v1/checkpoints/latest");
+                (r.status == 200
+                    && parse(&r.json())
+                        .1
+                        .iter()
+                        .any(|h| h.head.to_string() == event))
+                .then_some(())
+            },
+        )
     };
     // The auditors' nodes keep their side's witnessed checkpoint of the branch.
     covers(&na, &a.id.to_string());
