@@ -109,11 +109,18 @@ fn loopback(dev: &DevNetwork, n: usize, rounds: usize) {
         ..NodeSpec::default()
     };
     let node = TestNode::start(&node_binary!(), &home, &spec);
+    let rss_before = node.rss_kib();
     let state = dir.path().join("state.json");
     let state_args = ["--state", state.to_str().expect("path")];
     let mut bundled = serde_json::Value::Null;
     let took = median(rounds, || bundled = audit(&node, &parcel, &state_args).0);
     let size = bundled["proof"]["bytes"].as_u64().expect("size");
+    let rss_after = node.rss_kib();
+    println!(
+        "node RSS {:.1} MiB before the first bundle, {:.1} MiB after (the checkpoint's parcel index, cached)",
+        rss_before as f64 / 1024.0,
+        rss_after as f64 / 1024.0
+    );
     let (full, full_took) = audit(&node, &parcel, &["--full"]);
     for field in ["state", "origin", "ancestry", "history"] {
         assert_eq!(bundled[field], full[field], "{field}");

@@ -262,6 +262,7 @@ fn a_node_restored_from_an_old_backup_is_refused_by_a_client_that_saw_newer() {
     };
     let last = submit(&node, 3);
     covers(&node, &last);
+    let early_parcel = custody_tests::registered_parcel(&last);
     // The operator's backup, taken with the node stopped.
     node.kill();
     let backup = dir.path().join("backup");
@@ -314,6 +315,18 @@ fn a_node_restored_from_an_old_backup_is_refused_by_a_client_that_saw_newer() {
         err.contains("rollback refused") && err.contains("mine-bw"),
         "{err}"
     );
+    // An auditor's bundle from it is refused the same way, though the bundle itself verifies.
+    let (code, out, err) = custody(&[
+        "--node",
+        &format!("http://{}", node.http),
+        "audit",
+        "parcel",
+        &early_parcel,
+        "--state",
+        state.to_str().expect("path"),
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("rollback refused"), "{err}");
     // The remembered checkpoint is still the newer one.
     let after: Value =
         serde_json::from_slice(&std::fs::read(&state).expect("state")).expect("state JSON");
