@@ -134,6 +134,16 @@ pub fn checkpoint_at(
     cutoff: u64,
     govern: impl Fn(&EventId) -> Option<Govern>,
 ) -> (Checkpoint, Vec<FeedHead>) {
+    let (cp, heads, _) = checkpoint_with_index(ledger, cutoff, govern);
+    (cp, heads)
+}
+
+/// [`checkpoint_at`], with the parcel index it commits to (for serving bundles of it).
+pub fn checkpoint_with_index(
+    ledger: &Ledger,
+    cutoff: u64,
+    govern: impl Fn(&EventId) -> Option<Govern>,
+) -> (Checkpoint, Vec<FeedHead>, ParcelIndex) {
     let heads = feed_heads_at(ledger, cutoff);
     let index = ParcelIndex::build(ledger, &heads);
     let cp = Checkpoint {
@@ -145,7 +155,7 @@ pub fn checkpoint_at(
         parcels_root: index.root(),
         parcels: index.len(),
     };
-    (cp, heads)
+    (cp, heads, index)
 }
 
 /// The RFC 6962 root over the heads, in the order given (sorted by author).

@@ -6,7 +6,7 @@
 //! was applied or void, so the set of a checkpoint is the same computed now or later, from any
 //! replica that holds the checkpoint's feed prefixes.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -66,20 +66,20 @@ impl ParcelIndex {
     /// those heads).
     pub fn build(ledger: &Ledger, heads: &[FeedHead]) -> ParcelIndex {
         let certs = certificates_by_parcel(ledger);
-        let mut named: BTreeMap<ParcelId, Vec<EventId>> = BTreeMap::new();
-        for p in ledger.parcels() {
-            if covered(ledger, heads, p.created_by()) {
-                named.insert(p.id, named_events(ledger, heads, p, &certs));
+        let mut parcels: Vec<ParcelId> = ledger
+            .parcels()
+            .filter(|p| covered(ledger, heads, p.created_by()))
+            .map(|p| p.id)
+            .collect();
+        parcels.sort_unstable();
+        // One parcel's events at a time: no copy of every parcel's list at once.
+        let mut tree = FeedTree::new();
+        for id in &parcels {
+            if let Some(p) = ledger.parcel(id) {
+                tree.push(parcel_leaf(id, &named_events(ledger, heads, p, &certs)));
             }
         }
-        let mut tree = FeedTree::new();
-        for (id, events) in &named {
-            tree.push(parcel_leaf(id, events));
-        }
-        ParcelIndex {
-            parcels: named.into_keys().collect(),
-            tree,
-        }
+        ParcelIndex { parcels, tree }
     }
     /// The root (`parcels_root`).
     pub fn root(&self) -> Digest {

@@ -209,6 +209,8 @@ pub struct Store {
     pending_since: HashMap<EventId, std::time::Instant>,
     /// How many checkpoints are kept (counted once, when the first is kept after opening).
     kept_checkpoints: Option<usize>,
+    /// The parcel index of the newest checkpoint kept with one (memory only: rebuilt on demand).
+    parcel_index: Option<(Digest, std::sync::Arc<crate::parcel_index::ParcelIndex>)>,
 }
 
 fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
@@ -322,6 +324,7 @@ impl Store {
             min_free: MIN_FREE_BYTES,
             pending_since: HashMap::new(),
             kept_checkpoints: None,
+            parcel_index: None,
         };
         store.load()?;
         if store.ledger.needs_recompute() {
@@ -975,6 +978,26 @@ impl Store {
 
     /// Keeps a checkpoint and the heads it states, durably (the oldest beyond
     /// [`MAX_KEPT_CHECKPOINTS`] are dropped in the same batch). Returns its id.
+    /// Remembers the parcel index of checkpoint `id` (built with it), for serving bundles.
+    pub fn remember_index(
+        &mut self,
+        id: Digest,
+        index: std::sync::Arc<crate::parcel_index::ParcelIndex>,
+    ) {
+        self.parcel_index = Some((id, index));
+    }
+
+    /// The remembered parcel index of checkpoint `id`, if it is the one remembered.
+    pub fn parcel_index(
+        &self,
+        id: &Digest,
+    ) -> Option<std::sync::Arc<crate::parcel_index::ParcelIndex>> {
+        self.parcel_index
+            .as_ref()
+            .filter(|(at, _)| at == id)
+            .map(|(_, index)| index.clone())
+    }
+
     pub fn keep_checkpoint(
         &mut self,
         cp: &Checkpoint,

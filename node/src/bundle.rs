@@ -50,8 +50,9 @@ pub async fn bundle(
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
-/// The parcel index of the checkpoint bundles were last served of (built once per checkpoint:
-/// it covers every parcel).
+/// The parcel index of the checkpoint bundles were last served of, when the store does not
+/// remember it (a checkpoint older than the newest kept, or kept before a restart): built once
+/// per checkpoint, since it covers every parcel.
 #[derive(Debug, Clone, Default)]
 pub struct IndexCache(Arc<Mutex<Option<CachedIndex>>>);
 
@@ -82,7 +83,10 @@ fn bundle_bytes(
     let policy = &store.ledger().governance().latest_state().policy;
     let need = witnesses.unwrap_or(policy.witnesses_required as usize);
     let (cp, heads, witnesses) = cosigned(store, need)?;
-    let index = cache.get(store, checkpoint_id(&cp), &heads);
+    let cp_id = checkpoint_id(&cp);
+    let index = store
+        .parcel_index(&cp_id)
+        .unwrap_or_else(|| cache.get(store, cp_id, &heads));
     let read = |e: &EventId| store.event_bytes(e).ok().flatten();
     let bundle =
         build(store.ledger(), &cp, &heads, &index, witnesses, id, read).map_err(|e| match e {

@@ -423,8 +423,9 @@ impl Service {
         let kept = tokio::task::spawn_blocking(move || {
             let mut store = write(&store);
             let mut kept = Vec::new();
-            for (cp, heads) in found {
-                store.keep_checkpoint(&cp, &heads)?;
+            for (cp, heads, index) in found {
+                let id = store.keep_checkpoint(&cp, &heads)?;
+                store.remember_index(id, index);
                 kept.push(cp);
             }
             Ok::<_, StoreError>(kept)
@@ -700,9 +701,10 @@ impl Writer {
             store
                 .save_witness_state(&c.state)
                 .map_err(ServiceError::from)?;
-            store
+            let id = store
                 .keep_checkpoint(&c.checkpoint, &c.heads)
                 .map_err(ServiceError::from)?;
+            store.remember_index(id, c.index.clone());
         }
         let out = write(&self.store)
             .append(&draft.bytes)

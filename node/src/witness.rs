@@ -4,12 +4,18 @@
 //! that cosigns it is signed. Cutoffs are aligned to the interval, so witnesses whose replicas
 //! hold the same feed prefixes make the same checkpoint and their cosignatures add up.
 
+use std::sync::Arc;
+
 use ledger_core::admission::decode_event;
 use ledger_core::bytes::EventId;
-use ledger_core::checkpoint::{checkpoint_at, checkpoint_id, feed_heads_at, feeds_root, FeedHead};
+
+use ledger_core::checkpoint::{
+    checkpoint_id, checkpoint_with_index, feed_heads_at, feeds_root, FeedHead,
+};
 use ledger_core::event::{Body, Checkpoint, Govern, Witness};
 use ledger_core::ledger::Ledger;
 use ledger_core::merkle::verify_consistency;
+use ledger_core::parcel_index::ParcelIndex;
 use ledger_core::store::Store;
 use ledger_core::types::MemberId;
 use ledger_core::witness::has_witness_duty;
@@ -26,6 +32,8 @@ pub struct Cosign {
     pub checkpoint: Checkpoint,
     pub heads: Vec<FeedHead>,
     pub state: WitnessState,
+    /// The parcel index the checkpoint commits to (kept for serving bundles).
+    pub index: Arc<ParcelIndex>,
 }
 
 /// Why this node does not cosign now.
@@ -67,7 +75,7 @@ pub fn prepare(
     if !has_duty(ledger, member) {
         return Err(WitnessError::NoDuty(member.clone()));
     }
-    let (cp, heads) = checkpoint_at(ledger, cutoff, govern);
+    let (cp, heads, index) = checkpoint_with_index(ledger, cutoff, govern);
     if target.is_some_and(|t| t != &cp) {
         return Err(WitnessError::Differs);
     }
@@ -101,6 +109,7 @@ pub fn prepare(
         checkpoint: cp,
         heads,
         state: next,
+        index: Arc::new(index),
     })
 }
 
@@ -150,9 +159,12 @@ pub fn recent_witness_events(store: &Store) -> Vec<(Vec<u8>, Checkpoint)> {
     out
 }
 
+/// A checkpoint to keep, its heads and its parcel index.
+pub type Adoptable = (Checkpoint, Vec<FeedHead>, Arc<ParcelIndex>);
+
 /// Checkpoints other witnesses cosigned that this node does not keep yet and that its replica
 /// makes too (same cutoff, same heads): each with its heads, to keep and serve bundles of.
-pub fn adoptable(store: &Store) -> Vec<(Checkpoint, Vec<FeedHead>)> {
+pub fn adoptable(store: &Store) -> Vec<Adoptable> {
     let mut seen = std::collections::BTreeSet::new();
     let mut out = Vec::new();
     for (_, cp) in recent_witness_events(store) {
@@ -168,9 +180,10 @@ pub fn adoptable(store: &Store) -> Vec<(Checkpoint, Vec<FeedHead>)> {
         if heads.len() as u64 != cp.feeds || feeds_root(&heads) != cp.feeds_root {
             continue;
         }
-        let (mine, heads) = checkpoint_at(store.ledger(), cp.time_ms, govern_reader(store));
+        let (mine, heads, index) =
+            checkpoint_with_index(store.ledger(), cp.time_ms, govern_reader(store));
         if mine == cp {
-            out.push((cp, heads));
+            out.push((cp, heads, Arc::new(index)));
         }
     }
     out
