@@ -26,6 +26,7 @@ use crate::ledger::{Ledger, Missing, Processed, ProvenSlots};
 use crate::parcel_index::{ParcelIndex, ParcelProof};
 use crate::replay::rebuild_proven;
 use crate::rules::{Verdict, VoidReason};
+use crate::surfaced::{surfaced_late, Surfaced};
 use crate::types::{Genesis, MemberId};
 use crate::witness::has_witness_duty;
 
@@ -56,6 +57,8 @@ pub struct Bundle {
     pub events: Vec<BundleEvent>,
     /// For every parcel walked, the proof of its covered events in `parcels_root`.
     pub parcels: Vec<ParcelProof>,
+    /// Registrations of the ancestry that an earlier cosigned checkpoint proves surfaced late.
+    pub surfaced: Vec<Surfaced>,
 }
 
 impl Bundle {
@@ -148,6 +151,7 @@ pub fn build(
         heads: proof_heads,
         events,
         parcels,
+        surfaced: Vec::new(),
     })
 }
 
@@ -201,6 +205,8 @@ pub enum BundleError {
     IncompleteParcel(ParcelId),
     #[error("the genesis is invalid: {0}")]
     Genesis(String),
+    #[error("evidence of a late registration {index}: {detail}")]
+    BadSurfaced { index: usize, detail: String },
 }
 
 impl BundleError {
@@ -228,6 +234,7 @@ impl BundleError {
             BundleError::NoParcelProof(_) => "no-parcel-proof",
             BundleError::IncompleteParcel(_) => "incomplete-parcel",
             BundleError::Genesis(_) => "bad-genesis",
+            BundleError::BadSurfaced { .. } => "bad-late-evidence",
         }
     }
 }
@@ -302,7 +309,15 @@ impl BundleVerifier {
         }
         let audit = audit_parcel(&ledger, &bundle.parcel)
             .ok_or(BundleError::UnknownParcel(bundle.parcel))?;
-        let findings = parcel_findings_at(&ledger, &audit, cp.time_ms);
+        let mut findings = parcel_findings_at(&ledger, &audit, cp.time_ms);
+        findings.extend(surfaced_late(
+            &ledger,
+            &bundle.surfaced,
+            &slots,
+            witnesses,
+            &keys,
+        )?);
+        findings.sort_by(|a, b| (a.code, &a.detail).cmp(&(b.code, &b.detail)));
         let verified = BundleAudit {
             checkpoint: cp.clone(),
             checkpoint_id: checkpoint_id(cp),
@@ -524,17 +539,27 @@ fn count_cosigners(
     bundle: &Bundle,
     keys: &KeyCache,
 ) -> Result<BTreeSet<MemberId>, BundleError> {
+    cosigners(ledger, &bundle.checkpoint, &bundle.witnesses, keys)
+        .map_err(|(index, detail)| BundleError::BadCosignature { index, detail })
+}
+
+/// The members with the witness duty under `ledger`'s governance whose `Witness` events among
+/// `witnesses` cosign `cp` with their current key; or the index of a bad one and why.
+pub(crate) fn cosigners(
+    ledger: &Ledger,
+    cp: &Checkpoint,
+    witnesses: &[Vec<u8>],
+    keys: &KeyCache,
+) -> Result<BTreeSet<MemberId>, (usize, String)> {
     let gov = ledger.governance().latest_state();
-    let network = bundle.checkpoint.network;
     let mut out = BTreeSet::new();
-    for (index, bytes) in bundle.witnesses.iter().enumerate() {
-        let bad = |detail: String| BundleError::BadCosignature { index, detail };
-        let ev = verify_event(bytes, &network, keys).map_err(|e| bad(e.to_string()))?;
+    for (index, bytes) in witnesses.iter().enumerate() {
+        let ev = verify_event(bytes, &cp.network, keys).map_err(|e| (index, e.to_string()))?;
         let Body::Witness(w) = ev.body() else {
-            return Err(bad("not a witness event".into()));
+            return Err((index, "not a witness event".into()));
         };
-        if w.checkpoint != bundle.checkpoint {
-            return Err(bad("it cosigns another checkpoint".into()));
+        if &w.checkpoint != cp {
+            return Err((index, "it cosigns another checkpoint".into()));
         }
         let h = ev.header();
         let current = |m: &MemberId, key| {
@@ -543,10 +568,13 @@ fn count_cosigners(
                 .is_some_and(|member| member.keys.iter().any(|g| &g.key == key))
         };
         if !has_witness_duty(gov, &h.author) || gov.key_for(&h.author, h.seq) != Some(&h.key) {
-            return Err(bad(format!(
-                "{} has no witness duty or signed with a key not its own",
-                h.author
-            )));
+            return Err((
+                index,
+                format!(
+                    "{} has no witness duty or signed with a key not its own",
+                    h.author
+                ),
+            ));
         }
         out.insert(h.author.clone());
         for c in &w.cosignatures {

@@ -35,6 +35,7 @@ pub mod replay;
 pub mod rules;
 pub mod state;
 pub mod store;
+pub mod surfaced;
 pub mod types;
 pub mod verdict;
 pub mod view;

@@ -1060,6 +1060,21 @@ impl Store {
             .transpose()
     }
 
+    /// The oldest `limit` kept checkpoints later than `time_ms`, oldest first, with their heads.
+    pub fn checkpoints_after(
+        &self,
+        time_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<KeptCheckpoint>, StoreError> {
+        let from = key(CHECKPOINTS, &[&time_ms.saturating_add(1).to_be_bytes()]);
+        self.tree()?
+            .range(from..[CHECKPOINTS + 1].to_vec())
+            .values()
+            .take(limit)
+            .map(|v| decode_checkpoint(&v?))
+            .collect()
+    }
+
     /// The newest kept checkpoint (by its time) and its heads.
     pub fn latest_checkpoint(&self) -> Result<Option<KeptCheckpoint>, StoreError> {
         self.tree()?

@@ -10,19 +10,21 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use ledger_core::admission::decode_event;
+use ledger_core::audit::audit_parcel;
 use ledger_core::bundle::{build, BuildError};
 use ledger_core::bundle_select::SelectError;
 use ledger_core::bytes::{Digest, EventId, ParcelId};
-use ledger_core::checkpoint::{checkpoint_id, FeedHead};
+use ledger_core::checkpoint::{checkpoint_id, head_proof, FeedHead};
 use ledger_core::event::Checkpoint;
 use ledger_core::parcel_index::ParcelIndex;
 use ledger_core::store::Store;
+use ledger_core::surfaced::Surfaced;
 use ledger_core::types::MemberId;
 use serde::Deserialize;
 
 use crate::api::{ApiError, ApiResult, AppState};
 use crate::service::ServiceError;
-use crate::witness::recent_witness_events;
+use crate::witness::{recent_witness_events, witness_events_of};
 
 /// Query of a bundle: how many witnesses must have cosigned its checkpoint.
 #[derive(Debug, Deserialize)]
@@ -103,7 +105,58 @@ fn bundle_bytes(
                 other.to_string(),
             ),
         })?;
+    let mut bundle = bundle;
+    bundle.surfaced = surfaced(store, id, need);
     Ok(bundle.encode())
+}
+
+/// Most kept checkpoints searched for one that states a registering mine's feed.
+pub const MAX_LATE_SEARCH: usize = 64;
+
+/// Evidence that registrations of the parcel's ancestry surfaced late: the oldest kept
+/// checkpoint later than a registration's claimed time plus the policy's tolerance that states
+/// the mine's feed, cosigned by `need` witnesses, when it stated the feed short of the
+/// registration.
+fn surfaced(store: &Store, parcel: &ParcelId, need: usize) -> Vec<Surfaced> {
+    let ledger = store.ledger();
+    let tolerance = ledger
+        .governance()
+        .latest_state()
+        .policy
+        .late_registration_ms;
+    let Some(audit) = audit_parcel(ledger, parcel) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for a in audit.ancestry.iter().filter(|a| a.parents.is_empty()) {
+        let Some(meta) = ledger.event(&a.created_by) else {
+            continue;
+        };
+        // The first checkpoint late enough that states the mine's feed: short of the
+        // registration, it is evidence; holding it, none later is.
+        let after = meta.time_ms.saturating_add(tolerance);
+        let kept = store
+            .checkpoints_after(after, MAX_LATE_SEARCH)
+            .unwrap_or_default();
+        let Some((cp, head)) = kept
+            .into_iter()
+            .find_map(|(cp, heads)| head_proof(&heads, &meta.author).ok().map(|h| (cp, h)))
+        else {
+            continue;
+        };
+        if head.head.seq >= meta.seq {
+            continue;
+        }
+        let witnesses = witness_events_of(store, &cp);
+        if witnesses.len() >= need && !witnesses.is_empty() {
+            out.push(Surfaced {
+                registration: a.created_by,
+                witnesses,
+                head,
+            });
+        }
+    }
+    out
 }
 
 /// A checkpoint, the `Witness` events cosigning it, and their authors.

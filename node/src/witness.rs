@@ -159,6 +159,33 @@ pub fn recent_witness_events(store: &Store) -> Vec<(Vec<u8>, Checkpoint)> {
     out
 }
 
+/// The `Witness` events, one per witness at most, that cosign `cp`, however old: each witness's
+/// feed is searched from the first event claimed at or after the checkpoint's time.
+pub fn witness_events_of(store: &Store, cp: &Checkpoint) -> Vec<Vec<u8>> {
+    let ledger = store.ledger();
+    let gov = ledger.governance().latest_state();
+    let mut out = Vec::new();
+    for member in gov.members.keys().filter(|m| has_witness_duty(gov, m)) {
+        let Some(feed) = ledger.feed(member) else {
+            continue;
+        };
+        let claimed = |id: &EventId| ledger.event(id).map_or(u64::MAX, |m| m.time_ms);
+        let from = feed.ids.partition_point(|id| claimed(id) < cp.time_ms);
+        for id in feed.ids.iter().skip(from).take(WITNESS_LOOKBACK as usize) {
+            let Some(bytes) = store.event_bytes(id).ok().flatten() else {
+                continue;
+            };
+            let cosigns = decode_event(&bytes, ledger.network())
+                .is_ok_and(|d| matches!(d.body(), Body::Witness(w) if &w.checkpoint == cp));
+            if cosigns {
+                out.push(bytes);
+                break;
+            }
+        }
+    }
+    out
+}
+
 /// A checkpoint to keep, its heads and its parcel index.
 pub type Adoptable = (Checkpoint, Vec<FeedHead>, Arc<ParcelIndex>);
 

@@ -658,3 +658,103 @@ fn a_split_view_is_refused_or_reported_to_auditors_that_require_two_witnesses() 
         assert!(mine_head.is_none_or(|h| h.seq < 2), "{v}");
     }
 }
+
+#[test]
+fn a_registration_that_surfaces_after_a_checkpoint_left_it_out_is_found_late() {
+    // A mine registers a parcel claimed 30 days ago; a witnessed checkpoint states its feed. It
+    // then signs a second registration claimed 20 days ago, extracted that day (on time by its
+    // own dates), and publishes it now: an earlier checkpoint, of a time more than the 7 days'
+    // tolerance after that claim, stated the feed without it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let monitor = TestNode::start_with_limits(
+        &node_binary!(),
+        &dir.path().join("monitor"),
+        &NodeSpec {
+            member: Some("monitor".into()),
+            sync_secs: 1,
+            ..NodeSpec::default()
+        },
+        &[("checkpoint_interval_secs", 1)],
+    );
+    let dev = ledger_core::dev::DevNetwork::standard();
+    let mut mine = dev.writer("mine-bw").expect("member");
+    let day = 86_400_000;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    let on = |t: u64, carats: u64| {
+        Body::Register(Register {
+            site: "jwaneng".parse().expect("site"),
+            carats,
+            stones: 1,
+            value_cents: None,
+            seal: String::new(),
+            extracted_on: ledger_core::types::Date::from_unix_ms(t),
+        })
+    };
+    let first = mine.append(on(now - 30 * day, 100), now - 30 * day);
+    assert_eq!(monitor.submit(&first.bytes).status, 200);
+    let covers = |event: &str| {
+        wait_for("a checkpoint stating the event", DEADLINE, || {
+            let r = monitor.get("/v1/checkpoints/latest");
+            (r.status == 200
+                && parse(&r.json())
+                    .1
+                    .iter()
+                    .any(|h| h.head.to_string() == event))
+            .then_some(())
+        })
+    };
+    covers(&first.id.to_string());
+    let late = mine.append(on(now - 20 * day, 200), now - 20 * day);
+    assert_eq!(monitor.submit(&late.bytes).status, 200);
+    covers(&late.id.to_string());
+    let node = format!("http://{}", monitor.http);
+    let state = dir.path().join("state.json");
+    let file = dir.path().join("late.bundle");
+    let audit = |event: &ledger_core::bytes::EventId, save: bool| -> Value {
+        let parcel = custody_tests::registered_parcel(&event.to_string());
+        let mut args = vec![
+            "--node",
+            &node,
+            "--json",
+            "audit",
+            "parcel",
+            &parcel,
+            "--state",
+            state.to_str().expect("path"),
+        ];
+        if save {
+            args.extend(["--bundle", file.to_str().expect("path")]);
+        }
+        let (code, out, err) = custody(&args);
+        assert_eq!(code, 0, "{out}{err}");
+        serde_json::from_str(&out).expect("json")
+    };
+    let late_codes = |v: &Value| -> usize {
+        v["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter(|f| f["code"] == "late-registration")
+            .count()
+    };
+    let found = audit(&late.id, true);
+    assert_eq!(late_codes(&found), 1, "{found}");
+    assert!(found.to_string().contains("surfaced"), "{found}");
+    assert_eq!(late_codes(&audit(&first.id, false)), 0);
+    // Offline, the saved bundle proves the same.
+    let genesis = dir.path().join("genesis.bin");
+    std::fs::write(&genesis, monitor.get("/v1/genesis").body).expect("genesis");
+    let (code, out, err) = custody(&[
+        "--json",
+        "verify-bundle",
+        file.to_str().expect("path"),
+        "--genesis",
+        genesis.to_str().expect("path"),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let offline: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(offline["findings"], found["findings"]);
+}
