@@ -106,8 +106,16 @@ fn check_every_parcel(seed: u64, steps: usize) -> Counts {
     n
 }
 
+/// Cases of the property test: 40 in CI, more by hand (`CUSTODY_BUNDLE_CASES`).
+fn cases() -> u32 {
+    std::env::var("CUSTODY_BUNDLE_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(40))]
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     #[test]
     fn a_bundle_audit_equals_the_full_audit(seed in any::<u64>(), steps in 20usize..60) {
