@@ -41,23 +41,7 @@ pub fn head_leaf(h: &FeedHead) -> Digest {
 /// before its fork: beyond it, which branch holds the slots depends on arrival order, and every
 /// honest node must state the same heads.
 pub fn feed_heads(ledger: &Ledger) -> Vec<FeedHead> {
-    ledger
-        .feeds()
-        .iter()
-        .filter_map(|(author, feed)| {
-            let whole = feed
-                .forked_at
-                .map_or(feed.ids.len(), |f| feed.ids.len().min((f - 1) as usize));
-            let head = *feed.ids.get(whole.checked_sub(1)?)?;
-            let root = feed.tree().root_at(whole as u64).ok()?;
-            Some(FeedHead {
-                author: author.clone(),
-                seq: whole as u64,
-                head,
-                root,
-            })
-        })
-        .collect()
+    feed_heads_at(ledger, u64::MAX)
 }
 
 /// Every feed's head as of `cutoff`: the longest prefix of its events claimed at or before

@@ -30,31 +30,31 @@ fn parse(v: &Value) -> (Checkpoint, Vec<FeedHead>) {
     (cp, heads)
 }
 
+/// A witness node (the monitor) checkpointing every second, and a mine's node dialling it.
+fn monitor_and_mine(dir: &std::path::Path) -> (TestNode, TestNode) {
+    let every_second = [("checkpoint_interval_secs", 1)];
+    let start = |name: &str, member: &str, bootstrap: Vec<String>| {
+        let spec = NodeSpec {
+            member: Some(member.into()),
+            bootstrap,
+            sync_secs: 1,
+            ..NodeSpec::default()
+        };
+        TestNode::start_with_limits(&node_binary!(), &dir.join(name), &spec, &every_second)
+    };
+    let monitor = start("monitor", "monitor", vec![]);
+    let mine = start(
+        "mine",
+        "mine-bw",
+        vec![monitor.p2p_addr().expect("address")],
+    );
+    (monitor, mine)
+}
+
 #[test]
 fn a_witness_node_cosigns_checkpoints_of_its_replica_that_verify() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let every_second = [("checkpoint_interval_secs", 1)];
-    let monitor = TestNode::start_with_limits(
-        &node_binary!(),
-        &dir.path().join("monitor"),
-        &NodeSpec {
-            member: Some("monitor".into()),
-            sync_secs: 1,
-            ..NodeSpec::default()
-        },
-        &every_second,
-    );
-    let mine = TestNode::start_with_limits(
-        &node_binary!(),
-        &dir.path().join("mine"),
-        &NodeSpec {
-            member: Some("mine-bw".into()),
-            bootstrap: vec![monitor.p2p_addr().expect("address")],
-            sync_secs: 1,
-            ..NodeSpec::default()
-        },
-        &every_second,
-    );
+    let (monitor, mine) = monitor_and_mine(dir.path());
     let mut last = String::new();
     for i in 0..3 {
         last = mine.act_ok(&register("jwaneng", 100 + i));
@@ -350,28 +350,7 @@ fn custody(args: &[&str]) -> (i32, String, String) {
 #[test]
 fn an_auditor_verifies_a_parcel_from_its_bundle_online_and_offline() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let every_second = [("checkpoint_interval_secs", 1)];
-    let monitor = TestNode::start_with_limits(
-        &node_binary!(),
-        &dir.path().join("monitor"),
-        &NodeSpec {
-            member: Some("monitor".into()),
-            sync_secs: 1,
-            ..NodeSpec::default()
-        },
-        &every_second,
-    );
-    let mine = TestNode::start_with_limits(
-        &node_binary!(),
-        &dir.path().join("mine"),
-        &NodeSpec {
-            member: Some("mine-bw".into()),
-            bootstrap: vec![monitor.p2p_addr().expect("address")],
-            sync_secs: 1,
-            ..NodeSpec::default()
-        },
-        &every_second,
-    );
+    let (monitor, mine) = monitor_and_mine(dir.path());
     let registered = mine.act_ok(&register("jwaneng", 1200));
     let parcel = custody_tests::registered_parcel(&registered);
     mine.act_ok(&register("jwaneng", 700));

@@ -227,6 +227,9 @@ pub fn extras(net: &mut Net, ledger: &Ledger, rng: &mut Rng) -> Vec<Signed> {
             .collect();
         picked.sort();
         picked.dedup();
+        if picked.is_empty() {
+            continue; // a story without parcels
+        }
         let number = match rng.pick(&certs) {
             Some((_, c)) if i % 2 == 0 => c.number.clone(),
             _ => format!("KP-extra-{}", rng.next()),
