@@ -276,6 +276,7 @@ pub fn summary_json(genesis: &Genesis, r: &Replayed) -> Value {
         "parcels": parcels,
         "findings": findings,
         "intact": report.intact(),
+        "empty": report.events == 0,
         "first_failure": report.first_failure.as_ref().map(|f| json!({
             "index": f.index, "offset": f.offset, "event": f.event, "reason": f.reason, "detail": f.detail,
         })),
@@ -320,7 +321,9 @@ pub fn print_summary(summary: &Value) {
         "state root          {}",
         summary["state_root"].as_str().unwrap_or("?")
     );
-    if summary["intact"].as_bool() == Some(true) {
+    if summary["empty"].as_bool() == Some(true) && summary["intact"].as_bool() == Some(true) {
+        println!("intact              the log is empty: it holds no event, so nothing was checked");
+    } else if summary["intact"].as_bool() == Some(true) {
         println!("intact              yes: every signature, link and dependency checks out");
     } else {
         let f = &summary["first_failure"];

@@ -930,6 +930,30 @@ fn tampered_exports_are_caught_and_located() {
     assert_eq!(base["intact"], true);
     assert_eq!(base["events"], records.len());
     assert_eq!(base["void"], json!({}));
+    assert_eq!(base["empty"], false);
+
+    // An empty export is no proof of anything: said so, not "intact yes".
+    let empty = dir.path().join("empty.export");
+    std::fs::write(&empty, b"").expect("empty export");
+    let summary = replay_file(&empty, &genesis).ok().json();
+    assert_eq!(
+        (summary["empty"].clone(), summary["events"].clone()),
+        (json!(true), json!(0))
+    );
+    let text = custody(&[
+        "replay",
+        "--file",
+        &empty.display().to_string(),
+        "--genesis",
+        &genesis.display().to_string(),
+    ])
+    .ok();
+    assert!(text.stdout.contains("the log is empty"), "{}", text.stdout);
+    assert!(
+        !text.stdout.contains("intact              yes"),
+        "{}",
+        text.stdout
+    );
 
     // A flipped byte inside record 7 (well inside its event bytes).
     let k = 7usize;
