@@ -185,10 +185,13 @@ impl Pass {
 
     fn apply(&mut self, chunk: VerifiedChunk, offsets: bool) {
         self.records += chunk.results.len() as u64;
-        for ((index, offset), result) in chunk.positions.into_iter().zip(chunk.results) {
+        let refused = chunk.refused_ids;
+        for (i, ((index, offset), result)) in
+            chunk.positions.into_iter().zip(chunk.results).enumerate()
+        {
             let at = (index, offsets.then_some(offset));
             match result {
-                Err(e) => self.fail(at, None, e.reason(), e.to_string()),
+                Err(e) => self.fail(at, refused.get(&i).copied(), e.reason(), e.to_string()),
                 Ok(ev) => self.offer(ev, at),
             }
         }
@@ -288,6 +291,9 @@ impl Pass {
 struct VerifiedChunk {
     positions: Vec<(u64, u64)>,
     results: Vec<Result<VerifiedEvent, AdmissionError>>,
+    /// For each refused record whose bytes decode: the id its payload gives (a record whose
+    /// signature alone is broken still names its event).
+    refused_ids: HashMap<usize, EventId>,
     /// The stream broke after these records.
     stream_error: Option<ExportError>,
 }
@@ -309,9 +315,17 @@ fn verify_piece(
             .map(|b| admission::verify_event(b, network, keys))
             .collect(),
     };
+    let refused_ids = results
+        .iter()
+        .zip(&bytes)
+        .enumerate()
+        .filter(|(_, (r, _))| r.is_err())
+        .filter_map(|(i, (_, b))| Some((i, *admission::decode_event(b, network).ok()?.id())))
+        .collect();
     VerifiedChunk {
         positions,
         results,
+        refused_ids,
         stream_error: None,
     }
 }

@@ -766,6 +766,7 @@ fn actions_audit_replay_and_export_against_real_nodes() {
             "parcels",
             "findings",
             "intact",
+            "empty",
             "first_failure",
             "state_root",
             "input"
@@ -982,6 +983,18 @@ fn tampered_exports_are_caught_and_located() {
         "{}",
         text.stdout
     );
+
+    // A flipped signature byte: the payload, and so the event's id, is intact, and named.
+    let mut resigned = records.clone();
+    let last = resigned[k].len() - 1;
+    resigned[k][last] ^= 0x01;
+    let path = dir.path().join("signature.export");
+    write_export(&path, &resigned);
+    let run = replay_file(&path, &genesis);
+    assert_eq!(run.code, 1, "{run:?}");
+    let s = run.json();
+    assert_eq!(s["first_failure"]["reason"], "bad-signature", "{s}");
+    assert_eq!(s["first_failure"]["event"], ids[k].to_string(), "{s}");
 
     // A dropped event with successors in its feed: the gap is named where it shows.
     let dropped_at = records
