@@ -7,7 +7,7 @@
 //! checkpoint: a fork's events, events void by a fork or a revoked key). Verifying replays them
 //! in a ledger that places each event by its proof, then audits the parcel there.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -584,18 +584,4 @@ pub(crate) fn cosigners(
         }
     }
     Ok(out)
-}
-
-/// The bundle's events by id (for tests and tools that mutate bundles).
-pub fn event_ids(bundle: &Bundle, network: &crate::bytes::NetworkId) -> HashMap<EventId, usize> {
-    bundle
-        .events
-        .iter()
-        .enumerate()
-        .filter_map(|(i, e)| {
-            crate::admission::decode_event(&e.bytes, network)
-                .ok()
-                .map(|d| (*d.id(), i))
-        })
-        .collect()
 }

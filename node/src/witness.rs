@@ -130,6 +130,18 @@ pub fn govern_reader(store: &Store) -> impl Fn(&EventId) -> Option<Govern> + '_ 
     }
 }
 
+/// Stored event `id`, if it is a `Witness` event: its bytes and the checkpoint it carries.
+fn witness_event(store: &Store, id: &EventId) -> Option<(Vec<u8>, Checkpoint)> {
+    let bytes = store.event_bytes(id).ok().flatten()?;
+    match decode_event(&bytes, store.ledger().network()).ok()?.body() {
+        Body::Witness(w) => {
+            let cp = w.checkpoint.clone();
+            Some((bytes, cp))
+        }
+        _ => None,
+    }
+}
+
 /// The `Witness` events near the head of every witness's feed, with their checkpoints, newest
 /// first by checkpoint time.
 pub fn recent_witness_events(store: &Store) -> Vec<(Vec<u8>, Checkpoint)> {
@@ -142,16 +154,8 @@ pub fn recent_witness_events(store: &Store) -> Vec<(Vec<u8>, Checkpoint)> {
         };
         let len = feed.ids.len() as u64;
         for seq in (len.saturating_sub(WITNESS_LOOKBACK) + 1..=len).rev() {
-            let Some(bytes) = feed
-                .slot(seq)
-                .and_then(|e| store.event_bytes(e).ok().flatten())
-            else {
-                continue;
-            };
-            if let Ok(d) = decode_event(&bytes, ledger.network()) {
-                if let Body::Witness(w) = d.body() {
-                    out.push((bytes.clone(), w.checkpoint.clone()));
-                }
+            if let Some(found) = feed.slot(seq).and_then(|e| witness_event(store, e)) {
+                out.push(found);
             }
         }
     }
@@ -171,17 +175,14 @@ pub fn witness_events_of(store: &Store, cp: &Checkpoint) -> Vec<Vec<u8>> {
         };
         let claimed = |id: &EventId| ledger.event(id).map_or(u64::MAX, |m| m.time_ms);
         let from = feed.ids.partition_point(|id| claimed(id) < cp.time_ms);
-        for id in feed.ids.iter().skip(from).take(WITNESS_LOOKBACK as usize) {
-            let Some(bytes) = store.event_bytes(id).ok().flatten() else {
-                continue;
-            };
-            let cosigns = decode_event(&bytes, ledger.network())
-                .is_ok_and(|d| matches!(d.body(), Body::Witness(w) if &w.checkpoint == cp));
-            if cosigns {
-                out.push(bytes);
-                break;
-            }
-        }
+        let cosigning = feed
+            .ids
+            .iter()
+            .skip(from)
+            .take(WITNESS_LOOKBACK as usize)
+            .filter_map(|id| witness_event(store, id))
+            .find(|(_, c)| c == cp);
+        out.extend(cosigning.map(|(bytes, _)| bytes));
     }
     out
 }

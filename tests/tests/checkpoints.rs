@@ -207,22 +207,9 @@ fn a_witness_killed_at_random_points_never_cosigns_two_inconsistent_views() {
 
 /// Runs `custody checkpoint` against `node` with `state`; returns (exit code, stdout, stderr).
 fn custody_checkpoint(node: &TestNode, state: &std::path::Path) -> (i32, String, String) {
-    let out = std::process::Command::new(custody_tests::cli_binary!())
-        .args([
-            "--node",
-            &format!("http://{}", node.http),
-            "checkpoint",
-            "--state",
-        ])
-        .arg(state)
-        .env_remove("CUSTODY_NODE")
-        .output()
-        .expect("run custody");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let url = format!("http://{}", node.http);
+    let state = state.to_str().expect("path");
+    custody(&["--node", &url, "checkpoint", "--state", state])
 }
 
 #[test]
