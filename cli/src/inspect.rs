@@ -354,6 +354,7 @@ pub fn audit_json(ledger: &Ledger, audit: &Audit, findings: &[Finding]) -> Value
         "state": audit.state.name(),
         "custodian": audit.custodian,
         "carats": audit.carats,
+        "declared_carats": audit.declared_carats,
         "origin": audit.origin.iter().map(|s| json!({
             "site": s.site, "member": s.member, "country": s.country, "share": share(s.units), "units": s.units,
         })).collect::<Vec<_>>(),
@@ -361,7 +362,8 @@ pub fn audit_json(ledger: &Ledger, audit: &Audit, findings: &[Finding]) -> Value
             "country": c, "share": share(*u), "units": u,
         })).collect::<Vec<_>>(),
         "ancestry": audit.ancestry.iter().map(|a| json!({
-            "parcel": a.parcel, "carats": a.carats, "stones": a.stones, "created_by": a.created_by,
+            "parcel": a.parcel, "carats": a.carats, "mass": a.mass, "stones": a.stones,
+            "extracted_on": a.extracted_on.map(|d| d.to_string()), "created_by": a.created_by,
             "parents": a.parents, "state": a.state.name(),
         })).collect::<Vec<_>>(),
         "history": audit.history.iter().map(|h| {
@@ -401,8 +403,12 @@ fn made(ledger: &Ledger, id: &ParcelId) -> String {
                 .first()
                 .map(|s| format!(" at {} ({})", s.site, s.country))
                 .unwrap_or_default();
+            let extracted = p
+                .extracted_on
+                .map(|d| format!(", extracted on {d}"))
+                .unwrap_or_default();
             format!(
-                "registered by {}{site} on {}",
+                "registered by {}{site} on {}{extracted}",
                 m.author,
                 Date::from_unix_ms(m.time_ms)
             )
@@ -439,7 +445,7 @@ fn print_tree(
     println!(
         "  {prefix}{branch}{} {:>12}  {}  [{}]{}",
         short(id),
-        carats_text(p.carats),
+        carats_text(p.mass()),
         made(ledger, id),
         state_words(&p.state()),
         if again { "  (shown above)" } else { "" }
@@ -463,8 +469,16 @@ fn print_tree(
 /// Prints the audit for a person.
 pub fn print_audit(ledger: &Ledger, audit: &Audit, findings: &[Finding]) {
     println!("parcel {}", audit.parcel);
+    let declared = if audit.declared_carats == audit.carats {
+        String::new()
+    } else {
+        format!(
+            " (as weighed; declared {})",
+            carats_text(audit.declared_carats)
+        )
+    };
     println!(
-        "  {}  {}{}",
+        "  {}{declared}  {}{}",
         carats_text(audit.carats),
         state_words(&audit.state),
         match (&audit.custodian, &audit.state) {

@@ -10,7 +10,7 @@ use crate::event::Kind;
 use crate::ledger::Ledger;
 use crate::origin::OriginShare;
 use crate::rules::{ParcelState, Verdict};
-use crate::types::{Country, MemberId};
+use crate::types::{Country, Date, MemberId};
 
 /// Most parcels one audit walks; a larger ancestry is reported as truncated.
 pub const MAX_AUDIT_PARCELS: usize = 100_000;
@@ -19,7 +19,12 @@ pub const MAX_AUDIT_PARCELS: usize = 100_000;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AncestorParcel {
     pub parcel: ParcelId,
+    /// The weight declared when it was made.
     pub carats: u64,
+    /// What it weighs now: the last weight measured on receipt, else the declared one.
+    pub mass: u64,
+    /// The extraction date its mine declared (registrations only).
+    pub extracted_on: Option<Date>,
     pub stones: u32,
     pub created_by: EventId,
     /// The parcels it was made from (empty for a registration at a mine).
@@ -45,7 +50,10 @@ pub struct Audit {
     pub state: ParcelState,
     /// The member responsible now: the holder, or the sender while in transit.
     pub custodian: Option<MemberId>,
+    /// What the parcel weighs now: the last weight measured on receipt, else the declared one.
     pub carats: u64,
+    /// The weight declared when it was made.
+    pub declared_carats: u64,
     /// Origin shares by site, in parts per billion.
     pub origin: Vec<OriginShare>,
     /// Origin shares by country, in parts per billion.
@@ -87,6 +95,8 @@ pub fn audit_parcel(ledger: &Ledger, parcel: &ParcelId) -> Option<Audit> {
         ancestry.push(AncestorParcel {
             parcel: id,
             carats: p.carats,
+            mass: p.mass(),
+            extracted_on: p.extracted_on,
             stones: p.stones,
             created_by,
             parents: p.parents.clone(),
@@ -129,7 +139,8 @@ pub fn audit_parcel(ledger: &Ledger, parcel: &ParcelId) -> Option<Audit> {
         parcel: *parcel,
         state: root.state().clone(),
         custodian: root.state().custodian().cloned(),
-        carats: root.carats,
+        carats: root.mass(),
+        declared_carats: root.carats,
         origin: root.origin.shares().to_vec(),
         origin_countries: root.origin.by_country(),
         ancestry,

@@ -7,7 +7,7 @@
 //! checkpoint: a fork's events, events void by a fork or a revoked key). Verifying replays them
 //! in a ledger that places each event by its proof, then audits the parcel there.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -18,14 +18,14 @@ use crate::bytes::{Digest, EventId, NetworkId, ParcelId};
 use crate::checkpoint::{checkpoint_id, head_proof, verify_head, FeedHead, HeadProof};
 use crate::codec::{self, DecodeError, MAX_BUNDLE_BYTES};
 use crate::crypto::KeyCache;
-use crate::event::{Body, Checkpoint};
+use crate::event::{Body, Checkpoint, Flag, FlagTarget};
 use crate::feed_tree::{feed_inclusion, InclusionProof};
 use crate::findings::{first_forks, parcel_findings_at, Finding};
 use crate::governance::{network_id, Governance};
 use crate::ledger::{Ledger, Missing, Processed, ProvenSlots};
 use crate::parcel_index::{ParcelIndex, ParcelProof};
 use crate::replay::rebuild_proven;
-use crate::rules::{Verdict, VoidReason};
+use crate::rules::{parcel_id, Verdict, VoidReason};
 use crate::surfaced::{surfaced_late, Surfaced};
 use crate::types::{Genesis, MemberId};
 use crate::witness::has_witness_duty;
@@ -485,22 +485,77 @@ fn check_outcomes(
 
 /// Every parcel of the target's ancestry, and every parcel a carried event cites, that a proven
 /// event created: its proven events are exactly those the checkpoint's parcel index commits to.
+/// Names, for each parcel, the proven events that the checkpoint's parcel index would name under
+/// it (see `parcel_index::named_events`), and the parcels the bundle's events cite.
+#[allow(clippy::type_complexity)]
+fn named_in_bundle(
+    ledger: &Ledger,
+    events: &[VerifiedEvent],
+    slots: &ProvenSlots,
+) -> Result<(BTreeMap<ParcelId, BTreeSet<EventId>>, BTreeSet<ParcelId>), BundleError> {
+    let mut named: BTreeMap<ParcelId, BTreeSet<EventId>> = BTreeMap::new();
+    let mut required: BTreeSet<ParcelId> = BTreeSet::new();
+    // The parcels each proven event names: those it cites, and those it created.
+    let mut names: HashMap<EventId, Vec<ParcelId>> = HashMap::new();
+    for ev in events {
+        let cited = ev.body().parcel_refs();
+        required.extend(cited.iter().map(|r| r.parcel));
+        if slots.proven.contains(ev.id()) {
+            let created = (0..created_count(ev.body())).map(|i| parcel_id(ev.id(), i));
+            let parcels: Vec<ParcelId> = cited.iter().map(|r| r.parcel).chain(created).collect();
+            for p in &parcels {
+                named.entry(*p).or_default().insert(*ev.id());
+            }
+            names.insert(*ev.id(), parcels);
+        }
+    }
+    // An applied import confirmation is named under the parcels its certificate covers.
+    for ev in events.iter().filter(|e| slots.proven.contains(e.id())) {
+        let applied = ledger.event(ev.id()).map(|m| m.verdict) == Some(Verdict::Applied);
+        if let (Body::ConfirmImport(c), true) = (ev.body(), applied) {
+            let parcels = names.get(&c.certificate).cloned().unwrap_or_default();
+            for p in &parcels {
+                named.entry(*p).or_default().insert(*ev.id());
+            }
+            names.insert(*ev.id(), parcels);
+        }
+    }
+    // A proven flag on a parcel, or on an event naming one, is named under that parcel too.
+    for ev in events.iter().filter(|e| slots.proven.contains(e.id())) {
+        let target = match ev.body() {
+            Body::Flag(Flag {
+                target: FlagTarget::Parcel(p),
+                ..
+            }) => vec![*p],
+            Body::Flag(Flag {
+                target: FlagTarget::Event(e),
+                ..
+            }) => {
+                // The flagged event comes with its flag: dropping it would hide what was flagged.
+                if !events.iter().any(|x| x.id() == e) {
+                    return Err(BundleError::Missing {
+                        event: *ev.id(),
+                        missing: format!("flagged event {e}"),
+                    });
+                }
+                names.get(e).cloned().unwrap_or_default()
+            }
+            _ => continue,
+        };
+        for p in target {
+            named.entry(p).or_default().insert(*ev.id());
+        }
+    }
+    Ok((named, required))
+}
+
 fn check_parcels(
     ledger: &Ledger,
     bundle: &Bundle,
     events: &[VerifiedEvent],
     slots: &ProvenSlots,
 ) -> Result<(), BundleError> {
-    let mut named: BTreeMap<ParcelId, BTreeSet<EventId>> = BTreeMap::new();
-    let mut required: BTreeSet<ParcelId> = BTreeSet::new();
-    for ev in events {
-        for r in ev.body().parcel_refs() {
-            required.insert(r.parcel);
-            if slots.proven.contains(ev.id()) {
-                named.entry(r.parcel).or_default().insert(*ev.id());
-            }
-        }
-    }
+    let (mut named, mut required) = named_in_bundle(ledger, events, slots)?;
     let mut ancestry = BTreeSet::new();
     let mut queue = vec![bundle.parcel];
     while let Some(id) = queue.pop() {
@@ -530,6 +585,15 @@ fn check_parcels(
         }
     }
     Ok(())
+}
+
+/// How many parcels a body creates if it applies (registrations and transforms).
+fn created_count(body: &Body) -> u32 {
+    match body {
+        Body::Register(_) => 1,
+        Body::Transform(t) => u32::try_from(t.outputs.len()).unwrap_or(u32::MAX),
+        _ => 0,
+    }
 }
 
 /// The members with the witness duty whose `Witness` events in the bundle cosign its checkpoint

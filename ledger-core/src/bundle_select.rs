@@ -188,7 +188,7 @@ impl<F: Fn(&EventId) -> Option<Body>> Walk<'_, F> {
         for dep in body.dependencies() {
             self.event(dep)?;
         }
-        if let Body::Certify(c) = &body {
+        if let Some(c) = body.certificate() {
             for other in self
                 .index
                 .certs_by_number

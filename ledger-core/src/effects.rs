@@ -3,7 +3,7 @@
 
 use crate::admission::VerifiedEvent;
 use crate::bytes::{EventId, ParcelId};
-use crate::event::Body;
+use crate::event::{Body, Flag, FlagTarget};
 use crate::governance::Governance;
 use crate::merkle::{self, Frontier};
 use crate::rules::{self, Creation, Effect};
@@ -66,6 +66,7 @@ impl State {
         if let Verdict::Void(_) = verdict {
             self.note_void(ev);
         }
+        self.note_flag_target(ev);
         match slot {
             Slot::Holds => {
                 let feed = self.feeds.entry(h.author.clone()).or_default();
@@ -163,11 +164,13 @@ impl State {
         match effect {
             Effect::Record => {}
             Effect::Certificate => {
-                if let Body::Certify(c) = ev.body() {
+                if let Some(c) = ev.body().certificate() {
                     let at = ev.header().gov;
                     let mut c = c.clone();
                     c.exporter = intern(gov, at, &c.exporter);
                     c.importer = intern(gov, at, &c.importer);
+                    self.certificate_numbers
+                        .insert((author.clone(), c.number.clone()), id);
                     self.certificates.insert(id, c);
                 }
             }
@@ -200,7 +203,7 @@ impl State {
                     self.totals.retired += self
                         .parcels
                         .get(&parcel)
-                        .map_or(0, |p| u128::from(p.carats));
+                        .map_or(0, |p| u128::from(p.mass()));
                 }
                 // Kept for the parcel's life: share the governance state's copies of member ids
                 // instead of the ones decoded with this event.
@@ -218,6 +221,23 @@ impl State {
                 };
                 self.move_parcel(&parcel, id, state, measured_carats);
             }
+        }
+    }
+
+    /// Records a flag on a parcel or an event, applied or void, under its target (kept sorted by
+    /// id): the parcel index commits to the flags on each parcel and on the events naming it,
+    /// so a proof bundle cannot leave one out.
+    fn note_flag_target(&mut self, ev: &VerifiedEvent) {
+        let target = match ev.body() {
+            Body::Flag(Flag {
+                target: FlagTarget::Parcel(p) | FlagTarget::Event(p),
+                ..
+            }) => *p,
+            _ => return,
+        };
+        let flags = self.flags_on.entry(target).or_default();
+        if let Err(at) = flags.binary_search(ev.id()) {
+            flags.insert(at, *ev.id());
         }
     }
 
@@ -242,15 +262,26 @@ impl State {
                 self.notes.flags.insert(id, f.clone());
             }
             Body::Receive(r) => {
-                let declared = self.parcels.get(&r.parcel.parcel).map_or(0, |p| p.carats);
-                if r.measured_carats != declared {
+                // What it weighed when dispatched: the cited head is the dispatch.
+                let expected = self
+                    .parcels
+                    .get(&r.parcel.parcel)
+                    .and_then(|p| p.mass_at(&r.parcel.head))
+                    .unwrap_or(0);
+                let measured = r.measured_carats;
+                self.totals.receipt_gain += u128::from(measured.saturating_sub(expected));
+                self.totals.receipt_loss += u128::from(expected.saturating_sub(measured));
+                if measured != expected {
                     self.notes
                         .receipt_mismatches
-                        .insert(id, (r.parcel.parcel, declared, r.measured_carats));
+                        .insert(id, (r.parcel.parcel, expected, measured));
                 }
                 if !r.seal_intact {
                     self.notes.broken_seals.insert(id, r.parcel.parcel);
                 }
+            }
+            Body::Declare(d) => {
+                self.declarations.insert(id, d.clone());
             }
             Body::Dispatch(d) => {
                 if let Some(deadline) = d.deadline_ms {
@@ -279,7 +310,6 @@ impl State {
             origin: c.origin,
             transitions: vec![Transition::new(event, state)],
             void_events: Vec::new(),
-            measured_carats: None,
             extracted_on: c.extracted_on,
         };
         self.parcels.insert(c.id, Box::new(parcel));
@@ -293,10 +323,8 @@ impl State {
         measured: Option<u64>,
     ) {
         if let Some(p) = self.parcels.get_mut(parcel) {
-            p.transitions.push(Transition::new(event, state));
-            if measured.is_some() {
-                p.measured_carats = measured;
-            }
+            p.transitions
+                .push(Transition::weighed(event, state, measured));
         }
     }
 }

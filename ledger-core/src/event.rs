@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::bytes::{Digest, EventId, NetworkId, ParcelId, PublicKeyBytes, SignatureBytes};
+pub use crate::event_kp::{Declare, DeclareScope, HsCode, KpCertificate};
 use crate::types::{
     check_text, Country, Date, Member, MemberId, Policy, Role, Site, SiteId, MAX_TEXT_LEN,
 };
@@ -357,6 +358,9 @@ pub enum Body {
     Object(Object),
     Govern(Govern),
     Witness(Witness),
+    // Kinds added later go at the end, so the encodings of the kinds above do not change.
+    Declare(Declare),
+    KpCertificate(KpCertificate),
 }
 
 /// The kind of a body, for counters and reports.
@@ -376,6 +380,7 @@ pub enum Kind {
     Object,
     Govern,
     Witness,
+    Declare,
 }
 
 impl Kind {
@@ -395,6 +400,7 @@ impl Kind {
             Kind::Object => "object",
             Kind::Govern => "govern",
             Kind::Witness => "witness",
+            Kind::Declare => "declare",
         }
     }
 }
@@ -538,6 +544,18 @@ impl Body {
             Body::Object(_) => Kind::Object,
             Body::Govern(_) => Kind::Govern,
             Body::Witness(_) => Kind::Witness,
+            Body::Declare(_) => Kind::Declare,
+            // A certificate whatever its version: judged and reported as one kind.
+            Body::KpCertificate(_) => Kind::Certify,
+        }
+    }
+
+    /// The certificate this body issues, of either version.
+    pub fn certificate(&self) -> Option<&Certify> {
+        match self {
+            Body::Certify(c) => Some(c),
+            Body::KpCertificate(k) => Some(&k.certify),
+            _ => None,
         }
     }
 
@@ -545,6 +563,7 @@ impl Body {
     pub fn parcel_refs(&self) -> Vec<ParcelRef> {
         match self {
             Body::Certify(c) => c.parcels.clone(),
+            Body::KpCertificate(k) => k.certify.parcels.clone(),
             Body::Transform(t) => t.inputs.clone(),
             Body::Dispatch(Dispatch { parcel, .. })
             | Body::Receive(Receive { parcel, .. })
@@ -610,6 +629,8 @@ impl Body {
                 }
                 Ok(())
             }
+            Body::KpCertificate(k) => certify_shape(&k.certify),
+            Body::Declare(d) => declare_shape(d),
             Body::Witness(w) => {
                 if w.cosignatures.len() > MAX_ENDORSEMENTS {
                     return Err(ShapeError::TooMany {
@@ -664,6 +685,25 @@ fn certify_shape(c: &Certify) -> Result<(), ShapeError> {
     value_cents(Some(c.value_cents), "value_cents")?;
     date(c.issued_on, "issued_on")?;
     date(c.expires_on, "expires_on")
+}
+
+fn declare_shape(d: &Declare) -> Result<(), ShapeError> {
+    match &d.scope {
+        DeclareScope::Country(c) if !c.is_valid() => return Err(ShapeError::Country("scope")),
+        DeclareScope::Country(_) => {}
+        DeclareScope::Site { member, site } => {
+            slug_ok(member.is_valid(), "scope.member")?;
+            slug_ok(site.is_valid(), "scope.site")?;
+        }
+    }
+    date(d.from, "from")?;
+    date(d.to, "to")?;
+    if d.to < d.from {
+        return Err(ShapeError::Date("to (before from)"));
+    }
+    carats_from(0, d.carats, "carats")?;
+    carats_from(0, d.stock_carats, "stock_carats")?;
+    value_cents(d.value_cents, "value_cents")
 }
 
 fn flag_shape(f: &Flag) -> Result<(), ShapeError> {

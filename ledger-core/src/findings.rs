@@ -14,10 +14,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::Audit;
 use crate::bytes::{EventId, ParcelId};
-use crate::event::FlagTarget;
+use crate::event::{DeclareScope, FlagTarget};
 use crate::governance::Embargo;
 use crate::ledger::{Fork, Ledger, Parcel};
 use crate::origin::{percent, OriginShare};
+use crate::production::excesses;
 use crate::rules::ParcelState;
 use crate::types::{Date, MemberId, SiteId};
 
@@ -45,6 +46,8 @@ pub enum FindingCode {
     EmbargoedOrigin,
     /// A parcel registered long after its declared extraction date.
     LateRegistration,
+    /// Certificates of a period exported more of an origin than its declared production and stock.
+    ExportsAboveProduction,
 }
 
 impl FindingCode {
@@ -61,9 +64,14 @@ impl FindingCode {
             FindingCode::Equivocation => "equivocation",
             FindingCode::EmbargoedOrigin => "embargoed-origin",
             FindingCode::LateRegistration => "late-registration",
+            FindingCode::ExportsAboveProduction => "exports-above-production",
         }
     }
 }
+
+/// Findings that rest on the whole log (every certificate of a period, every declaration), which a
+/// parcel's proof bundle does not carry: a bundle's audit cannot find them, and says so.
+pub const LOG_WIDE: [FindingCode; 1] = [FindingCode::ExportsAboveProduction];
 
 /// One finding and what it concerns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,6 +149,7 @@ pub fn all_findings_at(ledger: &Ledger, now: u64) -> Vec<Finding> {
     overdue_findings(ledger, now, &mut out);
     certificate_findings(ledger, &mut out);
     late_registrations(ledger, &mut out);
+    production_findings(ledger, &mut out);
     for p in ledger.parcels().filter(|p| {
         matches!(
             p.state(),
@@ -270,7 +279,12 @@ fn transform_findings(ledger: &Ledger, out: &mut Vec<Finding>) {
             .collect()
     };
     for (event, (inputs, outputs)) in transforms(ledger) {
-        let ins = parcels_of(&inputs);
+        // An input weighs what it was last weighed before the transform consumed it.
+        let ins: Vec<(u64, Option<u64>)> = inputs
+            .iter()
+            .filter_map(|id| ledger.parcel(id))
+            .map(|p| (p.mass_at(&event).unwrap_or(p.carats), p.value_cents))
+            .collect();
         let outs = parcels_of(&outputs);
         let carats_in = report_total(ins.iter().map(|(c, _)| *c));
         let carats_out = report_total(outs.iter().map(|(c, _)| *c));
@@ -319,13 +333,13 @@ fn transform_findings(ledger: &Ledger, out: &mut Vec<Finding>) {
 
 fn receipt_findings(ledger: &Ledger, out: &mut Vec<Finding>) {
     let notes = ledger.notes();
-    for (id, (parcel, declared, measured)) in &notes.receipt_mismatches {
+    for (id, (parcel, expected, measured)) in &notes.receipt_mismatches {
         let mut f = Finding::new(
             FindingCode::ReceiptMismatch,
             format!(
-                "receipt {id} of parcel {parcel} weighed {}, declared {}",
+                "receipt {id} of parcel {parcel} weighed {}, dispatched at {}; the parcel now weighs what was weighed",
                 carats_text(*measured),
-                carats_text(*declared)
+                carats_text(*expected)
             ),
         );
         f.event = Some(*id);
@@ -399,6 +413,39 @@ fn certificate_findings(ledger: &Ledger, out: &mut Vec<Finding>) {
             }
             out.push(f);
         }
+    }
+}
+
+/// Declared production (and stock) that the certificates of its period exported more of.
+fn production_findings(ledger: &Ledger, out: &mut Vec<Finding>) {
+    for x in excesses(ledger) {
+        let d = &x.declared;
+        let mut f = Finding::new(
+            FindingCode::ExportsAboveProduction,
+            format!(
+                "certificates issued {} to {} exported {} of {} origin; declared production {} plus stock {} (declaration {})",
+                d.from,
+                d.to,
+                carats_text(u64::try_from(x.exported).unwrap_or(u64::MAX)),
+                d.scope,
+                carats_text(d.carats),
+                carats_text(d.stock_carats),
+                x.declaration
+            ),
+        );
+        f.event = Some(x.declaration);
+        f.parcels = x
+            .certificates
+            .iter()
+            .filter_map(|id| ledger.certificate(id))
+            .flat_map(|c| c.parcels.iter().map(|r| r.parcel))
+            .collect();
+        f.parcels.sort_unstable();
+        f.parcels.dedup();
+        if let DeclareScope::Site { member, site } = &d.scope {
+            f.sites = vec![(member.clone(), site.clone())];
+        }
+        out.push(f);
     }
 }
 

@@ -118,7 +118,8 @@ pub fn certificates_by_parcel(ledger: &Ledger) -> HashMap<ParcelId, Vec<EventId>
 }
 
 /// The covered events naming parcel `p`: its creation, every stored event citing it at a head
-/// (applied or void), and the applied certificates covering it; sorted.
+/// (applied or void), the applied certificates covering it and their applied import
+/// confirmations, and every flag on the parcel or on one of those events; sorted.
 pub fn named_events(
     ledger: &Ledger,
     heads: &[FeedHead],
@@ -127,8 +128,20 @@ pub fn named_events(
 ) -> Vec<EventId> {
     let mut set: BTreeSet<EventId> = p.events().into_iter().collect();
     set.insert(*p.created_by());
-    set.extend(certs.get(&p.id).into_iter().flatten().copied());
-    set.into_iter()
-        .filter(|e| covered(ledger, heads, e))
-        .collect()
+    let certs = certs.get(&p.id).into_iter().flatten();
+    let confirmations = certs
+        .clone()
+        .filter_map(|c| ledger.notes().confirmations.get(c))
+        .flatten();
+    set.extend(certs.copied());
+    set.extend(confirmations.copied());
+    set.retain(|e| covered(ledger, heads, e));
+    let state = ledger.state();
+    let flags: Vec<EventId> = std::iter::once(&p.id)
+        .chain(&set)
+        .flat_map(|target| state.flags_on(target).iter().copied())
+        .filter(|f| covered(ledger, heads, f))
+        .collect();
+    set.extend(flags);
+    set.into_iter().collect()
 }

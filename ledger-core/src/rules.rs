@@ -7,10 +7,12 @@
 use crate::admission::VerifiedEvent;
 use crate::bytes::{EventId, ParcelId};
 use crate::crypto::{sha256, PARCEL_ID_CONTEXT};
-use crate::event::{Body, Certify, Dispatch, ParcelRef, Register, Transform};
+use crate::event::{
+    Body, Certify, Declare, DeclareScope, Dispatch, ParcelRef, Register, Transform,
+};
+use crate::governance::GovState;
 use crate::origin::Origin;
-use crate::state::Parcel;
-use crate::types::{Date, Member, MemberId, Role};
+use crate::types::{Country, Date, Member, MemberId, Role};
 use crate::view::{AtHead, CitedView};
 
 pub use crate::verdict::{ParcelState, Verdict, VoidReason};
@@ -89,7 +91,7 @@ fn held_by_author<'a>(
     view: &CitedView<'a>,
     r: &ParcelRef,
     author: &MemberId,
-) -> Result<&'a Parcel, VoidReason> {
+) -> Result<AtHead<'a>, VoidReason> {
     // Acting as holder: whoever else is entitled, the author is not the custodian.
     let not_custodian = |e| {
         if e == VoidReason::NotRecipient {
@@ -100,7 +102,7 @@ fn held_by_author<'a>(
     };
     let at = entitled(view, r, author).map_err(not_custodian)?;
     match at.state {
-        ParcelState::Held { .. } => Ok(at.parcel),
+        ParcelState::Held { .. } => Ok(at),
         // The recipient must receive a parcel before acting on it as its holder.
         _ => Err(VoidReason::NotCustodian),
     }
@@ -157,13 +159,14 @@ fn transform(
     for r in &t.inputs {
         inputs.push(held_by_author(view, r, &author.id)?);
     }
+    // The inputs weigh what was last weighed (a receipt), not what was declared before it.
     // Summed exactly in u128: no count of u64 amounts a transform can hold overflows it.
-    let carats_in: u128 = inputs.iter().map(|p| u128::from(p.carats)).sum();
+    let carats_in: u128 = inputs.iter().map(|a| u128::from(a.mass)).sum();
     let carats_out: u128 = t.outputs.iter().map(|o| u128::from(o.carats)).sum();
     require(carats_out <= carats_in, VoidReason::MassGain)?;
     // At most the inputs' weight, which the shape bounds keep within u64; saturate regardless.
     let loss = u64::try_from(carats_in - carats_out).unwrap_or(u64::MAX);
-    let mix: Vec<(&Origin, u64)> = inputs.iter().map(|p| (&p.origin, p.carats)).collect();
+    let mix: Vec<(&Origin, u64)> = inputs.iter().map(|a| (&a.parcel.origin, a.mass)).collect();
     let origin = Origin::mix(&mix);
     let parents: Vec<ParcelId> = t.inputs.iter().map(|r| r.parcel).collect();
     let created = t
@@ -188,8 +191,14 @@ fn transform(
     })
 }
 
+/// Most a certificate's declared carats may differ from the mass of the parcels it covers, in
+/// parts per million of that mass (scales disagree in the last digit; more is a false weight).
+pub const CERTIFICATE_CARATS_TOLERANCE_PPM: u64 = 1_000;
+
 /// A certificate: the author's country exports, to an importer in the destination country,
-/// parcels that exist at the heads it cites, none with an origin under an embargo in force.
+/// parcels that exist at the heads it cites, none with an origin under an embargo in force; it
+/// declares what those parcels weigh and where they come from, under a number its author has
+/// not used before.
 fn certify(
     view: &CitedView,
     author: &Member,
@@ -214,14 +223,41 @@ fn certify(
             && i64::from(c.expires_on.0) - i64::from(c.issued_on.0) <= validity,
         VoidReason::CertificateMismatch,
     )?;
+    require(
+        !view.certificate_number_used(&author.id, &c.number),
+        VoidReason::CertificateNumberReused,
+    )?;
+    certified_goods(view, ev, c)?;
+    Ok(Effect::Certificate)
+}
+
+/// The goods a certificate covers: no origin under an embargo, the declared carats within
+/// [`CERTIFICATE_CARATS_TOLERANCE_PPM`] of their mass as last weighed, and exactly their origin
+/// countries declared (one for a single-origin shipment; every country of a mixed one).
+fn certified_goods(view: &CitedView, ev: &VerifiedEvent, c: &Certify) -> Result<(), VoidReason> {
     let days = [c.issued_on, Date::from_unix_ms(ev.header().time_ms)];
+    let mut mass: u128 = 0;
+    let mut countries: Vec<Country> = Vec::new();
     for r in &c.parcels {
         let at = view.at_head(r).ok_or(VoidReason::CertificateMismatch)?;
         if embargoed(view, &at.parcel.origin, &days) {
             return Err(VoidReason::Embargoed);
         }
+        mass += u128::from(at.mass);
+        countries.extend(at.parcel.origin.by_country().into_iter().map(|(c, _)| c));
     }
-    Ok(Effect::Certificate)
+    let declared = u128::from(c.total_carats);
+    let off = declared.abs_diff(mass);
+    require(
+        off * 1_000_000 <= mass * u128::from(CERTIFICATE_CARATS_TOLERANCE_PPM),
+        VoidReason::CertificateCarats,
+    )?;
+    countries.sort_unstable();
+    countries.dedup();
+    let mut origins = c.origins.clone();
+    origins.sort_unstable();
+    origins.dedup();
+    require(origins == countries, VoidReason::CertificateOrigin)
 }
 
 /// True when an embargo of the binding governance state covers `origin` on one of `days`.
@@ -255,7 +291,7 @@ fn dispatch(
     ev: &VerifiedEvent,
     d: &Dispatch,
 ) -> Result<Effect, VoidReason> {
-    let parcel = held_by_author(view, &d.parcel, &author.id)?;
+    let parcel = held_by_author(view, &d.parcel, &author.id)?.parcel;
     require(d.to != author.id, VoidReason::SelfDispatch)?;
     let recipient = view
         .gov()
@@ -279,6 +315,20 @@ fn dispatch(
         },
         measured_carats: None,
     })
+}
+
+/// A production declaration: by an authority of the country it covers (for a site, the site's
+/// country; the site must exist).
+fn declare(gov: &GovState, author: &Member, d: &Declare) -> Result<Effect, VoidReason> {
+    let country = match &d.scope {
+        DeclareScope::Country(c) => *c,
+        DeclareScope::Site { member, site } => {
+            let owner = gov.members.get(member).ok_or(VoidReason::UnknownMember)?;
+            owner.site(site).ok_or(VoidReason::NotOwnSite)?.country
+        }
+    };
+    require(country == author.country, VoidReason::WrongCountry)?;
+    Ok(Effect::Record)
 }
 
 /// The decision that binds every event whatever version it cites: its author must not be
@@ -345,6 +395,14 @@ pub fn judge(view: &CitedView, ev: &VerifiedEvent) -> Result<Effect, VoidReason>
         Body::Certify(c) => {
             role(Role::Authority)?;
             certify(view, author, ev, c)
+        }
+        Body::KpCertificate(k) => {
+            role(Role::Authority)?;
+            certify(view, author, ev, &k.certify)
+        }
+        Body::Declare(d) => {
+            role(Role::Authority)?;
+            declare(gov, author, d)
         }
         Body::ConfirmImport(c) => {
             role(Role::Authority)?;

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::bytes::{Digest, EventId, ParcelId};
-use crate::event::{Certify, Flag, GovAction, Kind, RetireCause};
+use crate::event::{Certify, Declare, Flag, GovAction, Kind, RetireCause};
 use crate::feed_tree::FeedTree;
 use crate::merkle::Frontier;
 use crate::origin::Origin;
@@ -93,7 +93,8 @@ pub struct Transition {
 /// A [`ParcelState`] without the event ids its transition already holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 enum Where {
-    Held(MemberId),
+    /// Held, with the weight measured when this transition is a receipt (hundredths of a carat).
+    Held(MemberId, Option<u64>),
     InTransit(MemberId, MemberId),
     Consumed,
     Retired(RetireCause),
@@ -101,8 +102,14 @@ enum Where {
 
 impl Transition {
     pub(crate) fn new(event: EventId, state: ParcelState) -> Transition {
+        Transition::weighed(event, state, None)
+    }
+
+    /// A transition that measured the parcel's weight (a receipt): `carats` is kept only when
+    /// the parcel ends up held.
+    pub(crate) fn weighed(event: EventId, state: ParcelState, carats: Option<u64>) -> Transition {
         let step = match state {
-            ParcelState::Held { by } => Where::Held(by),
+            ParcelState::Held { by } => Where::Held(by, carats),
             ParcelState::InTransit { from, to, .. } => Where::InTransit(from, to),
             ParcelState::Consumed { .. } => Where::Consumed,
             ParcelState::Retired { cause } => Where::Retired(cause),
@@ -113,7 +120,7 @@ impl Transition {
     /// The parcel's state right after this transition.
     pub fn state(&self) -> ParcelState {
         match &self.step {
-            Where::Held(by) => ParcelState::Held { by: by.clone() },
+            Where::Held(by, _) => ParcelState::Held { by: by.clone() },
             Where::InTransit(from, to) => ParcelState::InTransit {
                 from: from.clone(),
                 to: to.clone(),
@@ -123,12 +130,21 @@ impl Transition {
             Where::Retired(cause) => ParcelState::Retired { cause: *cause },
         }
     }
+
+    /// The weight this transition measured (a receipt), in hundredths of a carat.
+    pub fn weight(&self) -> Option<u64> {
+        match self.step {
+            Where::Held(_, carats) => carats,
+            _ => None,
+        }
+    }
 }
 
 /// A parcel and everything the ledger knows of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Parcel {
     pub id: ParcelId,
+    /// The weight declared when the parcel was made; [`Parcel::mass`] is what it weighs now.
     pub carats: u64,
     pub stones: u32,
     pub value_cents: Option<u64>,
@@ -141,8 +157,6 @@ pub struct Parcel {
     pub(crate) transitions: Vec<Transition>,
     /// Void events that cite this parcel at a head, sorted by id (applied ones are transitions).
     pub(crate) void_events: Vec<EventId>,
-    /// The last weight measured on receipt.
-    pub measured_carats: Option<u64>,
     /// The extraction date its registration declared (registered parcels only).
     pub extracted_on: Option<Date>,
 }
@@ -180,6 +194,24 @@ impl Parcel {
         out.dedup();
         out
     }
+    /// The last weight measured on receipt, if the parcel was ever received.
+    pub fn measured_carats(&self) -> Option<u64> {
+        self.transitions.iter().rev().find_map(Transition::weight)
+    }
+    /// What the parcel weighs now: the last weight measured on receipt, else the declared one.
+    pub fn mass(&self) -> u64 {
+        self.measured_carats().unwrap_or(self.carats)
+    }
+    /// What the parcel weighed right after applied event `event` (the last receipt up to it, else
+    /// the declared weight), if that event changed this parcel.
+    pub fn mass_at(&self, event: &EventId) -> Option<u64> {
+        let at = self.transitions.iter().rposition(|t| &t.event == event)?;
+        let weighed = self.transitions[..=at]
+            .iter()
+            .rev()
+            .find_map(Transition::weight);
+        Some(weighed.unwrap_or(self.carats))
+    }
     /// The state right after applied event `event`, if that event changed this parcel.
     pub fn state_at(&self, event: &EventId) -> Option<ParcelState> {
         self.transitions
@@ -196,7 +228,8 @@ impl Parcel {
 pub struct Notes {
     /// Applied flags, by event.
     pub flags: BTreeMap<EventId, Flag>,
-    /// Applied receipts whose measured weight differs from the parcel's: (parcel, declared, measured).
+    /// Applied receipts whose measured weight differs from what the parcel weighed when it was
+    /// dispatched (declared, or last weighed): (parcel, expected, measured).
     pub receipt_mismatches: BTreeMap<EventId, (ParcelId, u64, u64)>,
     /// Applied receipts that found the seal broken, with the parcel.
     pub broken_seals: BTreeMap<EventId, ParcelId>,
@@ -206,13 +239,18 @@ pub struct Notes {
     pub confirmations: BTreeMap<EventId, Vec<EventId>>,
 }
 
-/// Carat totals for the mass-balance invariant. 128 bits wide: a log of many parcels near
+/// Carat totals for the mass-balance invariant: registered + receipt_gain = the mass of live
+/// parcels + transform_loss + retired + receipt_loss. 128 bits wide: a log of many parcels near
 /// `MAX_CARATS` each cannot overflow them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MassTotals {
     pub registered: u128,
     pub transform_loss: u128,
     pub retired: u128,
+    /// What receipts weighed above what their parcels weighed when dispatched.
+    pub receipt_gain: u128,
+    /// What receipts weighed below what their parcels weighed when dispatched.
+    pub receipt_loss: u128,
 }
 
 /// One author's events that hold no feed slot, by seq and id, and how many there are.
@@ -243,6 +281,12 @@ pub struct State {
     /// cost a pointer each, not a whole record.
     pub(crate) parcels: HashMap<ParcelId, Box<Parcel>>,
     pub(crate) certificates: HashMap<EventId, Certify>,
+    /// Applied certificates by issuing authority and number (a number is its issuer's once).
+    pub(crate) certificate_numbers: HashMap<(MemberId, String), EventId>,
+    /// Every stored flag on a parcel or an event, applied or void, by target, sorted by id.
+    pub(crate) flags_on: HashMap<Digest, Vec<EventId>>,
+    /// Applied production declarations, by event.
+    pub(crate) declarations: BTreeMap<EventId, Declare>,
     pub(crate) forks: BTreeMap<(MemberId, u64), Fork>,
     /// For every stored event that holds no feed slot (a fork's second event, or an event on a
     /// void branch after it): the Merkle frontier of its own chain, itself included, so that an
@@ -272,6 +316,15 @@ impl State {
     /// An applied certificate.
     pub fn certificate(&self, id: &EventId) -> Option<&Certify> {
         self.certificates.get(id)
+    }
+    /// Every stored flag on parcel or event `id`, applied or void, sorted by id.
+    pub fn flags_on(&self, id: &Digest) -> &[EventId] {
+        self.flags_on.get(id).map_or(&[], Vec::as_slice)
+    }
+    /// The applied certificate `author` issued under `number`, if any.
+    pub fn certificate_by_number(&self, author: &MemberId, number: &str) -> Option<&EventId> {
+        self.certificate_numbers
+            .get(&(author.clone(), number.to_owned()))
     }
     /// True when `author` has a stored event after `seq` (in a slot or not).
     pub fn has_events_after(&self, author: &MemberId, seq: u64) -> bool {

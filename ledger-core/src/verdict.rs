@@ -55,11 +55,17 @@ pub enum VoidReason {
     NoQuorum,
     /// One of two or more records for one version that each met the quorum.
     GovForked,
+    /// A certificate whose declared carats differ from its parcels' mass beyond the tolerance.
+    CertificateCarats,
+    /// A certificate whose declared origin countries are not its parcels' origin countries.
+    CertificateOrigin,
+    /// A certificate under a number its author's country already used.
+    CertificateNumberReused,
 }
 
 impl VoidReason {
     /// Every reason, for reports.
-    pub const ALL: [VoidReason; 22] = [
+    pub const ALL: [VoidReason; 25] = [
         VoidReason::WrongRole,
         VoidReason::NotOwnSite,
         VoidReason::NotCustodian,
@@ -82,6 +88,9 @@ impl VoidReason {
         VoidReason::GovInvalidAction,
         VoidReason::NoQuorum,
         VoidReason::GovForked,
+        VoidReason::CertificateCarats,
+        VoidReason::CertificateOrigin,
+        VoidReason::CertificateNumberReused,
     ];
 
     /// The stable kebab-case name.
@@ -109,6 +118,9 @@ impl VoidReason {
             VoidReason::GovInvalidAction => "gov-invalid-action",
             VoidReason::NoQuorum => "no-quorum",
             VoidReason::GovForked => "gov-forked",
+            VoidReason::CertificateCarats => "certificate-carats",
+            VoidReason::CertificateOrigin => "certificate-origin",
+            VoidReason::CertificateNumberReused => "certificate-number-reused",
         }
     }
 
@@ -160,6 +172,15 @@ impl VoidReason {
             }
             VoidReason::GovForked => {
                 "another record for the same version also met the quorum: neither is in force"
+            }
+            VoidReason::CertificateCarats => {
+                "the certificate's declared carats are not what its parcels weigh (as last weighed)"
+            }
+            VoidReason::CertificateOrigin => {
+                "the certificate's origin countries are not its parcels' origin countries (a mixed shipment lists every one)"
+            }
+            VoidReason::CertificateNumberReused => {
+                "the issuing authority already used this certificate number"
             }
         }
     }

@@ -28,6 +28,8 @@ pub struct AtHead<'a> {
     pub parcel: &'a Parcel,
     /// Where the parcel was right after the cited head.
     pub state: ParcelState,
+    /// What it weighed right after the cited head: the last receipt's weight, else the declared.
+    pub mass: u64,
     /// True when an applied event moved the parcel on from the cited head.
     pub moved_on: bool,
 }
@@ -66,6 +68,7 @@ impl<'a> CitedView<'a> {
         Some(AtHead {
             parcel,
             state,
+            mass: parcel.mass_at(&r.head)?,
             moved_on: *parcel.head() != r.head,
         })
     }
@@ -73,6 +76,13 @@ impl<'a> CitedView<'a> {
     /// A cited certificate, if it is applied.
     pub fn certificate(&self, id: &EventId) -> Option<&'a Certify> {
         self.state.certificate(id)
+    }
+
+    /// True when `author` already issued an applied certificate under `number`. Only the
+    /// author's own earlier events can be such a certificate, and they are judged before this
+    /// one in every delivery order, so the answer does not depend on that order.
+    pub fn certificate_number_used(&self, author: &MemberId, number: &str) -> bool {
+        self.state.certificate_by_number(author, number).is_some()
     }
 
     /// True when `author`'s own feed is void at `seq` (a proven fork at or before it).

@@ -8,7 +8,7 @@ use common::stories::{equivocations, governed};
 use common::{scenario, settled, Net, Rng};
 use ledger_core::audit::audit_parcel;
 use ledger_core::bytes::EventId;
-use ledger_core::event::Body;
+use ledger_core::event::{Body, ParcelRef};
 use ledger_core::findings::all_findings;
 use ledger_core::ledger::Ledger;
 use ledger_core::replay::{replay_events, ReplayOptions, SignatureCheck};
@@ -119,9 +119,10 @@ proptest! {
     fn mass_never_grows(seed in any::<u64>(), steps in 20usize..90) {
         let (net, events) = scenario(seed, steps);
         let l = ledger_in_order(&net, &events.iter().collect::<Vec<_>>());
-        // Recompute every term from the events and parcels, independently of the ledger's totals.
-        let mut registered = 0u64;
-        let mut loss = 0u64;
+        // Recompute every term from the events and parcels, independently of the ledger's totals:
+        // registered + weighed above dispatch = live + transform loss + retired + weighed below.
+        let (mut registered, mut loss, mut gain, mut shortfall) = (0u64, 0u64, 0u64, 0u64);
+        let mass_at = |r: &ParcelRef, at: &EventId| l.parcel(&r.parcel).and_then(|p| p.mass_at(at)).unwrap_or(0);
         for s in &events {
             let v = net.verify(s);
             if l.event(v.id()).map(|m| m.verdict) != Some(Verdict::Applied) {
@@ -130,10 +131,16 @@ proptest! {
             match v.body() {
                 Body::Register(r) => registered += r.carats,
                 Body::Transform(t) => {
-                    let inputs: u64 = t.inputs.iter().map(|r| l.parcel(&r.parcel).map_or(0, |p| p.carats)).sum();
+                    // Inputs weigh what they were last weighed before the transform.
+                    let inputs: u64 = t.inputs.iter().map(|r| mass_at(r, v.id())).sum();
                     let outputs: u64 = t.outputs.iter().map(|o| o.carats).sum();
                     prop_assert!(outputs <= inputs, "an applied transform gained mass");
                     loss += inputs - outputs;
+                }
+                Body::Receive(r) => {
+                    let dispatched = mass_at(&r.parcel, &r.parcel.head);
+                    gain += r.measured_carats.saturating_sub(dispatched);
+                    shortfall += dispatched.saturating_sub(r.measured_carats);
                 }
                 _ => {}
             }
@@ -142,14 +149,17 @@ proptest! {
         let mut retired = 0u64;
         for p in l.parcels() {
             match p.state() {
-                ParcelState::Held { .. } | ParcelState::InTransit { .. } => live += p.carats,
-                ParcelState::Retired { .. } => retired += p.carats,
+                ParcelState::Held { .. } | ParcelState::InTransit { .. } => live += p.mass(),
+                ParcelState::Retired { .. } => retired += p.mass(),
                 ParcelState::Consumed { .. } => {}
             }
         }
-        prop_assert_eq!(live + loss + retired, registered);
+        prop_assert_eq!(live + loss + retired + shortfall, registered + gain);
         let t = l.totals();
-        prop_assert_eq!((t.registered, t.transform_loss, t.retired), (registered.into(), loss.into(), retired.into()));
+        prop_assert_eq!(
+            (t.registered, t.transform_loss, t.retired, t.receipt_gain, t.receipt_loss),
+            (registered.into(), loss.into(), retired.into(), gain.into(), shortfall.into())
+        );
     }
 }
 

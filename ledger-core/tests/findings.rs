@@ -95,7 +95,8 @@ fn every_kind_of_finding_is_found_and_scoped_to_the_audited_parcel() {
         "nothing is overdue yet"
     );
 
-    // Two certificates with one number.
+    // Two certificates with one number, by authorities of two countries (one authority using a
+    // number twice is void, not a finding).
     let c1 = net.sign(
         "authority-bw",
         certify(
@@ -109,10 +110,10 @@ fn every_kind_of_finding_is_found_and_scoped_to_the_audited_parcel() {
     );
     ok(&net, &mut l, &c1);
     let c2 = net.sign(
-        "authority-bw",
+        "authority-zw",
         certify(
             "BW-9",
-            "exporter-bw",
+            "mine-zw",
             "importer-be",
             "BE",
             &[registered(&d)],

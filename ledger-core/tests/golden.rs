@@ -91,21 +91,7 @@ fn samples() -> Vec<Body> {
             parcel: r,
             reason: "seal".into(),
         }),
-        Body::Certify(Certify {
-            number: "KP-ZW-0001".into(),
-            exporter: m("exporter-zw"),
-            importer: m("importer-be"),
-            destination: c("BE"),
-            parcels: vec![ParcelRef {
-                parcel: d(4),
-                head: d(5),
-            }],
-            total_carats: 1_000,
-            value_cents: 2_000,
-            origins: vec![c("ZW")],
-            issued_on: day("2026-03-02"),
-            expires_on: day("2026-06-02"),
-        }),
+        Body::Certify(certify_sample()),
         Body::ConfirmImport(ConfirmImport {
             certificate: d(6),
             note: String::new(),
@@ -160,7 +146,41 @@ fn samples() -> Vec<Body> {
                 signature: SignatureBytes([17; 64]),
             }],
         }),
+        Body::Declare(Declare {
+            scope: DeclareScope::Site {
+                member: m("mine-zw"),
+                site: "marange".parse().expect("slug"),
+            },
+            from: day("2026-01-01"),
+            to: day("2026-12-31"),
+            carats: 20,
+            value_cents: Some(21),
+            stock_carats: 22,
+        }),
+        Body::KpCertificate(KpCertificate {
+            certify: certify_sample(),
+            hs_code: HsCode::NonIndustrial,
+        }),
     ]
+}
+
+/// The `Certify` sample (also inside the `KpCertificate` one).
+fn certify_sample() -> Certify {
+    Certify {
+        number: "KP-ZW-0001".into(),
+        exporter: m("exporter-zw"),
+        importer: m("importer-be"),
+        destination: c("BE"),
+        parcels: vec![ParcelRef {
+            parcel: d(4),
+            head: d(5),
+        }],
+        total_carats: 1_000,
+        value_cents: 2_000,
+        origins: vec![c("ZW")],
+        issued_on: day("2026-03-02"),
+        expires_on: day("2026-06-02"),
+    }
 }
 
 fn rendered() -> String {
@@ -172,12 +192,11 @@ fn rendered() -> String {
             codec::decode::<Body>(&bytes, MAX_EVENT_BYTES).as_ref(),
             Ok(&body)
         );
-        let _ = writeln!(
-            out,
-            "{} {}",
-            body.kind().name(),
-            ledger_core::bytes::to_hex(&bytes)
-        );
+        let name = match body {
+            Body::KpCertificate(_) => "kp-certificate",
+            _ => body.kind().name(),
+        };
+        let _ = writeln!(out, "{} {}", name, ledger_core::bytes::to_hex(&bytes));
     }
     // One whole signed event (ed25519 signatures are deterministic, so the bytes are too).
     let dev = DevNetwork::standard();

@@ -33,13 +33,16 @@ fn a_full_story_applies_and_mixes_origins_by_weight() {
     // A ZW certificate lets mine-zw ship to the BW sorter.
     let cert = net.sign(
         "authority-zw",
-        certify(
-            "KP-ZW-1",
-            "mine-zw",
-            "sorter-bw",
-            "BW",
-            &[registered(&a)],
-            300,
+        with_origins(
+            certify(
+                "KP-ZW-1",
+                "mine-zw",
+                "sorter-bw",
+                "BW",
+                &[registered(&a)],
+                300,
+            ),
+            &["ZW"],
         ),
     );
     assert_eq!(apply(&net, &mut l, &cert), Verdict::Applied);

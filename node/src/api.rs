@@ -580,7 +580,8 @@ fn parcel_json(ledger: &Ledger, id: &ParcelId) -> ApiResult<Value> {
         "seal": p.seal,
         "head": p.head(),
         "parents": p.parents,
-        "measured_carats": p.measured_carats,
+        "measured_carats": p.measured_carats(),
+        "mass": p.mass(),
         "origin": p.origin.shares().iter().map(|o| json!({
             "member": o.member, "site": o.site, "country": o.country, "share": percent(o.units), "units": o.units,
         })).collect::<Vec<_>>(),

@@ -168,6 +168,17 @@ pub fn certify(
     })
 }
 
+/// `body` (a certificate) declaring `origins` as its parcels' origin countries.
+pub fn with_origins(mut body: Body, origins: &[&str]) -> Body {
+    if let Body::Certify(c) = &mut body {
+        c.origins = origins
+            .iter()
+            .map(|o| o.parse().expect("country"))
+            .collect();
+    }
+    body
+}
+
 /// The parcel created by a registration event.
 pub fn registered(s: &Signed) -> ParcelRef {
     pref(parcel_id(&s.id, 0), s.id)
@@ -286,7 +297,7 @@ pub fn scenario(seed: u64, steps: usize) -> (Net, Vec<Signed>) {
                     ParcelState::Held { .. } | ParcelState::InTransit { .. }
                 )
             })
-            .map(|p| (p.id, p.state().clone(), *p.head(), p.carats))
+            .map(|p| (p.id, p.state().clone(), *p.head(), p.mass()))
             .collect();
         live.sort_by_key(|l| l.0);
         let action = rng.below(100);
@@ -321,10 +332,11 @@ pub fn scenario(seed: u64, steps: usize) -> (Net, Vec<Signed>) {
                 } else if rng.chance(15) {
                     emit(&mut net, &mut ledger, &to, reject(r), &mut out);
                 } else {
-                    let measured = if rng.chance(10) {
-                        carats.saturating_sub(1)
-                    } else {
-                        carats
+                    // Scales disagree now and then, either way.
+                    let measured = match rng.below(20) {
+                        0 => carats.saturating_sub(1),
+                        1 => carats + 1,
+                        _ => carats,
                     };
                     emit(&mut net, &mut ledger, &to, receive(r, measured), &mut out);
                 }
@@ -392,10 +404,9 @@ pub fn scenario(seed: u64, steps: usize) -> (Net, Vec<Signed>) {
                         );
                     } else {
                         cert_no += 1;
-                        let c = net.sign(
-                            &authority,
-                            certify(&format!("KP-{cert_no}"), &by, importer, dest, &[r], carats),
-                        );
+                        let body =
+                            certificate_for(&ledger, &mut rng, cert_no, (&by, importer, dest), r);
+                        let c = net.sign(&authority, body);
                         apply(&net, &mut ledger, &c);
                         let cid = c.id;
                         out.push(c);
@@ -429,6 +440,16 @@ pub fn scenario(seed: u64, steps: usize) -> (Net, Vec<Signed>) {
                         None => emit(&mut net, &mut ledger, &by, retire(r), &mut out),
                     }
                 }
+                if rng.chance(4) {
+                    // An authority declares its country's production for the year, or a site's.
+                    let body = declaration(&mut rng);
+                    let authority = if rng.chance(50) {
+                        "authority-zw"
+                    } else {
+                        "authority-bw"
+                    };
+                    emit(&mut net, &mut ledger, authority, body, &mut out);
+                }
                 if rng.chance(3) {
                     // A monitor flags the parcel; the sorter tries to register (wrong role).
                     emit(
@@ -455,6 +476,72 @@ pub fn scenario(seed: u64, steps: usize) -> (Net, Vec<Signed>) {
         }
     }
     (net, out)
+}
+
+/// A certificate for parcel `r`, as `authority` of `by`'s country would issue it: most are right
+/// (carats as weighed, every origin country, a fresh number, with or without an HS code); some
+/// declare a rounded weight, a single origin for a mix, or reuse the previous number.
+fn certificate_for(
+    ledger: &Ledger,
+    rng: &mut Rng,
+    number: u32,
+    (by, importer, dest): (&str, &str, &str),
+    r: ParcelRef,
+) -> Body {
+    let p = ledger.parcel(&r.parcel).expect("live parcel");
+    let mut origins: Vec<String> = p
+        .origin
+        .by_country()
+        .iter()
+        .map(|(c, _)| c.to_string())
+        .collect();
+    let mut carats = p.mass_at(&r.head).expect("head");
+    let mut number = format!("KP-{number}");
+    match rng.below(20) {
+        0 => carats = carats / 100 * 100 + 100,
+        1 => origins.truncate(1),
+        2 => {
+            number = format!(
+                "KP-{}",
+                number[3..].parse::<u32>().unwrap_or(1).saturating_sub(1)
+            )
+        }
+        _ => {}
+    }
+    let origins: Vec<&str> = origins.iter().map(String::as_str).collect();
+    let body = with_origins(certify(&number, by, importer, dest, &[r], carats), &origins);
+    match (rng.below(3), body) {
+        (0, Body::Certify(c)) => Body::KpCertificate(KpCertificate {
+            certify: c,
+            hs_code: HsCode::ALL[rng.below(3) as usize],
+        }),
+        (_, body) => body,
+    }
+}
+
+/// A production declaration for 2026 of Zimbabwe, Botswana or one of their sites: some small
+/// enough that the year's exports exceed them.
+fn declaration(rng: &mut Rng) -> Body {
+    let scope = match rng.below(4) {
+        0 => DeclareScope::Country("ZW".parse().expect("country")),
+        1 => DeclareScope::Country("BW".parse().expect("country")),
+        2 => DeclareScope::Site {
+            member: mid("mine-zw"),
+            site: "marange".parse().expect("site"),
+        },
+        _ => DeclareScope::Site {
+            member: mid("mine-bw"),
+            site: "jwaneng".parse().expect("site"),
+        },
+    };
+    Body::Declare(Declare {
+        scope,
+        from: date("2026-01-01"),
+        to: date("2026-12-31"),
+        carats: rng.below(40_000),
+        value_cents: None,
+        stock_carats: rng.below(2) * 5_000,
+    })
 }
 
 /// A record making `action` version `version` after `prev`, endorsed by `by` with their keys.
