@@ -428,16 +428,17 @@ fn story(net: &Network) -> anyhow::Result<ParcelId> {
         "registers 600.00 ct at Marange (ZW)",
     )?;
     let zw = parcel_of(&r2, 0);
-    let c1 = net.act(
+    net.act(
         "authority-zw",
         json!({"kind": "certify", "number": "ZW-2026-0117", "exporter": "mine-zw", "importer": "sorter-bw",
                "destination": "BW", "parcels": [zw], "total_carats": 60_000, "value_cents": 7_200_000,
-               "origins": ["ZW"], "issued_on": today.to_string(), "expires_on": expires.to_string()}),
+               "origins": ["ZW"], "hs_code": "7102.10", "issued_on": today.to_string(),
+               "expires_on": expires.to_string()}),
         "certifies the Marange parcel for export to Botswana",
     )?;
     net.act(
         "mine-zw",
-        json!({"kind": "dispatch", "parcel": zw, "to": "sorter-bw", "certificate": c1, "seal": "ZW-M-0417"}),
+        json!({"kind": "dispatch", "parcel": zw, "to": "sorter-bw", "certificate": "ZW-2026-0117", "seal": "ZW-M-0417"}),
         "dispatches it to sorter-bw with certificate ZW-2026-0117",
     )?;
     net.act(
@@ -447,7 +448,7 @@ fn story(net: &Network) -> anyhow::Result<ParcelId> {
     )?;
     net.act(
         "authority-bw",
-        json!({"kind": "confirm-import", "certificate": c1}),
+        json!({"kind": "confirm-import", "certificate": "ZW-2026-0117"}),
         "confirms the import of ZW-2026-0117",
     )?;
     net.act(
@@ -528,16 +529,30 @@ fn story(net: &Network) -> anyhow::Result<ParcelId> {
         short(&rogue)
     );
 
-    let c2 = net.act(
+    // A certificate that names only Botswana for a mix with Zimbabwean stones: refused, and
+    // void if signed anyway.
+    let only_bw = json!({"kind": "certify", "number": "BW-2026-0042", "exporter": "exporter-bw",
+        "importer": "importer-be", "destination": "BE", "parcels": [mix], "origins": ["BW"],
+        "hs_code": "7102.31", "issued_on": today.to_string(), "expires_on": expires.to_string()});
+    match send(&net.node("authority-bw")?.api, &only_bw) {
+        Err(ActError::Refused(why)) => println!(
+            "  {:<13} {:<58} REFUSED  ({why})",
+            "authority-bw", "tries to certify the mix as of Botswanan origin only"
+        ),
+        Ok(v) => bail!("a certificate hiding Zimbabwean stones was signed: {v}"),
+        Err(e) => return Err(e.into()),
+    }
+    // The carats, value and origins left out are filled from the parcel: 1,590.00 ct, BW and ZW.
+    net.act(
         "authority-bw",
         json!({"kind": "certify", "number": "BW-2026-0042", "exporter": "exporter-bw", "importer": "importer-be",
-               "destination": "BE", "parcels": [mix], "total_carats": 159_000, "value_cents": 22_000_000,
-               "origins": ["BW", "ZW"], "issued_on": today.to_string(), "expires_on": expires.to_string()}),
-        "certifies the mix for export to Belgium (origins BW, ZW)",
+               "destination": "BE", "parcels": [mix], "hs_code": "7102.31",
+               "issued_on": today.to_string(), "expires_on": expires.to_string()}),
+        "certifies the mix for export to Belgium (filled in: origins BW, ZW)",
     )?;
     net.act(
         "exporter-bw",
-        json!({"kind": "dispatch", "parcel": mix, "to": "importer-be", "certificate": c2, "seal": "BW-X-7781"}),
+        json!({"kind": "dispatch", "parcel": mix, "to": "importer-be", "certificate": "BW-2026-0042", "seal": "BW-X-7781"}),
         "exports it to importer-be with certificate BW-2026-0042",
     )?;
     // A second sale of the same parcel, citing the state before the export: a double dispatch.
@@ -571,7 +586,7 @@ fn story(net: &Network) -> anyhow::Result<ParcelId> {
     )?;
     net.act(
         "authority-be",
-        json!({"kind": "confirm-import", "certificate": c2}),
+        json!({"kind": "confirm-import", "certificate": "BW-2026-0042"}),
         "confirms the import of BW-2026-0042",
     )?;
     Ok(mix)

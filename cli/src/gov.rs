@@ -11,8 +11,9 @@ use ledger_core::bytes::{Digest, PublicKeyBytes};
 use ledger_core::event::{EmbargoTarget, GovAction};
 use ledger_core::types::{Country, Date, Member, MemberId, Policy, Quorum, Role, Site, SiteId};
 
-use crate::act::{kebab, site_of, ActError};
+use crate::act::ActError;
 use crate::client::{ClientError, Node};
+use custody_node::actions::{kebab, site_of};
 
 /// Largest member file read (a member with the most sites and keys fits well within it).
 pub const MAX_MEMBER_FILE: u64 = 1024 * 1024;

@@ -109,7 +109,7 @@ struct SiteEntry {
     region: String,
 }
 
-fn read_limited(path: &Path, limit: u64) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn read_limited(path: &Path, limit: u64) -> anyhow::Result<Vec<u8>> {
     use std::io::Read;
     let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut bytes = Vec::new();

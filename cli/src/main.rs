@@ -8,6 +8,7 @@ mod demo;
 mod gov;
 mod inspect;
 mod keys;
+mod offline;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,8 +16,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use act::{ActCommand, ActError};
+use act::ActError;
 use client::{ClientError, Node};
+use custody_node::actions::Action;
 use inspect::{AuditFormat, Source};
 
 #[global_allocator]
@@ -42,7 +44,7 @@ const EXIT_UNREACHABLE: u8 = 3;
 #[command(
     name = "custody",
     version,
-    after_help = "Examples:\n  custody demo\n  custody audit parcel 3f2a... --node http://127.0.0.1:7300\n  custody replay --file log.export --genesis genesis.bin\n  CUSTODY_TOKEN=$(cat node/data/api-token) custody register --site jwaneng --carats 125000 --extracted-on 2026-03-02\n\nExit status: 0 ok, 1 refused / void / not intact / unknown, 2 bad arguments or files, 3 node unreachable."
+    after_help = "Examples:\n  custody demo\n  custody audit parcel 3f2a... --node http://127.0.0.1:7300\n  custody replay --file log.export --genesis genesis.bin\n  CUSTODY_TOKEN=$(cat node/data/api-token) custody register --site jwaneng --carats 1250.00 --extracted-on 2026-03-02\n\nExit status: 0 ok, 1 refused / void / not intact / unknown, 2 bad arguments or files, 3 node unreachable."
 )]
 struct Cli {
     #[command(flatten)]
@@ -70,6 +72,10 @@ struct Common {
     /// Print the time taken and the peak memory (RSS) to stderr at the end.
     #[arg(long, global = true)]
     stats: bool,
+    /// For actions: print the event body the node would sign (certificate values filled from
+    /// its parcels, numbers resolved), and sign nothing.
+    #[arg(long, global = true)]
+    dry_run: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,7 +87,7 @@ enum Command {
     #[command(subcommand)]
     Genesis(GenesisCommand),
     #[command(flatten)]
-    Act(ActCommand),
+    Act(Action),
     /// Governance through your node: propose, endorse, object, submit, show.
     #[command(
         subcommand,
@@ -130,6 +136,49 @@ enum Command {
         /// Print the ancestry as a Graphviz digraph.
         #[arg(long, conflicts_with = "json")]
         dot: bool,
+    },
+    /// Save what `custody sign` needs to sign a member's next event offline: its feed position,
+    /// the parcels and certificate numbers the action will name.
+    #[command(
+        after_help = "Example:\n  custody context --member authority-bw --parcel 3f2a... --out authority-bw.context"
+    )]
+    Context {
+        /// The member who will sign.
+        #[arg(long)]
+        member: String,
+        /// A parcel the action names (repeat).
+        #[arg(long = "parcel")]
+        parcels: Vec<ledger_core::bytes::ParcelId>,
+        /// A certificate number the action names (repeat).
+        #[arg(long = "certificate")]
+        certificates: Vec<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Build and sign an action as your member's next event, offline, from a signing context:
+    /// no node is needed, and the key never touches a networked machine.
+    #[command(
+        after_help = "Example:\n  custody sign --key authority-bw.key --context authority-bw.context --out cert.event \\\n    certify --number BW-2026-0042 --exporter exporter-bw --importer importer-be --destination BE \\\n    --parcel 3f2a... --hs-code 7102.31 --issued-on 2026-04-01 --expires-on 2026-06-30"
+    )]
+    Sign {
+        /// The member's secret key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// The signing context (from `custody context`).
+        #[arg(long)]
+        context: PathBuf,
+        /// Where to write the signed event.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(subcommand)]
+        action: Action,
+    },
+    /// Post a signed event (from `custody sign`) to a node; exit 1 unless it applied (a void
+    /// event is stored all the same: the attempt is on record).
+    #[command(after_help = "Example:\n  custody submit cert.event --node http://127.0.0.1:7300")]
+    Submit {
+        /// The event file.
+        file: PathBuf,
     },
     /// Save a node's whole log to a file in the export format.
     #[command(
@@ -290,10 +339,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Genesis(GenesisCommand::Show { file }) => {
             keys::genesis_show(&file, common.json).map_err(|e| Usage(format!("{e:#}")))?
         }
-        Command::Act(cmd) => {
-            let action = cmd.action().map_err(|e| Usage(format!("{e:#}")))?;
+        Command::Act(action) => {
             let node = Node::new(&common.node, token(common)?);
-            act::run(&node, &action, common.json)?;
+            act::run(&node, &action, common.json, common.dry_run)?;
         }
         Command::Gov(cmd) => {
             let node = Node::new(&common.node, token(common)?);
@@ -354,6 +402,33 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Checkpoint { state } => {
             let state = state_file(state)?;
             checkpoint::run(&Node::new(&common.node, None), &state, common.json)?;
+        }
+        Command::Context {
+            member,
+            parcels,
+            certificates,
+            out,
+        } => offline::save_context(
+            &Node::new(&common.node, None),
+            &member,
+            &parcels,
+            &certificates,
+            &out,
+        )?,
+        Command::Sign {
+            key,
+            context,
+            out,
+            action,
+        } => {
+            let ctx = offline::read_context(&context).map_err(|e| Usage(format!("{e:#}")))?;
+            offline::sign_offline(&key, &ctx, action, &out, common.json)?;
+        }
+        Command::Submit { file } => {
+            let node = Node::new(&common.node, token(common)?);
+            if !offline::submit(&node, &file, common.json)? {
+                return Ok(EXIT_NO);
+            }
         }
         Command::Export { out } => {
             inspect::export(&Node::new(&common.node, None), &out, common.json)?;

@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 use crate::bytes::{Digest, EventId, NetworkId, ParcelId, PublicKeyBytes, SignatureBytes};
 pub use crate::event_kp::{Declare, DeclareScope, HsCode, KpCertificate};
 use crate::types::{
-    check_text, Country, Date, Member, MemberId, Policy, Role, Site, SiteId, MAX_TEXT_LEN,
+    check_text, Country, Date, Member, MemberId, Policy, Role, Site, SiteId, MAX_SLUG_LEN,
+    MAX_TEXT_LEN,
 };
 
 /// Most parcels one transform may consume or create.
@@ -408,9 +409,9 @@ impl Kind {
 /// Why an event's fields have an impossible shape (an admission failure: such an event is never stored).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ShapeError {
-    #[error("{0} is not a valid slug")]
+    #[error("{0} must be a slug: 1 to {MAX_SLUG_LEN} characters of a-z, 0-9 and '-', not starting with '-' (ids are lower case)")]
     Slug(&'static str),
-    #[error("{0} is not a valid country code")]
+    #[error("{0} must be a country code: two upper-case letters (ISO 3166-1 alpha-2)")]
     Country(&'static str),
     #[error("{0} is not a valid date")]
     Date(&'static str),

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use crate::bytes::{NetworkId, PublicKeyBytes};
 use crate::codec;
 use crate::crypto::{sha256, verifying_key};
-use crate::types::{check_text, Genesis, Member, MemberId, Policy, MAX_TEXT_LEN};
+use crate::types::{check_text, Genesis, Member, MemberId, Policy, ValueError, MAX_TEXT_LEN};
 
 /// Most members a genesis may list.
 pub const MAX_MEMBERS: usize = 4096;
@@ -54,11 +54,14 @@ fn bad(member: &Member, problem: impl Into<String>) -> GenesisError {
 /// Checks one member: slug, texts, country, roles, sites and keys.
 pub(crate) fn check_member(m: &Member) -> Result<(), GenesisError> {
     if !m.id.is_valid() {
-        return Err(bad(m, "id is not a valid slug"));
+        return Err(bad(m, ValueError::Slug(m.id.to_string()).to_string()));
     }
     check_text(&m.name).map_err(|e| bad(m, e.to_string()))?;
     if !m.country.is_valid() {
-        return Err(bad(m, "country is not a valid code"));
+        return Err(bad(
+            m,
+            ValueError::Country(m.country.to_string()).to_string(),
+        ));
     }
     if m.roles.is_empty() {
         return Err(bad(m, "has no roles"));
@@ -71,11 +74,13 @@ pub(crate) fn check_member(m: &Member) -> Result<(), GenesisError> {
     }
     let mut sites = HashSet::new();
     for s in &m.sites {
-        if !s.id.is_valid() || !s.country.is_valid() {
-            return Err(bad(
-                m,
-                format!("site {} has an invalid id or country", s.id),
-            ));
+        if !s.id.is_valid() {
+            let rule = ValueError::Slug(s.id.to_string());
+            return Err(bad(m, format!("site id: {rule} (e.g. \"marange\")")));
+        }
+        if !s.country.is_valid() {
+            let rule = ValueError::Country(s.country.to_string());
+            return Err(bad(m, format!("site {}: {rule}", s.id)));
         }
         check_text(&s.name)
             .and(check_text(&s.region))

@@ -3,6 +3,7 @@
 //! No async and no network here: the node and the CLI build on these types.
 
 pub mod admission;
+pub mod amount;
 pub mod audit;
 pub mod audit_gov;
 pub mod bundle;

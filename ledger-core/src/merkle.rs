@@ -213,6 +213,11 @@ impl Frontier {
         self.size
     }
 
+    /// Roots of the perfect subtrees, largest first.
+    pub fn peaks(&self) -> &[Digest] {
+        &self.peaks
+    }
+
     /// Appends one already-hashed leaf.
     pub fn push(&mut self, leaf: Digest) {
         let mut node = leaf;

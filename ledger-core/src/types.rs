@@ -15,7 +15,7 @@ pub const MAX_TEXT_LEN: usize = 1024;
 /// Why a textual value was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ValueError {
-    #[error("slug {0:?} must be 1..={MAX_SLUG_LEN} characters of a-z, 0-9 and '-', not starting with '-'")]
+    #[error("slug {0:?} must be 1..={MAX_SLUG_LEN} characters of a-z, 0-9 and '-' (lower case only), not starting with '-'")]
     Slug(String),
     #[error("country {0:?} must be two upper-case letters (ISO 3166-1 alpha-2)")]
     Country(String),

@@ -1,10 +1,13 @@
 //! Building and signing the next events of one member's feed (the only way custody code makes events).
 
+use serde::{Deserialize, Serialize};
+
 use crate::admission::event_id;
 use crate::bytes::{Digest, EventId, NetworkId};
 use crate::codec;
 use crate::crypto::SecretKey;
 use crate::event::{Body, Header, Payload};
+use crate::ledger::Ledger;
 use crate::merkle::{self, Frontier};
 use crate::types::MemberId;
 
@@ -23,6 +26,72 @@ pub fn sign(header: Header, body: Body, key: &SecretKey) -> Signed {
     let signature = key.sign_event(&network, &bytes);
     bytes.extend_from_slice(signature.as_bytes());
     Signed { id, bytes }
+}
+
+/// Where one member's feed stands: all it takes to sign the feed's next event anywhere, a
+/// machine with no node included (`custody sign`). The frontier (`peaks`) gives the feed root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedPosition {
+    /// Events in the feed so far (the next event's seq is one more).
+    pub len: u64,
+    /// The last event's id, if any.
+    pub last: Option<EventId>,
+    /// Roots of the perfect subtrees of the feed's tree, largest first (one per bit of `len`).
+    pub peaks: Vec<Digest>,
+    /// The governance version the next event acts under (the newest the node knows).
+    pub gov: u64,
+    /// The last event's claimed time: the next one's is never earlier.
+    pub last_time_ms: u64,
+}
+
+/// A feed position whose frontier does not fit its length.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the feed position is inconsistent: {0}")]
+pub struct PositionError(&'static str);
+
+impl FeedPosition {
+    /// Where `author`'s feed in `ledger` stands, to act under the newest governance version.
+    pub fn of(ledger: &Ledger, author: &MemberId) -> FeedPosition {
+        let feed = ledger.feed(author);
+        let last = feed.and_then(|f| f.ids.last().copied());
+        let frontier = feed.map(|f| f.tree().frontier()).unwrap_or_default();
+        let meta = last.and_then(|id| ledger.event(&id));
+        FeedPosition {
+            len: frontier.size(),
+            last,
+            peaks: frontier.peaks().to_vec(),
+            gov: ledger.governance().latest(),
+            last_time_ms: meta.map_or(0, |m| m.time_ms),
+        }
+    }
+
+    /// The header of the next event, signed by `key` for `author` at `time_ms` (never earlier
+    /// than the last event).
+    pub fn next_header(
+        &self,
+        network: NetworkId,
+        author: MemberId,
+        key: &SecretKey,
+        time_ms: u64,
+    ) -> Result<Header, PositionError> {
+        if self.peaks.len() as u32 != self.len.count_ones() {
+            return Err(PositionError("peaks do not match the length"));
+        }
+        if self.last.is_some() != (self.len > 0) {
+            return Err(PositionError("the last event does not match the length"));
+        }
+        let frontier = Frontier::from_peaks(self.len, self.peaks.clone());
+        Ok(Header {
+            network,
+            author,
+            key: key.public(),
+            seq: self.len + 1,
+            prev: self.last.unwrap_or_default(),
+            feed_root: frontier.root(),
+            gov: self.gov,
+            time_ms: time_ms.max(self.last_time_ms),
+        })
+    }
 }
 
 /// The writer of one member's feed: it tracks seq, prev, feed root, time and governance version.

@@ -171,6 +171,11 @@ impl From<ActError> for ApiError {
                 "invalid-field",
                 e.to_string(),
             ),
+            ActError::Unresolved(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unresolved",
+                e.to_string(),
+            ),
             ActError::NotNow(_) | ActError::Witness(_) => {
                 ApiError::new(StatusCode::CONFLICT, "not-now", e.to_string())
             }
@@ -216,6 +221,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/state", get(state_root))
         .route("/v1/genesis", get(genesis))
         .route("/v1/actions", post(actions))
+        .route("/v1/actions/preview", post(crate::signing::preview))
+        .route("/v1/signing-context", get(crate::signing::context))
         .route("/v1/gov", get(gov_chain))
         .route("/v1/gov/proposals", post(gov_propose))
         .route("/v1/gov/proposals/{record}", get(gov_proposal))
@@ -241,7 +248,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-fn authorize(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
+pub(crate) fn authorize(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

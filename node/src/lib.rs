@@ -1,5 +1,6 @@
 //! custody-node: a participant node that gossips over libp2p, catches up by itself, and serves an HTTP API.
 
+pub mod action_body;
 pub mod actions;
 pub mod api;
 pub mod bundle;
@@ -12,5 +13,6 @@ pub mod metrics;
 pub mod net;
 pub mod node;
 pub mod service;
+pub mod signing;
 pub mod sync;
 pub mod witness;

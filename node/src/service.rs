@@ -18,7 +18,7 @@ use ledger_core::store::{Outcome, Refusal, Status, Store, StoreError, MAX_GROUP,
 use ledger_core::types::MemberId;
 use ledger_core::writer::{FeedWriter, Signed};
 
-use crate::actions::{Action, UnknownParcel};
+use crate::actions::{Action, BodyError, UnknownParcel};
 use crate::gov::{GovDraft, GovError, GovRequest};
 use crate::metrics::Metrics;
 use crate::witness::Cosign;
@@ -154,6 +154,10 @@ pub enum ActError {
     UnknownParcel(#[from] UnknownParcel),
     #[error(transparent)]
     InvalidField(crate::actions::InvalidField),
+    /// A certificate number that resolves to no single certificate, or a value the parcels
+    /// cannot fill in.
+    #[error("{0}")]
+    Unresolved(String),
     #[error("the rules refuse this action: {}", .0.name())]
     Refused(VoidReason),
     #[error("the action cannot be signed now: {0}")]
@@ -164,6 +168,16 @@ pub enum ActError {
     Witness(crate::witness::WitnessError),
     #[error(transparent)]
     Service(#[from] ServiceError),
+}
+
+impl From<BodyError> for ActError {
+    fn from(e: BodyError) -> ActError {
+        match e {
+            BodyError::UnknownParcel(e) => ActError::UnknownParcel(e),
+            BodyError::InvalidField(e) => ActError::InvalidField(e),
+            BodyError::Certificate(m) | BodyError::Unfilled(m) => ActError::Unresolved(m),
+        }
+    }
 }
 
 /// What a member asks its node to sign.
@@ -771,7 +785,7 @@ impl Writer {
         feed.set_gov(ledger.governance().latest());
         let mut cosign = None;
         let (body, gov, accept_void) = match request {
-            Request::Custody(action) => (action.body(ledger)?, None, None),
+            Request::Custody(action) => (action.body(ledger, feed.author())?, None, None),
             Request::Checkpoint { cutoff, target } => {
                 let state = store.witness_state().map_err(ServiceError::from)?;
                 let govern = crate::witness::govern_reader(&store);

@@ -6,17 +6,18 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use custody_node::actions::{Action, CertifyAction, Output};
+use custody_node::actions::{Action, CertRef, CertifyAction, Output};
 use custody_node::net::{Head, SyncRequest, SyncResponse, MAX_SYNC_REQUEST, MAX_SYNC_RESPONSE};
 use ledger_core::admission::{decode_event, verify_event, AdmissionError, VerifiedEvent};
+use ledger_core::amount::Carats;
 use ledger_core::audit::audit_parcel;
 use ledger_core::bytes::{Digest, NetworkId, PublicKeyBytes};
 use ledger_core::codec::{self, MAX_EVENT_BYTES};
 use ledger_core::crypto::{KeyCache, SecretKey};
 use ledger_core::dev::{dev_key, DevNetwork};
 use ledger_core::event::{
-    Body, Certify, Dispatch, Flag, FlagCode, FlagTarget, NewParcel, ParcelRef, Receive, Register,
-    Reject, Retire, RetireCause, Transform,
+    Body, Certify, Dispatch, Flag, FlagCode, FlagTarget, HsCode, NewParcel, ParcelRef, Receive,
+    Register, Reject, Retire, RetireCause, Transform,
 };
 use ledger_core::export::{write_record, ExportReader};
 use ledger_core::findings::{all_findings, parcel_findings};
@@ -355,13 +356,13 @@ pub fn action_parser(data: &[u8]) {
         return;
     };
     let fx = fixture();
-    let Ok(body) = action.body(&fx.ledger) else {
+    let member = MemberId::new(ACTING_MEMBER).expect("literal member");
+    let Ok(body) = action.body(&fx.ledger, &member) else {
         return;
     };
     if body.check_shape().is_err() {
         return;
     }
-    let member = MemberId::new(ACTING_MEMBER).expect("literal member");
     let mut feed = FeedWriter::new(fx.network, member, dev_key(ACTING_MEMBER));
     feed.resync(&[fx.registered.id], 0, FUZZ_TIME_MS);
     let draft = feed.draft(body, FUZZ_TIME_MS + 1);
@@ -630,7 +631,7 @@ fn actions() -> Vec<Action> {
     vec![
         Action::Register {
             site: "jwaneng".parse().expect("literal site"),
-            carats: 1_234,
+            carats: Carats(1_234),
             stones: 2,
             value_cents: Some(5),
             seal: "S".into(),
@@ -639,7 +640,7 @@ fn actions() -> Vec<Action> {
         Action::Transform {
             inputs: vec![parcel],
             outputs: vec![Output {
-                carats: 990,
+                carats: Carats(990),
                 stones: 3,
                 value_cents: None,
                 seal: "T".into(),
@@ -654,7 +655,7 @@ fn actions() -> Vec<Action> {
         },
         Action::Receive {
             parcel,
-            measured_carats: 1_000,
+            measured_carats: Carats(1_000),
             seal_intact: false,
             note: "n".into(),
         },
@@ -668,14 +669,15 @@ fn actions() -> Vec<Action> {
             importer: "importer-be".parse().expect("literal member"),
             destination: "BE".parse().expect("literal country"),
             parcels: vec![parcel],
-            total_carats: 1_200,
-            value_cents: 120_000,
+            hs_code: HsCode::Unsorted,
+            total_carats: Some(Carats(1_200)),
+            value_cents: Some(120_000),
             origins: vec!["BW".parse().expect("literal country")],
             issued_on: "2026-02-01".parse().expect("literal date"),
             expires_on: "2026-05-01".parse().expect("literal date"),
         }),
         Action::ConfirmImport {
-            certificate: fixture().registered.id,
+            certificate: CertRef::Id(fixture().registered.id),
             note: String::new(),
         },
         Action::Retire {
@@ -687,7 +689,8 @@ fn actions() -> Vec<Action> {
             target: FlagTarget::Site {
                 member: member("mine-zw"),
                 site: "marange".parse().expect("literal site"),
-            },
+            }
+            .into(),
             code: FlagCode::Smuggling,
             text: "t".into(),
         },
