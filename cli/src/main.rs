@@ -146,9 +146,10 @@ enum Command {
         /// The member who will sign.
         #[arg(long)]
         member: String,
-        /// A parcel the action names (repeat).
+        /// A parcel the action names (repeat): ID at its current head, or ID@HEAD at an earlier
+        /// event on it (to reproduce an attempt from that state, e.g. a double dispatch).
         #[arg(long = "parcel")]
-        parcels: Vec<ledger_core::bytes::ParcelId>,
+        parcels: Vec<String>,
         /// A certificate number the action names (repeat).
         #[arg(long = "certificate")]
         certificates: Vec<String>,

@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 use custody_node::actions::Action;
 use custody_node::config::read_secret_key;
 use custody_node::signing::{body_json, SigningContext};
-use ledger_core::bytes::ParcelId;
 use ledger_core::codec::MAX_EVENT_BYTES;
 use ledger_core::writer::sign;
 
@@ -25,11 +24,11 @@ const MAX_CONTEXT_FILE: u64 = 4 * 1024 * 1024;
 pub fn save_context(
     node: &Node,
     member: &str,
-    parcels: &[ParcelId],
+    parcels: &[String],
     certificates: &[String],
     out: &Path,
 ) -> anyhow::Result<()> {
-    let parcels: Vec<String> = parcels.iter().map(|p| p.to_string()).collect();
+    let parcels: Vec<String> = parcels.iter().map(|p| url_encode(p)).collect();
     let numbers: Vec<String> = certificates.iter().map(|c| url_encode(c)).collect();
     let path = format!(
         "/v1/signing-context?member={}&parcels={}&certificates={}",
@@ -51,7 +50,9 @@ pub fn save_context(
 fn url_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'@' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

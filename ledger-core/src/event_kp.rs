@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 use crate::event::Certify;
 use crate::types::{Country, Date, MemberId, SiteId};
 
-/// The goods a KP certificate covers, by Harmonized System heading.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// The goods a KP certificate covers, by Harmonized System heading. JSON writes the code as on
+/// a certificate (`"7102.31"`); the event encoding, the variant's index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum HsCode {
     /// 7102.10: rough diamonds, unsorted.
     Unsorted,
@@ -34,6 +35,43 @@ impl HsCode {
             HsCode::Industrial => "7102.21",
             HsCode::NonIndustrial => "7102.31",
         }
+    }
+}
+
+/// The encoding of [`HsCode`] in events (not human readable): the variant index.
+#[derive(Serialize, Deserialize)]
+#[serde(rename = "HsCode")]
+enum HsRepr {
+    Unsorted,
+    Industrial,
+    NonIndustrial,
+}
+
+impl Serialize for HsCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            return s.collect_str(self);
+        }
+        match self {
+            HsCode::Unsorted => HsRepr::Unsorted,
+            HsCode::Industrial => HsRepr::Industrial,
+            HsCode::NonIndustrial => HsRepr::NonIndustrial,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for HsCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<HsCode, D::Error> {
+        if d.is_human_readable() {
+            let text = String::deserialize(d)?;
+            return text.parse().map_err(serde::de::Error::custom);
+        }
+        Ok(match HsRepr::deserialize(d)? {
+            HsRepr::Unsorted => HsCode::Unsorted,
+            HsRepr::Industrial => HsCode::Industrial,
+            HsRepr::NonIndustrial => HsCode::NonIndustrial,
+        })
     }
 }
 

@@ -181,7 +181,6 @@ pub struct CertifyAction {
     pub parcels: Vec<ParcelId>,
     /// The goods: 7102.10 (unsorted), 7102.21 (industrial) or 7102.31 (non-industrial).
     #[arg(long)]
-    #[serde(with = "hs_text")]
     pub hs_code: HsCode,
     /// Declared carats; by default what the parcels weigh.
     #[arg(long)]
@@ -286,19 +285,6 @@ impl<'de> Deserialize<'de> for CertRef {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<CertRef, D::Error> {
         let s = String::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-/// HS codes as JSON text (`"7102.31"`).
-mod hs_text {
-    use super::*;
-    pub fn serialize<S: Serializer>(c: &HsCode, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(c)
-    }
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<HsCode, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
     }
 }
 

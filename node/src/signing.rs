@@ -62,6 +62,33 @@ pub struct ContextQuery {
     pub certificates: String,
 }
 
+/// A parcel of a signing context: `ID` at its current head, or `ID@HEAD` at an earlier applied
+/// event on it (to reproduce an attempt from that state, such as a double dispatch).
+fn parcel_at(ledger: &Ledger, spec: &str) -> ApiResult<ParcelAt> {
+    let (id, head) = match spec.split_once('@') {
+        Some((id, head)) => (id, Some(head)),
+        None => (spec, None),
+    };
+    let parse = |text: &str, what: &str| {
+        text.parse::<ParcelId>()
+            .map_err(|e| ApiError::bad_request(format!("{what} {text:?}: {e}")))
+    };
+    let parcel = parse(id, "parcel id")?;
+    let mut at = Context::parcel(ledger, &parcel)
+        .ok_or_else(|| ApiError::not_found(format!("unknown parcel {parcel}")))?;
+    if let Some(head) = head {
+        let head = parse(head, "head")?;
+        let p = ledger
+            .parcel(&parcel)
+            .ok_or_else(|| ApiError::not_found("unknown parcel"))?;
+        at.mass = p.mass_at(&head).ok_or_else(|| {
+            ApiError::not_found(format!("{head} is no applied event on parcel {parcel}"))
+        })?;
+        at.head = head;
+    }
+    Ok(at)
+}
+
 /// The signing context of `q.member` from `ledger`.
 fn context_of(ledger: &Ledger, q: ContextQuery) -> ApiResult<SigningContext> {
     let ids: Vec<&str> = q.parcels.split(',').filter(|s| !s.is_empty()).collect();
@@ -84,16 +111,10 @@ fn context_of(ledger: &Ledger, q: ContextQuery) -> ApiResult<SigningContext> {
     {
         return Err(ApiError::not_found(format!("no member {}", q.member)));
     }
-    let mut parcels = Vec::with_capacity(ids.len());
-    for id in ids {
-        let parcel: ParcelId = id
-            .parse()
-            .map_err(|e| ApiError::bad_request(format!("parcel id {id:?}: {e}")))?;
-        parcels.push(
-            Context::parcel(ledger, &parcel)
-                .ok_or_else(|| ApiError::not_found(format!("unknown parcel {parcel}")))?,
-        );
-    }
+    let parcels = ids
+        .into_iter()
+        .map(|spec| parcel_at(ledger, spec))
+        .collect::<ApiResult<Vec<_>>>()?;
     let certificates = numbers
         .iter()
         .flat_map(|n| ledger.certificates().filter(move |(_, c)| c.number == *n))

@@ -100,8 +100,10 @@ fn demo_tells_the_whole_story_in_under_a_minute() {
     assert!(took < Duration::from_secs(60), "the demo took {took:?}");
     let out = &run.stdout;
     for expected in [
-        "62.50%  jwaneng (mine-bw, BW)",
-        "37.50%  marange (mine-zw, ZW)",
+        // 999.50 ct weighed of Jwaneng, 600.00 ct of Marange: shares of what was weighed.
+        "62.49%  jwaneng (mine-bw, BW)",
+        "37.51%  marange (mine-zw, ZW)",
+        "REFUSED  (the rules refuse this action: certificate-origin",
         "REJECTS it",
         "REFUSED  (the rules refuse this action: uncertified",
         "VOID (uncertified)",
@@ -421,7 +423,7 @@ fn actions_audit_replay_and_export_against_real_nodes() {
             "--site",
             "jwaneng",
             "--carats",
-            "100000",
+            "1000.00",
             "--stones",
             "12",
             "--value-cents",
@@ -451,7 +453,7 @@ fn actions_audit_replay_and_export_against_real_nodes() {
     );
     step(
         sorter,
-        &["receive", "--parcel", &p, "--measured-carats", "99900"],
+        &["receive", "--parcel", &p, "--measured-carats", "999"],
     );
     let t = act(
         sorter,
@@ -460,9 +462,9 @@ fn actions_audit_replay_and_export_against_real_nodes() {
             "--input",
             &p,
             "--output",
-            "90000:10:4600000",
+            "900.00:10:4600000",
             "--output",
-            "9000:2",
+            "90:2",
         ],
     );
     spread(&nodes, t["event"].as_str().expect("event"));
@@ -472,7 +474,7 @@ fn actions_audit_replay_and_export_against_real_nodes() {
     step(sorter, &["dispatch", "--parcel", &x, "--to", "exporter-bw"]);
     step(
         exporter,
-        &["receive", "--parcel", &x, "--measured-carats", "90000"],
+        &["receive", "--parcel", &x, "--measured-carats", "900.00"],
     );
     let (issued, expires) = custody_tests::certificate_dates();
     let cert = step(
@@ -480,7 +482,7 @@ fn actions_audit_replay_and_export_against_real_nodes() {
         &[
             "certify",
             "--number",
-            "BW-1",
+            "BW-2026-0001",
             "--exporter",
             "exporter-bw",
             "--importer",
@@ -489,18 +491,22 @@ fn actions_audit_replay_and_export_against_real_nodes() {
             "BE",
             "--parcel",
             &x,
-            "--total-carats",
-            "90000",
-            "--value-cents",
-            "4600000",
-            "--origin",
-            "BW",
+            "--hs-code",
+            "7102.31",
             "--issued-on",
             &issued,
             "--expires-on",
             &expires,
         ],
     );
+    // The certificate declares what the parcel weighs, is worth and comes from.
+    let signed = auth_bw.get_json(&format!("/v1/events/{cert}"));
+    let c = &signed["body"]["kp-certificate"];
+    assert_eq!(c["certify"]["total_carats"], 90_000, "{signed}");
+    assert_eq!(c["certify"]["value_cents"], 4_600_000);
+    assert_eq!(c["certify"]["origins"], json!(["BW"]));
+    assert_eq!(c["hs_code"], "7102.31");
+    // Cited by its number.
     step(
         exporter,
         &[
@@ -510,7 +516,7 @@ fn actions_audit_replay_and_export_against_real_nodes() {
             "--to",
             "importer-be",
             "--certificate",
-            &cert,
+            "BW-2026-0001",
         ],
     );
     step(
@@ -520,11 +526,14 @@ fn actions_audit_replay_and_export_against_real_nodes() {
             "--parcel",
             &x,
             "--measured-carats",
-            "90000",
+            "900",
             "--seal-broken",
         ],
     );
-    step(auth_be, &["confirm-import", "--certificate", &cert]);
+    step(
+        auth_be,
+        &["confirm-import", "--certificate", "BW-2026-0001"],
+    );
     step(
         monitor,
         &[
@@ -624,6 +633,25 @@ fn actions_audit_replay_and_export_against_real_nodes() {
             "2026-03-03",
         ],
         vec!["transform", "--input", &p, "--output", "lots"],
+        // Carats are decimal; ids are lower case.
+        vec![
+            "register",
+            "--site",
+            "orapa",
+            "--carats",
+            "1,000",
+            "--extracted-on",
+            "2026-03-03",
+        ],
+        vec![
+            "register",
+            "--site",
+            "Orapa",
+            "--carats",
+            "1",
+            "--extracted-on",
+            "2026-03-03",
+        ],
         vec![
             "flag", "--parcel", &x, "--member", "mine-bw", "--code", "other",
         ],
@@ -655,6 +683,7 @@ fn actions_audit_replay_and_export_against_real_nodes() {
             "state",
             "custodian",
             "carats",
+            "declared_carats",
             "origin",
             "origin_countries",
             "ancestry",

@@ -53,7 +53,7 @@ fn an_action_reaches_all_five_nodes_and_their_states_agree() {
     let cert = nodes[3].act_ok(&json!({
         "kind": "certify", "number": "KP-BW-0001", "exporter": "sorter-bw", "importer": "importer-be",
         "destination": "BE", "parcels": [parcel], "total_carats": 500, "value_cents": 90000,
-        "origins": ["BW"], "issued_on": issued, "expires_on": expires,
+        "origins": ["BW"], "hs_code": "7102.10", "issued_on": issued, "expires_on": expires,
     }));
     wait_for("the certificate at the sorter's node", CONVERGE, || {
         nodes[1].has_event(&cert).then_some(())
