@@ -428,6 +428,13 @@ fn story(net: &Network) -> anyhow::Result<ParcelId> {
         "registers 600.00 ct at Marange (ZW)",
     )?;
     let zw = parcel_of(&r2, 0);
+    let (year, _, _) = today.ymd();
+    net.act(
+        "authority-zw",
+        json!({"kind": "declare", "country": "ZW", "from": format!("{year}-01-01"),
+               "to": format!("{year}-12-31"), "carats": 55_000}),
+        "declares Zimbabwe's production this year: 550.00 ct",
+    )?;
     net.act(
         "authority-zw",
         json!({"kind": "certify", "number": "ZW-2026-0117", "exporter": "mine-zw", "importer": "sorter-bw",

@@ -9,6 +9,8 @@ mod gov;
 mod inspect;
 mod keys;
 mod offline;
+mod stats;
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -137,6 +139,26 @@ enum Command {
         #[arg(long, conflicts_with = "json")]
         dot: bool,
     },
+    /// Kimberley Process statistics per country from a verified replay: production
+    /// (registered, declared), exports and imports (carats, US$, US$/ct), certificates issued
+    /// and confirmed, findings by code.
+    #[command(
+        after_help = "Examples:\n  custody stats --year 2026\n  custody stats --file log.export --genesis genesis.bin --csv > kp-2026.csv"
+    )]
+    Stats {
+        #[command(flatten)]
+        source: SourceArgs,
+        /// Only this calendar year (by extraction date, certificate issue date, period start).
+        #[arg(long)]
+        year: Option<u32>,
+        /// Print CSV: one row per country, a column per finding code.
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
+    },
+    /// A node at a glance: network, member, peers, events, pending, newest checkpoint, and
+    /// whether it is in sync with its peers; exit 1 when it is behind a peer or unhealthy.
+    #[command(after_help = "Example:\n  custody status --node http://127.0.0.1:7300")]
+    Status,
     /// Save what `custody sign` needs to sign a member's next event offline: its feed position,
     /// the parcels and certificate numbers the action will name.
     #[command(
@@ -403,6 +425,23 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Checkpoint { state } => {
             let state = state_file(state)?;
             checkpoint::run(&Node::new(&common.node, None), &state, common.json)?;
+        }
+        Command::Stats {
+            source: src,
+            year,
+            csv,
+        } => {
+            let format = match (common.json, csv) {
+                (true, _) => stats::StatsFormat::Json,
+                (false, true) => stats::StatsFormat::Csv,
+                (false, false) => stats::StatsFormat::Text,
+            };
+            stats::run(&source(common, &src)?, year, format)?;
+        }
+        Command::Status => {
+            if !status::run(&Node::new(&common.node, None), common.json)? {
+                return Ok(EXIT_NO);
+            }
         }
         Command::Context {
             member,

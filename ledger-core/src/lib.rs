@@ -37,6 +37,7 @@ pub mod record;
 pub mod replay;
 pub mod rules;
 pub mod state;
+pub mod stats;
 pub mod store;
 pub mod surfaced;
 pub mod types;

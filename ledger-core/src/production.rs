@@ -1,4 +1,5 @@
-//! Production against exports: what applied certificates exported of each origin, and the
+//! Production against exports: what a producing country's certificates exported of its own
+//! origin, and the
 //! declarations of production those exports exceed (the pattern that had the Republic of Congo
 //! expelled from the Kimberley Process in 2004).
 
@@ -8,7 +9,7 @@ use crate::bytes::EventId;
 use crate::event::{Certify, Declare, DeclareScope};
 use crate::ledger::Ledger;
 use crate::origin::{Origin, SHARE_UNITS};
-use crate::types::Date;
+use crate::types::{Country, Date};
 
 /// A declaration that exports of its origin in its period exceed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,15 +67,35 @@ pub fn declarations(ledger: &Ledger) -> Vec<(EventId, &Declare)> {
     latest.into_values().map(|(_, id, d)| (id, d)).collect()
 }
 
+/// The country a declaration's scope is in (a site's, at the newest governance version).
+fn scope_country(ledger: &Ledger, scope: &DeclareScope) -> Option<Country> {
+    match scope {
+        DeclareScope::Country(c) => Some(*c),
+        DeclareScope::Site { member, site } => {
+            let gov = ledger.governance().latest_state();
+            gov.members.get(member)?.site(site).map(|s| s.country)
+        }
+    }
+}
+
 /// Every declaration whose period's exports of its origin exceed its production plus stock.
+/// Exports are those of the producing country: certificates its authority issued for an
+/// exporter there, counting the share of the declared origin (a later re-export of the same
+/// stones by another country is that country's trade, not more production).
 pub fn excesses(ledger: &Ledger) -> Vec<Excess> {
+    let gov = ledger.governance().latest_state();
+    let exporter_country = |c: &Certify| gov.members.get(&c.exporter).map(|m| m.country);
     let mut certs: Vec<(&EventId, &Certify)> = ledger.certificates().collect();
     certs.sort_by_key(|(id, _)| **id);
     let mut out = Vec::new();
     for (declaration, d) in declarations(ledger) {
+        let home = scope_country(ledger, &d.scope);
         let mut exported: u128 = 0;
         let mut certificates = Vec::new();
-        for (id, c) in certs.iter().filter(|(_, c)| d.covers(c.issued_on)) {
+        let of_period = certs.iter().filter(|(_, c)| {
+            d.covers(c.issued_on) && home.is_some() && exporter_country(c) == home
+        });
+        for (id, c) in of_period {
             let carats = exported_by(ledger, c, &d.scope);
             if carats > 0 {
                 exported += carats;

@@ -278,8 +278,8 @@ fn declare(scope: DeclareScope, carats: u64, stock: u64) -> Body {
 fn exports_above_declared_production_raise_the_finding() {
     let zw = || DeclareScope::Country("ZW".parse().expect("country"));
     let mut h = hub();
-    // Zimbabwe declares 500.00 ct of production and 300.00 ct of stock for 2026; its stones
-    // leave in certificates of 2026: 1,000.00 ct (to the hub) and 999/3,999 of the mix.
+    // Zimbabwe declares 500.00 ct of production and 300.00 ct of stock for 2026; its own
+    // certificates of 2026 export 1,000.00 ct of Zimbabwean stones (to the hub).
     let d = h.net.sign("authority-zw", declare(zw(), 50_000, 30_000));
     ok(&h.net, &mut h.l, &d);
     // Only Zimbabwe's authority may declare Zimbabwe's production.
@@ -296,9 +296,9 @@ fn exports_above_declared_production_raise_the_finding() {
         .collect();
     assert_eq!(found.len(), 1, "{found:#?}");
     assert_eq!(found[0].event, Some(d.id));
-    // 1,000.00 ct + 3,990.00 × 999/3,999 ct = 1,996.75 ct.
+    // The hub's re-export of the mix is Botswana's trade: only Zimbabwe's 1,000.00 ct count.
     assert!(
-        found[0].detail.contains("exported 1996.75 ct"),
+        found[0].detail.contains("exported 1000.00 ct"),
         "{}",
         found[0].detail
     );
@@ -313,7 +313,22 @@ fn exports_above_declared_production_raise_the_finding() {
     assert!(all_findings(&h.l)
         .iter()
         .all(|f| f.code != FindingCode::ExportsAboveProduction));
-    // Botswana declared nothing: no finding either way.
+    // Botswana declares a production its own exports (the mix's BW share, 2,993.24 ct of
+    // 3,990.00 ct) exceed: a finding for Botswana's declaration only.
+    let bw = DeclareScope::Country("BW".parse().expect("country"));
+    let small = h.net.sign("authority-bw", declare(bw, 200_000, 0));
+    ok(&h.net, &mut h.l, &small);
+    let found: Vec<_> = all_findings(&h.l)
+        .into_iter()
+        .filter(|f| f.code == FindingCode::ExportsAboveProduction)
+        .collect();
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].event, Some(small.id));
+    assert!(
+        found[0].detail.contains("exported 2993.24 ct"),
+        "{}",
+        found[0].detail
+    );
 }
 
 #[test]

@@ -331,6 +331,8 @@ async fn status(State(s): State<AppState>) -> Json<Value> {
         "listen": net.listen,
         "peers": net.peers,
         "banned": net.banned,
+        // The last anti-entropy round with each connected peer.
+        "sync": net.rounds.iter().filter(|(p, _)| net.peers.contains(p)).collect::<std::collections::BTreeMap<_, _>>(),
         "events": snap.events,
         "feeds": snap.feeds,
         "parcels": snap.parcels,

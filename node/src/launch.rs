@@ -38,6 +38,10 @@ pub struct Initialized {
     pub dev_genesis: bool,
     /// A member key was generated; its public key must be listed in the genesis.
     pub generated_key: Option<PublicKeyBytes>,
+    /// The node's libp2p peer id (from its identity key).
+    pub peer_id: String,
+    /// The addresses other operators dial (`bootstrap`): each listen address with `/p2p/PEER`.
+    pub addresses: Vec<String>,
 }
 
 /// Why a node could not be set up or run.
@@ -115,13 +119,23 @@ pub fn init(opts: &InitOptions) -> Result<Initialized, LaunchError> {
         ..config.clone()
     };
     api_token(&loaded.token_path())?;
-    node_key(&loaded.node_key_path())?;
+    let peer_id = node_key(&loaded.node_key_path())?
+        .public()
+        .to_peer_id()
+        .to_string();
+    let addresses = config
+        .listen
+        .iter()
+        .map(|a| format!("{a}/p2p/{peer_id}"))
+        .collect();
     let path = dir.join("config.toml");
     config.save(&path)?;
     Ok(Initialized {
         config: path,
         dev_genesis,
         generated_key,
+        peer_id,
+        addresses,
     })
 }
 

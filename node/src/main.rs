@@ -75,6 +75,13 @@ fn init(opts: &InitOptions) -> anyhow::Result<PathBuf> {
         );
     }
     println!("wrote {}", done.config.display());
+    println!("peer id  {}", done.peer_id);
+    for a in &done.addresses {
+        println!("address  {a}");
+    }
+    if done.addresses.iter().any(|a| a.contains("/0.0.0.0/")) {
+        println!("(other operators put this address in their bootstrap list, with 0.0.0.0 replaced by this host's address)");
+    }
     Ok(done.config)
 }
 

@@ -118,6 +118,16 @@ pub struct NetStatus {
     pub listen: Vec<String>,
     pub peers: Vec<String>,
     pub banned: Vec<String>,
+    /// The last anti-entropy round with each peer: when (UNIX ms), and how many of the peer's
+    /// events (or fork records, governance versions) this node lacked then.
+    pub rounds: std::collections::BTreeMap<String, SyncRound>,
+}
+
+/// One anti-entropy round's outcome with one peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct SyncRound {
+    pub at_ms: u64,
+    pub missing: usize,
 }
 
 /// A handle to the network task.
@@ -651,6 +661,21 @@ impl EventLoop {
                 }
             }
             Done::Wanted(peer, requests) => {
+                let missing = requests
+                    .iter()
+                    .map(|r| match r {
+                        SyncRequest::Events { ids } => ids.len(),
+                        _ => 1,
+                    })
+                    .sum();
+                let at_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+                self.status
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .rounds
+                    .insert(peer.to_string(), SyncRound { at_ms, missing });
                 for r in requests {
                     match r {
                         SyncRequest::Events { ids } => self.request_events(peer, ids),

@@ -102,12 +102,11 @@ fn context_of(ledger: &Ledger, q: ContextQuery) -> ApiResult<SigningContext> {
             "a signing context holds at most {MAX_CONTEXT_PARCELS} parcels and {MAX_CONTEXT_CERTIFICATES} certificate numbers"
         )));
     }
-    if ledger
+    if !ledger
         .governance()
         .latest_state()
         .members
-        .get(&q.member)
-        .is_none()
+        .contains_key(&q.member)
     {
         return Err(ApiError::not_found(format!("no member {}", q.member)));
     }

@@ -123,6 +123,82 @@ fn demo_tells_the_whole_story_in_under_a_minute() {
     custody(&["demo", "--nodes", "3"]).fails(1, "--nodes must be between 9");
 }
 
+/// `custody stats` on the demo's log: the totals of the story, worked out by hand.
+fn demo_stats_match_the_story(url: &str) {
+    let year = &custody_tests::today()[..4];
+    let run = custody(&["--node", url, "--json", "stats", "--year", year])
+        .ok()
+        .json();
+    let by_country = |c: &str| -> Value {
+        run["countries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|x| x["country"] == c)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {c} in {run}"))
+    };
+    let (bw, zw, be) = (by_country("BW"), by_country("ZW"), by_country("BE"));
+    // Registered: 1,000.00 ct at Jwaneng, 600.00 ct at Marange; Zimbabwe declared 550.00 ct.
+    assert_eq!(
+        (&bw["registered_carats"], &zw["registered_carats"]),
+        (&json!("1000.00"), &json!("600.00"))
+    );
+    assert_eq!(
+        (&bw["declared_carats"], &zw["declared_carats"]),
+        (&json!("0.00"), &json!("550.00"))
+    );
+    // ZW-2026-0117: 600.00 ct for US$72,000 to Botswana; BW-2026-0042: the 1,590.00 ct mix for
+    // its declared US$220,000 to Belgium. Both confirmed.
+    let flow = |v: &Value| {
+        (
+            v["carats"].clone(),
+            v["value_usd"].clone(),
+            v["usd_per_carat"].clone(),
+        )
+    };
+    assert_eq!(
+        flow(&zw["exports"]),
+        (json!("600.00"), json!("72000.00"), json!("120.00"))
+    );
+    assert_eq!(
+        flow(&bw["imports"]),
+        (json!("600.00"), json!("72000.00"), json!("120.00"))
+    );
+    assert_eq!(
+        flow(&bw["exports"]),
+        (json!("1590.00"), json!("220000.00"), json!("138.36"))
+    );
+    assert_eq!(
+        flow(&be["imports"]),
+        (json!("1590.00"), json!("220000.00"), json!("138.36"))
+    );
+    for c in [&bw, &zw] {
+        assert_eq!(
+            (&c["certificates_issued"], &c["certificates_confirmed"]),
+            (&json!(1), &json!(1))
+        );
+    }
+    // Marange flagged; Zimbabwe exported 600.00 ct against 550.00 declared; Jwaneng's parcel
+    // weighed 999.50 ct at the sorter in Botswana.
+    assert_eq!(
+        zw["findings"],
+        json!({"flagged": 1, "exports-above-production": 1})
+    );
+    assert_eq!(bw["findings"], json!({"receipt-mismatch": 1}));
+    // No other year has anything; CSV has a header and a row per country.
+    let other = custody(&["--node", url, "--json", "stats", "--year", "2001"])
+        .ok()
+        .json();
+    assert_eq!(other["countries"], json!([]));
+    let csv = custody(&["--node", url, "stats", "--csv"]).ok().stdout;
+    assert!(csv.starts_with("country,registered_carats,"), "{csv}");
+    assert_eq!(
+        csv.lines().count(),
+        1 + run["countries"].as_array().map_or(0, Vec::len)
+    );
+}
+
 #[test]
 fn a_kept_running_demo_network_serves_until_the_demo_goes_away() {
     use std::io::BufRead;
@@ -165,6 +241,7 @@ fn a_kept_running_demo_network_serves_until_the_demo_goes_away() {
         observer["events"],
         status(&urls[0]).expect("answers")["events"]
     );
+    demo_stats_match_the_story(&urls[0]);
     // Its nodes stop cleanly when the demo goes away (their standard input closes).
     demo.kill().expect("kill the demo");
     let _ = demo.wait();

@@ -47,7 +47,8 @@ fn token(n: &TestNode) -> String {
 /// Saves `member`'s signing context from `node`, naming `parcels`, and returns its path.
 fn context(node: &TestNode, member: &str, parcels: &[&str], file: &std::path::Path) -> String {
     let path = file.display().to_string();
-    let mut args = vec!["--node", &*url_leak(node), "context", "--member", member];
+    let url = url(node);
+    let mut args = vec!["--node", &url, "context", "--member", member];
     for p in parcels {
         args.extend(["--parcel", p]);
     }
@@ -55,10 +56,6 @@ fn context(node: &TestNode, member: &str, parcels: &[&str], file: &std::path::Pa
     let (code, out, err) = custody(&args);
     assert_eq!(code, 0, "{out}{err}");
     path
-}
-
-fn url_leak(n: &TestNode) -> &'static str {
-    Box::leak(url(n).into_boxed_str())
 }
 
 /// Signs offline: `--node` points nowhere, to show no node is asked.
