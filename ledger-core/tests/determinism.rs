@@ -208,14 +208,22 @@ proptest! {
 #[test]
 fn scenarios_exercise_the_void_rules() {
     // The generator must produce void attempts, or the properties above prove little about them.
+    // The Kimberley Process kinds too: declarations and certificates with an HS code applied, and
+    // certificates void for their carats, their origins or a reused number.
     let mut reasons = HashSet::new();
-    for seed in 0..30 {
+    for seed in 0..60 {
         let (net, events) = scenario(seed, 80);
         let l = ledger_in_order(&net, &events.iter().collect::<Vec<_>>());
-        for m in l.events().values() {
-            if let Verdict::Void(r) = m.verdict {
-                reasons.insert(r.name());
-            }
+        for s in &events {
+            let v = net.verify(s);
+            match (v.body(), l.event(v.id()).map(|m| m.verdict)) {
+                (_, Some(Verdict::Void(r))) => reasons.insert(r.name()),
+                (Body::Declare(_), Some(Verdict::Applied)) => reasons.insert("applied declare"),
+                (Body::KpCertificate(_), Some(Verdict::Applied)) => {
+                    reasons.insert("applied kp-certificate")
+                }
+                _ => false,
+            };
         }
     }
     for r in [
@@ -224,6 +232,11 @@ fn scenarios_exercise_the_void_rules() {
         "wrong-role",
         "uncertified",
         "not-recipient",
+        "certificate-carats",
+        "certificate-origin",
+        "certificate-number-reused",
+        "applied declare",
+        "applied kp-certificate",
     ] {
         assert!(
             reasons.contains(r),

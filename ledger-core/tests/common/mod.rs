@@ -287,6 +287,7 @@ pub fn scenario(seed: u64, steps: usize) -> (Net, Vec<Signed>) {
             out.push(s);
         };
     let mut cert_no = 0u32;
+    let mut last_number: HashMap<String, String> = HashMap::new();
     while out.len() < steps {
         // Live parcels and who may act on them.
         let mut live: Vec<(ParcelId, ParcelState, EventId, u64)> = ledger
@@ -404,8 +405,15 @@ pub fn scenario(seed: u64, steps: usize) -> (Net, Vec<Signed>) {
                         );
                     } else {
                         cert_no += 1;
-                        let body =
-                            certificate_for(&ledger, &mut rng, cert_no, (&by, importer, dest), r);
+                        let previous = last_number.get(&authority).map(String::as_str);
+                        let (body, number) = certificate_for(
+                            &ledger,
+                            &mut rng,
+                            (cert_no, previous),
+                            (&by, importer, dest),
+                            r,
+                        );
+                        last_number.insert(authority.clone(), number);
                         let c = net.sign(&authority, body);
                         apply(&net, &mut ledger, &c);
                         let cid = c.id;
@@ -478,16 +486,17 @@ pub fn scenario(seed: u64, steps: usize) -> (Net, Vec<Signed>) {
     (net, out)
 }
 
-/// A certificate for parcel `r`, as `authority` of `by`'s country would issue it: most are right
-/// (carats as weighed, every origin country, a fresh number, with or without an HS code); some
-/// declare a rounded weight, a single origin for a mix, or reuse the previous number.
+/// A certificate for parcel `r`, as the authority of `by`'s country would issue it, and its
+/// number: most are right (carats as weighed, every origin country, a fresh number, with or
+/// without an HS code); some declare a rounded weight, the wrong origin, or the authority's
+/// previous number again.
 fn certificate_for(
     ledger: &Ledger,
     rng: &mut Rng,
-    number: u32,
+    (fresh, previous): (u32, Option<&str>),
     (by, importer, dest): (&str, &str, &str),
     r: ParcelRef,
-) -> Body {
+) -> (Body, String) {
     let p = ledger.parcel(&r.parcel).expect("live parcel");
     let mut origins: Vec<String> = p
         .origin
@@ -496,27 +505,24 @@ fn certificate_for(
         .map(|(c, _)| c.to_string())
         .collect();
     let mut carats = p.mass_at(&r.head).expect("head");
-    let mut number = format!("KP-{number}");
-    match rng.below(20) {
-        0 => carats = carats / 100 * 100 + 100,
-        1 => origins.truncate(1),
-        2 => {
-            number = format!(
-                "KP-{}",
-                number[3..].parse::<u32>().unwrap_or(1).saturating_sub(1)
-            )
-        }
+    let mut number = format!("KP-{fresh}");
+    match (rng.below(20), previous) {
+        (0, _) => carats = carats / 100 * 100 + 100,
+        (1, _) if origins.len() > 1 => origins.truncate(1),
+        (1, _) => origins = vec![if origins[0] == "ZW" { "BW" } else { "ZW" }.to_owned()],
+        (2..=7, Some(previous)) => number = previous.to_owned(),
         _ => {}
     }
     let origins: Vec<&str> = origins.iter().map(String::as_str).collect();
     let body = with_origins(certify(&number, by, importer, dest, &[r], carats), &origins);
-    match (rng.below(3), body) {
+    let body = match (rng.below(3), body) {
         (0, Body::Certify(c)) => Body::KpCertificate(KpCertificate {
             certify: c,
             hs_code: HsCode::ALL[rng.below(3) as usize],
         }),
         (_, body) => body,
-    }
+    };
+    (body, number)
 }
 
 /// A production declaration for 2026 of Zimbabwe, Botswana or one of their sites: some small
