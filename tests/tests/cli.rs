@@ -740,6 +740,28 @@ fn actions_audit_replay_and_export_against_real_nodes() {
         assert!(!run.stderr.is_empty());
     }
 
+    // The errors say what to fix: decimal carats, lower-case ids.
+    custody(&[
+        "register",
+        "--site",
+        "orapa",
+        "--carats",
+        "1,000",
+        "--extracted-on",
+        "2026-03-03",
+    ])
+    .fails(2, "write decimal carats");
+    custody(&[
+        "register",
+        "--site",
+        "Orapa",
+        "--carats",
+        "1",
+        "--extracted-on",
+        "2026-03-03",
+    ])
+    .fails(2, "lower case");
+
     // Audit, verified locally, with the documented JSON.
     let audit = custody(&[
         "--node",
