@@ -76,8 +76,9 @@ pub fn stats_csv(s: &Stats) -> String {
     out
 }
 
-fn row(country: &str, x: &CountryStats, codes: &[&str]) -> String {
-    let mut cells = vec![
+/// A country's figures as table cells, in the order of the CSV header and the text table.
+fn cells(country: &str, x: &CountryStats) -> Vec<String> {
+    vec![
         country.to_owned(),
         carats(x.registered_carats),
         carats(x.declared_carats),
@@ -89,7 +90,11 @@ fn row(country: &str, x: &CountryStats, codes: &[&str]) -> String {
         per_carat(&x.imports),
         x.certificates_issued.to_string(),
         x.certificates_confirmed.to_string(),
-    ];
+    ]
+}
+
+fn row(country: &str, x: &CountryStats, codes: &[&str]) -> String {
+    let mut cells = cells(country, x);
     cells.extend(
         codes
             .iter()
@@ -98,13 +103,23 @@ fn row(country: &str, x: &CountryStats, codes: &[&str]) -> String {
     cells.join(",") + "\n"
 }
 
+/// Widths of the text table's columns (the country, then the figures).
+const WIDTHS: [usize; 11] = [4, 14, 14, 14, 14, 9, 14, 14, 9, 6, 9];
+
+fn line(cells: &[String]) -> String {
+    let mut out = format!("{:<w$}", cells[0], w = WIDTHS[0]);
+    for (c, w) in cells[1..].iter().zip(&WIDTHS[1..]) {
+        out.push_str(&format!(" {c:>w$}"));
+    }
+    out
+}
+
 fn print_text(s: &Stats) {
     match s.year {
         Some(y) => println!("KP statistics for {y}, from a verified replay"),
         None => println!("KP statistics, every year, from a verified replay"),
     }
-    println!(
-        "{:<4} {:>14} {:>14} {:>14} {:>14} {:>9} {:>14} {:>14} {:>9} {:>6} {:>9}",
+    let header = [
         "",
         "registered ct",
         "declared ct",
@@ -115,23 +130,11 @@ fn print_text(s: &Stats) {
         "import US$",
         "US$/ct",
         "certs",
-        "confirmed"
-    );
+        "confirmed",
+    ];
+    println!("{}", line(&header.map(str::to_owned)));
     for (c, x) in &s.countries {
-        println!(
-            "{:<4} {:>14} {:>14} {:>14} {:>14} {:>9} {:>14} {:>14} {:>9} {:>6} {:>9}",
-            c.to_string(),
-            carats(x.registered_carats),
-            carats(x.declared_carats),
-            carats(x.exports.carats),
-            usd(x.exports.value_cents),
-            per_carat(&x.exports),
-            carats(x.imports.carats),
-            usd(x.imports.value_cents),
-            per_carat(&x.imports),
-            x.certificates_issued,
-            x.certificates_confirmed
-        );
+        println!("{}", line(&cells(&c.to_string(), x)));
         if !x.findings.is_empty() {
             let list: Vec<String> = x.findings.iter().map(|(k, n)| format!("{k} {n}")).collect();
             println!("     findings: {}", list.join(", "));

@@ -30,7 +30,7 @@ pub enum FindingCode {
     Flagged,
     /// A transform lost more mass than the policy tolerates.
     MassLoss,
-    /// A receipt weighed something other than the declared weight.
+    /// A receipt weighed something other than what the parcel weighed when dispatched.
     ReceiptMismatch,
     /// A receipt found the seal broken.
     BrokenSeal,
@@ -51,6 +51,21 @@ pub enum FindingCode {
 }
 
 impl FindingCode {
+    /// Every code, in order (table columns).
+    pub const ALL: [FindingCode; 11] = [
+        FindingCode::Flagged,
+        FindingCode::MassLoss,
+        FindingCode::ReceiptMismatch,
+        FindingCode::BrokenSeal,
+        FindingCode::OverdueDispatch,
+        FindingCode::ValueJump,
+        FindingCode::DuplicateCertificate,
+        FindingCode::Equivocation,
+        FindingCode::EmbargoedOrigin,
+        FindingCode::LateRegistration,
+        FindingCode::ExportsAboveProduction,
+    ];
+
     /// The stable name.
     pub fn name(self) -> &'static str {
         match self {

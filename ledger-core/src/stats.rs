@@ -166,21 +166,8 @@ fn declared(ledger: &Ledger, year: Option<u32>, out: &mut BTreeMap<Country, Coun
 
 /// Every finding code's name, for table columns.
 pub fn finding_codes() -> Vec<&'static str> {
-    use FindingCode::*;
-    [
-        Flagged,
-        MassLoss,
-        ReceiptMismatch,
-        BrokenSeal,
-        OverdueDispatch,
-        ValueJump,
-        DuplicateCertificate,
-        Equivocation,
-        EmbargoedOrigin,
-        LateRegistration,
-        ExportsAboveProduction,
-    ]
-    .into_iter()
-    .map(FindingCode::name)
-    .collect()
+    FindingCode::ALL
+        .into_iter()
+        .map(FindingCode::name)
+        .collect()
 }
