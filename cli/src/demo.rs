@@ -391,6 +391,12 @@ pub fn run(nodes: usize, keep_running: bool) -> anyhow::Result<()> {
             "the network keeps running (Ctrl-C stops it); its files stay in {}",
             root.display()
         );
+        if let Some(n) = net.nodes.first() {
+            println!(
+                "explorer: open {}/parcel/{exported} in a browser (every node serves it)",
+                n.api.url()
+            );
+        }
         for n in &net.nodes {
             println!(
                 "  {:<13} --node {}  --token-file {}",

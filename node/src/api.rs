@@ -217,6 +217,13 @@ pub(crate) type ApiResult<T> = Result<T, ApiError>;
 /// The API router.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/", get(crate::explorer::home))
+        .route("/search", get(crate::explorer::search))
+        .route("/parcel/{id}", get(crate::explorer::parcel))
+        .route("/member/{id}", get(crate::explorer::member))
+        .route("/network", get(crate::explorer_pages::network))
+        .route("/governance", get(crate::explorer_pages::governance))
+        .route("/stats", get(crate::explorer_pages::statistics))
         .route("/v1/status", get(status))
         .route("/v1/state", get(state_root))
         .route("/v1/genesis", get(genesis))
