@@ -5,6 +5,7 @@ mod bundle;
 mod checkpoint;
 mod client;
 mod demo;
+mod epcis;
 mod gov;
 mod inspect;
 mod keys;
@@ -268,7 +269,7 @@ enum AuditCommand {
     /// newest cosigned checkpoint (checked against the newest one this client saw: no rollback);
     /// with --full (or --file) by replaying the whole log.
     #[command(
-        after_help = "Examples:\n  custody audit parcel 3f2a...\n  custody audit parcel 3f2a... --bundle parcel.bundle --witnesses 2\n  custody audit parcel 3f2a... --full --dot | dot -Tsvg > parcel.svg\n  custody audit parcel 3f2a... --file log.export --genesis genesis.bin --json"
+        after_help = "Examples:\n  custody audit parcel 3f2a...\n  custody audit parcel 3f2a... --bundle parcel.bundle --witnesses 2\n  custody audit parcel 3f2a... --full --dot | dot -Tsvg > parcel.svg\n  custody audit parcel 3f2a... --file log.export --genesis genesis.bin --json\n  custody audit parcel 3f2a... --epcis > parcel.epcis.json"
     )]
     Parcel {
         /// The parcel id (64 hex characters).
@@ -291,6 +292,9 @@ enum AuditCommand {
         /// The state file of checkpoints seen (as for `custody checkpoint`).
         #[arg(long, conflicts_with = "file")]
         state: Option<PathBuf>,
+        /// Print the parcel's lineage as a GS1 EPCIS 2.0 JSON-LD document (from a full replay).
+        #[arg(long, conflicts_with_all = ["dot", "bundle", "witnesses"])]
+        epcis: bool,
     },
 }
 
@@ -378,10 +382,15 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             bundle: save,
             witnesses,
             state,
+            epcis: as_epcis,
         }) => {
             let Ok(parcel) = id.parse::<ledger_core::bytes::ParcelId>() else {
                 return Err(Usage(format!("{id:?} is not a parcel id (64 hex characters)")).into());
             };
+            if as_epcis {
+                epcis::run(&source(common, &src)?, &parcel)?;
+                return Ok(EXIT_OK);
+            }
             let format = audit_format(common.json, dot);
             match source(common, &src)? {
                 Source::Node { node, pinned } if !full => {

@@ -241,6 +241,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/parcels/{id}", get(parcel))
         .route("/v1/parcels/{id}/history", get(history))
         .route("/v1/parcels/{id}/bundle", get(crate::bundle::bundle))
+        .route("/v1/parcels/{id}/epcis", get(crate::epcis::parcel_epcis))
         .route("/v1/feeds", get(feeds))
         .route("/v1/feeds/{author}", get(feed))
         .route("/v1/checkpoints/latest", get(latest_checkpoint))

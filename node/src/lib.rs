@@ -5,6 +5,7 @@ pub mod actions;
 pub mod api;
 pub mod bundle;
 pub mod config;
+pub mod epcis;
 pub mod explorer;
 pub mod explorer_graph;
 pub mod explorer_html;

@@ -1,6 +1,7 @@
 //! Test harness: start real custody nodes as processes on loopback, talk to their HTTP API, wait on conditions.
 
 pub mod attack;
+pub mod demo;
 pub mod disk;
 
 use std::path::{Path, PathBuf};

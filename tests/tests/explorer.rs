@@ -3,64 +3,15 @@
 //! number, a member's page, and no request leaving the node. Screenshots are written to
 //! `target/explorer-*.png`.
 
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use custody_tests::cli_binary;
+use custody_tests::demo::demo;
 
 /// How long one browser run may take.
 const BROWSER_DEADLINE: Duration = Duration::from_secs(60);
-
-/// The demo's network, kept running, stopped when dropped.
-struct Demo {
-    child: Child,
-    url: String,
-    mix: String,
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `custody demo --keep-running` and reads the monitor's address and the exported parcel.
-fn demo() -> Demo {
-    let mut child = Command::new(cli_binary!())
-        .args(["demo", "--keep-running"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the demo");
-    let stdout = child.stdout.take().expect("stdout");
-    // Read on in the background: a closed pipe would stop the demo and its nodes.
-    let (tx, rx) = std::sync::mpsc::channel::<(String, String)>();
-    std::thread::spawn(move || {
-        let mut mix = None;
-        let mut sent = false;
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if let (None, Some(id)) = (&mix, line.strip_prefix("parcel ")) {
-                mix = Some(id.trim().to_owned());
-            }
-            let url = line
-                .split("--node ")
-                .nth(1)
-                .and_then(|r| r.split_whitespace().next());
-            if let (false, Some(url), Some(mix)) = (sent, url, &mix) {
-                let _ = tx.send((url.to_owned(), mix.clone()));
-                sent = true;
-            }
-        }
-    });
-    let (url, mix) = rx
-        .recv_timeout(Duration::from_secs(120))
-        .expect("the demo prints the exported parcel and a node's address");
-    Demo { child, url, mix }
-}
 
 fn chromium() -> PathBuf {
     ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
@@ -192,7 +143,7 @@ fn count(haystack: &str, needle: &str) -> usize {
 
 #[test]
 fn the_explorer_shows_a_parcels_provenance_in_a_real_browser() {
-    let demo = demo();
+    let demo = demo(&cli_binary!());
     let page = format!("{}/parcel/{}", demo.url, demo.mix);
     let html = dom(&page);
     // Origin shares of what was weighed: 999.50 ct of Jwaneng, 600.00 ct of Marange.
