@@ -350,6 +350,11 @@ impl Store {
         &self.ledger
     }
 
+    /// The log position of a stored event.
+    pub fn position(&self, id: &EventId) -> Option<u64> {
+        self.positions.get(id).copied()
+    }
+
     /// Number of stored events (log entries).
     pub fn len(&self) -> u64 {
         self.log_next

@@ -250,6 +250,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/feeds/{author}/consistency", get(feed_consistency))
         .route("/v1/peers", post(dial))
         .route("/v1/export", get(export))
+        .route("/v1/watch", get(crate::watch::watch))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(MAX_HTTP_BODY))

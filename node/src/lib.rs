@@ -22,4 +22,5 @@ pub mod node;
 pub mod service;
 pub mod signing;
 pub mod sync;
+pub mod watch;
 pub mod witness;

@@ -333,6 +333,11 @@ impl Service {
         self.snapshot.borrow().clone()
     }
 
+    /// A receiver that wakes at every durable point (for watches).
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.snapshot.clone()
+    }
+
     /// The encoded genesis.
     pub fn genesis(&self) -> Arc<[u8]> {
         self.genesis.clone()
@@ -560,14 +565,16 @@ impl Writer {
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
             };
+            // Readers see a durable point before anyone is told of it: an acknowledged event is
+            // already in the status, the watches and the pages.
             match stage {
                 Stage::Commit { submits, verified } => self.commit(submits, verified),
                 Stage::Act { action, reply } => {
                     let result = self.act(action);
+                    self.publish_snapshot();
                     let _ = reply.send(result);
                 }
             }
-            self.publish_snapshot();
         }
         info!("writer stopped: no more jobs");
     }
@@ -637,6 +644,7 @@ impl Writer {
             Ok(r) => r,
             Err(e) => {
                 warn!(error = %e, "store commit failed; nothing of it was kept");
+                self.publish_snapshot();
                 let e = ServiceError::from(e);
                 for (_, _, reply) in submits {
                     let _ = reply.send(Err(e.clone()));
@@ -644,6 +652,7 @@ impl Writer {
                 return;
             }
         };
+        self.publish_snapshot();
         self.spread(&results);
         self.count_released(&results);
         let mut results = results.into_iter();
