@@ -12,6 +12,7 @@ mod keys;
 mod offline;
 mod stats;
 mod status;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -155,6 +156,31 @@ enum Command {
         /// Print CSV: one row per country, a column per finding code.
         #[arg(long, conflicts_with = "json")]
         csv: bool,
+    },
+    /// Follow new events (or findings) as they arrive; reconnects by itself and never misses
+    /// or repeats one across a reconnect or a node restart.
+    #[command(
+        after_help = "Examples:\n  custody watch --origin ZW --finding embargoed-origin\n  custody watch --member exporter-bw --json"
+    )]
+    Watch {
+        /// Events on this parcel.
+        #[arg(long)]
+        parcel: Option<String>,
+        /// Events by, to or about this member.
+        #[arg(long)]
+        member: Option<String>,
+        /// Events on parcels of this origin: a country (ZW) or a site (mine-zw/marange).
+        #[arg(long)]
+        origin: Option<String>,
+        /// Print findings of this code (or `any`) instead of events.
+        #[arg(long)]
+        finding: Option<String>,
+        /// Stop after this many items.
+        #[arg(long)]
+        max: Option<u64>,
+        /// Resume after this item id (`P.K`, as printed with --json); by default, from now on.
+        #[arg(long)]
+        after: Option<String>,
     },
     /// A node at a glance: network, member, peers, events, pending, newest checkpoint, and
     /// whether it is in sync with its peers; exit 1 when it is behind a peer or unhealthy.
@@ -446,6 +472,22 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 (false, false) => stats::StatsFormat::Text,
             };
             stats::run(&source(common, &src)?, year, format)?;
+        }
+        Command::Watch {
+            parcel,
+            member,
+            origin,
+            finding,
+            max,
+            after,
+        } => {
+            let filter = watch::Filter {
+                parcel,
+                member,
+                origin,
+                finding,
+            };
+            watch::run(&common.node, &filter, common.json, max, after)?;
         }
         Command::Status => {
             if !status::run(&Node::new(&common.node, None), common.json)? {

@@ -126,7 +126,9 @@ fn finding_matches(ledger: &Ledger, q: &WatchQuery, f: &Finding) -> bool {
 }
 
 /// The log position at which a finding became true: the latest of its event, its parcels'
-/// creations and (for an embargo) the governance record's carriers.
+/// creations, the certificates covering them and (for an embargo) the governance record's
+/// carriers. A finding that becomes true by the passage of time alone (an overdue dispatch)
+/// has no such event and is not streamed when it becomes true.
 fn finding_position(store: &Store, f: &Finding) -> Option<u64> {
     let ledger = store.ledger();
     let mut ids: Vec<EventId> = f.event.into_iter().collect();
