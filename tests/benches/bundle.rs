@@ -97,6 +97,27 @@ fn audit(node: &TestNode, parcel: &ParcelId, extra: &[&str]) -> (serde_json::Val
     (serde_json::from_slice(&out.stdout).expect("json"), took)
 }
 
+/// The explorer's parcel page at the node (HTTP over loopback), against the node's JSON of the
+/// same parcel (`GET /v1/parcels/{id}`) as the reference.
+fn explorer(node: &TestNode, parcel: &ParcelId, n: usize, rounds: usize) {
+    let page = format!("/parcel/{}", parcel.to_hex());
+    let json = format!("/v1/parcels/{}", parcel.to_hex());
+    let first = Instant::now();
+    let html = node.get(&page);
+    let first = first.elapsed();
+    assert_eq!(html.status, 200, "the parcel page");
+    let took = median(rounds, || assert_eq!(node.get(&page).status, 200));
+    let reference = median(rounds, || assert_eq!(node.get(&json).status, 200));
+    println!(
+        "explorer parcel page ({} history rows) in a log of {n} events: {:.1} ms at the node over loopback, median of {rounds} (target < 200 ms; first {:.1} ms); GET /v1/parcels/{{id}} {:.2} ms; ratio {:.1}",
+        String::from_utf8_lossy(&html.body).matches("data-event=").count(),
+        took.as_secs_f64() * 1e3,
+        first.as_secs_f64() * 1e3,
+        reference.as_secs_f64() * 1e3,
+        took.as_secs_f64() / reference.as_secs_f64()
+    );
+}
+
 /// One audit from the bundle and one with `--full` on a node serving `n` events.
 fn loopback(dev: &DevNetwork, n: usize, rounds: usize) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -109,6 +130,7 @@ fn loopback(dev: &DevNetwork, n: usize, rounds: usize) {
         ..NodeSpec::default()
     };
     let node = TestNode::start(&node_binary!(), &home, &spec);
+    explorer(&node, &parcel, n, rounds);
     let rss_before = node.rss_kib();
     let state = dir.path().join("state.json");
     let state_args = ["--state", state.to_str().expect("path")];
