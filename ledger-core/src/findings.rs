@@ -8,7 +8,7 @@
 //! and every replay of the same events finds the same ones. "Now" for deadlines is the latest
 //! claimed time of any stored event, not the clock of the machine running the audit.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -148,6 +148,48 @@ pub fn latest_time(ledger: &Ledger) -> u64 {
         .unwrap_or(0)
 }
 
+/// The parcels the parcel-by-parcel findings look at: every parcel, or a set (an audit's
+/// ancestry and the transforms around it), so that one parcel's findings cost its ancestry, not
+/// the whole log.
+#[derive(Debug, Clone, Copy)]
+enum Scope<'a> {
+    All,
+    Parcels(&'a HashSet<ParcelId>),
+}
+
+impl<'a> Scope<'a> {
+    fn parcels(self, ledger: &'a Ledger) -> Box<dyn Iterator<Item = &'a Parcel> + 'a> {
+        match self {
+            Scope::All => Box::new(ledger.parcels()),
+            Scope::Parcels(set) => Box::new(set.iter().filter_map(|p| ledger.parcel(p))),
+        }
+    }
+}
+
+/// An audit's scope: its ancestry, the other outputs of the transforms that made its parcels,
+/// and the outputs of a transform that consumed one of them.
+fn audit_scope(ledger: &Ledger, audit: &Audit) -> HashSet<ParcelId> {
+    let mut set: HashSet<ParcelId> = audit.ancestry.iter().map(|a| a.parcel).collect();
+    let mut makers: Vec<EventId> = Vec::new();
+    for p in audit
+        .ancestry
+        .iter()
+        .filter_map(|a| ledger.parcel(&a.parcel))
+    {
+        if !p.parents.is_empty() {
+            makers.push(*p.created_by());
+        }
+        if let ParcelState::Consumed { by } = p.state() {
+            makers.push(by);
+        }
+    }
+    for t in makers {
+        let outputs = (0u32..).map(|i| crate::rules::parcel_id(&t, i));
+        set.extend(outputs.take_while(|o| ledger.parcel(o).is_some()));
+    }
+    set
+}
+
 /// Every finding of the whole ledger, in a deterministic order (by code, then detail), with
 /// deadlines judged as of the latest claimed time of any stored event.
 pub fn all_findings(ledger: &Ledger) -> Vec<Finding> {
@@ -157,21 +199,29 @@ pub fn all_findings(ledger: &Ledger) -> Vec<Finding> {
 /// Every finding of the whole ledger, with deadlines judged as of `now` (UNIX ms; a proof
 /// bundle's audit judges them as of its checkpoint's time).
 pub fn all_findings_at(ledger: &Ledger, now: u64) -> Vec<Finding> {
+    findings_in(ledger, now, Scope::All)
+}
+
+/// The findings of `scope` (the parcel-by-parcel ones of its parcels only; embargoed origins
+/// only for every parcel), sorted.
+fn findings_in(ledger: &Ledger, now: u64, scope: Scope) -> Vec<Finding> {
     let mut out = Vec::new();
     flag_findings(ledger, &mut out);
-    transform_findings(ledger, &mut out);
+    transform_findings(ledger, scope, &mut out);
     receipt_findings(ledger, &mut out);
-    overdue_findings(ledger, now, &mut out);
+    overdue_findings(ledger, now, scope, &mut out);
     certificate_findings(ledger, &mut out);
-    late_registrations(ledger, &mut out);
+    late_registrations(ledger, scope, &mut out);
     production_findings(ledger, &mut out);
-    for p in ledger.parcels().filter(|p| {
-        matches!(
-            p.state(),
-            ParcelState::Held { .. } | ParcelState::InTransit { .. }
-        )
-    }) {
-        out.extend(embargo_findings(ledger, p));
+    if let Scope::All = scope {
+        for p in ledger.parcels().filter(|p| {
+            matches!(
+                p.state(),
+                ParcelState::Held { .. } | ParcelState::InTransit { .. }
+            )
+        }) {
+            out.extend(embargo_findings(ledger, p));
+        }
     }
     for fork in first_forks(ledger) {
         let mut f = Finding::new(
@@ -264,9 +314,9 @@ pub fn value_jumps(value: u64, carats: u64, value_in: u64, carats_in: u64, pct: 
 }
 
 /// Transforms: inputs and outputs grouped by the transform event, in event order.
-fn transforms(ledger: &Ledger) -> Vec<(EventId, InputsOutputs)> {
+fn transforms(ledger: &Ledger, scope: Scope) -> Vec<(EventId, InputsOutputs)> {
     let mut transforms: HashMap<EventId, InputsOutputs> = HashMap::new();
-    for p in ledger.parcels() {
+    for p in scope.parcels(ledger) {
         if p.parents.is_empty() {
             continue;
         }
@@ -286,14 +336,14 @@ fn transforms(ledger: &Ledger) -> Vec<(EventId, InputsOutputs)> {
     transforms
 }
 
-fn transform_findings(ledger: &Ledger, out: &mut Vec<Finding>) {
+fn transform_findings(ledger: &Ledger, scope: Scope, out: &mut Vec<Finding>) {
     let policy = &ledger.genesis().policy;
     let parcels_of = |ids: &[ParcelId]| -> Vec<(u64, Option<u64>)> {
         ids.iter()
             .filter_map(|id| ledger.parcel(id).map(|p| (p.carats, p.value_cents)))
             .collect()
     };
-    for (event, (inputs, outputs)) in transforms(ledger) {
+    for (event, (inputs, outputs)) in transforms(ledger, scope) {
         // An input weighs what it was last weighed before the transform consumed it.
         let ins: Vec<(u64, Option<u64>)> = inputs
             .iter()
@@ -372,11 +422,11 @@ fn receipt_findings(ledger: &Ledger, out: &mut Vec<Finding>) {
     }
 }
 
-fn overdue_findings(ledger: &Ledger, now: u64, out: &mut Vec<Finding>) {
+fn overdue_findings(ledger: &Ledger, now: u64, scope: Scope, out: &mut Vec<Finding>) {
     let policy = &ledger.genesis().policy;
     let notes = ledger.notes();
-    let mut overdue: Vec<(EventId, ParcelId, MemberId, MemberId, u64)> = ledger
-        .parcels()
+    let mut overdue: Vec<(EventId, ParcelId, MemberId, MemberId, u64)> = scope
+        .parcels(ledger)
         .filter_map(|p| match &p.state() {
             ParcelState::InTransit { from, to, dispatch } => {
                 let sent = ledger.event(dispatch)?.time_ms;
@@ -467,13 +517,13 @@ fn production_findings(ledger: &Ledger, out: &mut Vec<Finding>) {
 /// Registrations claimed (by the event's time) more than the policy's `late_registration_ms`
 /// after the extraction date they declare: stones that surface long after they were mined are
 /// how smuggled or stockpiled goods enter a clean chain.
-fn late_registrations(ledger: &Ledger, out: &mut Vec<Finding>) {
+fn late_registrations(ledger: &Ledger, scope: Scope, out: &mut Vec<Finding>) {
     let tolerance = ledger
         .governance()
         .latest_state()
         .policy
         .late_registration_ms;
-    for p in ledger.parcels() {
+    for p in scope.parcels(ledger) {
         let Some(late) = registered_late(ledger, p) else {
             continue;
         };
@@ -573,7 +623,8 @@ pub fn parcel_findings_at(ledger: &Ledger, audit: &Audit, now: u64) -> Vec<Findi
     let members: BTreeSet<&MemberId> = audit.history.iter().map(|h| &h.author).collect();
     let sites: BTreeSet<(&MemberId, &SiteId)> =
         audit.origin.iter().map(|s| (&s.member, &s.site)).collect();
-    let mut out: Vec<Finding> = all_findings_at(ledger, now)
+    let scope = audit_scope(ledger, audit);
+    let mut out: Vec<Finding> = findings_in(ledger, now, Scope::Parcels(&scope))
         .into_iter()
         .filter(|f| f.code != FindingCode::EmbargoedOrigin)
         .filter(|f| {

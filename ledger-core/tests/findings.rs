@@ -238,3 +238,57 @@ fn a_registration_long_after_its_declared_extraction_is_late_and_one_within_tole
         .iter()
         .all(|f| f.code != FindingCode::LateRegistration));
 }
+
+/// A parcel's findings are computed over its ancestry alone (so a page costs its ancestry, not
+/// the log): they must equal the whole ledger's findings filtered to what concerns the audit.
+#[test]
+fn a_parcels_findings_equal_the_whole_ledgers_filtered_to_it() {
+    use ledger_core::findings::{
+        all_findings_at, embargo_findings, latest_time, parcel_findings_at,
+    };
+    use std::collections::BTreeSet;
+    let mut compared = 0;
+    for seed in 0..25 {
+        let (mut net, mut events) = common::scenario(seed, 80);
+        events.extend(common::stories::governed(
+            &mut net,
+            &events,
+            &mut common::Rng(seed),
+        ));
+        let l = common::settled(&net, &events.iter().collect::<Vec<_>>());
+        let now = latest_time(&l);
+        let all = all_findings_at(&l, now);
+        for p in l.parcels() {
+            let audit = audit_parcel(&l, &p.id).expect("audit");
+            let parcels: BTreeSet<_> = audit.ancestry.iter().map(|a| a.parcel).collect();
+            let events: BTreeSet<_> = audit.history.iter().map(|h| h.event).collect();
+            let members: BTreeSet<_> = audit.history.iter().map(|h| h.author.clone()).collect();
+            let sites: BTreeSet<_> = audit
+                .origin
+                .iter()
+                .map(|s| (s.member.clone(), s.site.clone()))
+                .collect();
+            let mut expected: Vec<_> = all
+                .iter()
+                .filter(|f| f.code != FindingCode::EmbargoedOrigin)
+                .filter(|f| {
+                    f.parcels.iter().any(|x| parcels.contains(x))
+                        || f.event.is_some_and(|e| events.contains(&e))
+                        || f.members.iter().any(|m| members.contains(m))
+                        || f.sites.iter().any(|s| sites.contains(s))
+                })
+                .cloned()
+                .collect();
+            expected.extend(embargo_findings(&l, p));
+            expected.sort_by(|a, b| (a.code, &a.detail).cmp(&(b.code, &b.detail)));
+            assert_eq!(
+                parcel_findings_at(&l, &audit, now),
+                expected,
+                "seed {seed}, parcel {}",
+                p.id
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared > 500, "{compared} parcels compared");
+}
