@@ -34,8 +34,14 @@ pub fn member_page(ledger: &Ledger, id: &MemberId) -> Option<String> {
         .keys
         .iter()
         .map(|k| {
+            let cut = gov.revoked.get(&k.key).map_or(String::new(), |r| {
+                format!(
+                    ", cut after seq {} by governance version {}",
+                    r.last_valid_seq, r.version
+                )
+            });
             format!(
-                "<li><code>{}</code> from seq {}</li>",
+                "<li><code>{}</code> from seq {}{cut}</li>",
                 short(&k.key),
                 k.from_seq
             )

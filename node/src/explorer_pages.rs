@@ -6,6 +6,7 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
 
+use ledger_core::admission::decode_event;
 use ledger_core::findings::all_findings;
 use ledger_core::ledger::Ledger;
 use ledger_core::stats::{stats, Stats};
@@ -33,6 +34,21 @@ where
 /// `GET /network`: peers and their last sync round, feeds, forks, the newest checkpoint.
 pub async fn network(State(s): State<AppState>) -> Response {
     let net = s.net.status();
+    // The newest kept checkpoint and the members whose `Witness` events cosign it.
+    let checkpoint = s
+        .service
+        .read(|store| {
+            let (cp, _) = store.latest_checkpoint().ok().flatten()?;
+            let witnesses: Vec<String> = crate::witness::witness_events_of(store, &cp)
+                .iter()
+                .filter_map(|b| decode_event(b, store.ledger().network()).ok())
+                .map(|e| e.header().author.to_string())
+                .collect();
+            Some((cp, witnesses))
+        })
+        .await
+        .ok()
+        .flatten();
     render(&s, move |ledger| {
         let peers: String = net
             .peers
@@ -66,9 +82,10 @@ pub async fn network(State(s): State<AppState>) -> Response {
                 )
             })
             .collect();
+        let cp = checkpoint_html(checkpoint.as_ref());
         let body = format!(
-            "<h1>Network</h1><p>Node <code>{peer}</code>; network <code>{net_id}</code>; {events} events.
-<a href=\"/v1/checkpoints/latest\">Newest checkpoint</a> (JSON, once witnesses cosigned one).</p>
+            "<h1>Network</h1><p>Node <code>{peer}</code>; network <code>{net_id}</code>; {events} events.</p>
+<h2>Newest checkpoint</h2>{cp}
 <h2>Peers ({n})</h2><ul>{peers}</ul>
 <h2>Feeds</h2><table><tr><th>member</th><th>events</th><th>forked</th></tr>{rows}</table>
 <h2>Forks (with their proofs)</h2><ul>{forks}</ul>",
@@ -81,6 +98,23 @@ pub async fn network(State(s): State<AppState>) -> Response {
         page("network", &body).0
     })
     .await
+}
+
+/// The newest checkpoint this node keeps (witnesses cosigned it).
+fn checkpoint_html(kept: Option<&(ledger_core::event::Checkpoint, Vec<String>)>) -> String {
+    let Some((cp, witnesses)) = kept else {
+        return "<p>None yet: witnesses cosign one every checkpoint interval.</p>".to_owned();
+    };
+    let id = ledger_core::checkpoint::checkpoint_id(cp);
+    format!(
+        "<p><a href=\"/v1/checkpoints/{id}\"><code>{s}</code></a>: {feeds} feeds, {parcels} parcels, as of {t} UTC, governance version {gov}; cosigned by {w}. Auditors verify parcels against it (<code>custody audit parcel ID</code>) and refuse a node that shows an older one (<code>custody checkpoint</code>).</p>",
+        s = short(&id),
+        feeds = cp.feeds,
+        parcels = cp.parcels,
+        t = crate::explorer_html::when(cp.time_ms),
+        gov = cp.gov,
+        w = if witnesses.is_empty() { "no witness in this node's log yet".to_owned() } else { esc(&witnesses.join(", ")) },
+    )
 }
 
 /// `GET /governance`: every version of the chain with its action, endorsers and objections.
@@ -158,18 +192,20 @@ fn stats_html(st: &Stats) -> String {
             c.imports.usd_per_carat().map_or(String::new(), |v| format!("{v:.2}")),
             c.certificates_confirmed, c.certificates_issued, esc(&findings.join(", ")),
         ));
-        let width = c.exports.carats as f64 * 100.0 / most as f64;
-        bars.push_str(&format!(
-            "<div class=\"share\"><span>{country} exports {} ct</span><div class=\"bar\"><span style=\"width:{width:.2}%\"></span></div></div>",
-            ct(c.exports.carats)
-        ));
+        for (what, carats) in [("exports", c.exports.carats), ("imports", c.imports.carats)] {
+            let width = carats as f64 * 100.0 / most as f64;
+            bars.push_str(&format!(
+                "<div class=\"share\"><span>{country} {what} {} ct</span><div class=\"bar\"><span style=\"width:{width:.2}%\"></span></div></div>",
+                ct(carats)
+            ));
+        }
     }
     let year = st.year.map_or("every year".to_owned(), |y| y.to_string());
     format!(
         "<h1>Kimberley Process statistics, {year}</h1>
 <form action=\"/stats\" method=\"get\"><label for=\"year\">Year</label> <input id=\"year\" name=\"year\" size=\"5\"> <button type=\"submit\">Show</button></form>
 <table><tr><th>country</th><th>registered ct</th><th>declared ct</th><th>export ct</th><th>export US$/ct</th><th>import ct</th><th>import US$/ct</th><th>certificates confirmed/issued</th><th>findings</th></tr>{rows}</table>
-<h2>Exports</h2>{bars}
+<h2>Exports and imports, in carats</h2>{bars}
 <p class=\"muted\">From this node's verified replica; <code>custody stats --year Y</code> computes the same from a replay on your machine.</p>"
     )
 }

@@ -99,6 +99,14 @@ fn a_witness_node_cosigns_checkpoints_of_its_replica_that_verify() {
                 .is_ok_and(|c| c == cp)
         });
     assert!(witnessed, "{feed}");
+    // The explorer's network page shows the newest checkpoint and who cosigned it (a newer one
+    // may have come since: any kept one is shown with its cosigner).
+    let page = String::from_utf8_lossy(&monitor.get("/network").body).into_owned();
+    assert!(
+        page.contains("<h2>Newest checkpoint</h2><p><a href=\"/v1/checkpoints/"),
+        "{page}"
+    );
+    assert!(page.contains("cosigned by monitor"), "{page}");
     // The mine's node has no witness duty and cosigns nothing, but it keeps the checkpoints the
     // witness cosigned that its replica makes too (to serve bundles of them).
     wait_for("the mine's node keeping the checkpoint", DEADLINE, || {
