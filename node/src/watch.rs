@@ -157,8 +157,6 @@ type Item = (String, &'static str, Value);
 /// The items at log positions `from..to` (already durable), in order.
 fn items(store: &Store, q: &WatchQuery, from: u64, to: u64) -> Result<Vec<(u64, Item)>, String> {
     let ledger = store.ledger();
-    let limit = usize::try_from(to.saturating_sub(from)).unwrap_or(usize::MAX);
-    let raw = store.log_range(from, limit).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     if q.finding.is_some() {
         let mut found: Vec<(u64, Finding)> = all_findings(ledger)
@@ -174,6 +172,9 @@ fn items(store: &Store, q: &WatchQuery, from: u64, to: u64) -> Result<Vec<(u64, 
         }
         return Ok(out);
     }
+    // Only events are read from the log (findings come from the state).
+    let limit = usize::try_from(to.saturating_sub(from)).unwrap_or(usize::MAX);
+    let raw = store.log_range(from, limit).map_err(|e| e.to_string())?;
     for (i, bytes) in raw.iter().enumerate() {
         let p = from + i as u64;
         let Ok(ev) = decode_event(bytes, ledger.network()) else {
