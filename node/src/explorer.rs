@@ -32,7 +32,7 @@ fn error_page(status: StatusCode, message: &str) -> Response {
 }
 
 /// Runs `f` on the node's ledger, as a page (an error page when the store is busy).
-async fn with_ledger<F>(s: &AppState, f: F) -> Response
+pub(crate) async fn with_ledger<F>(s: &AppState, f: F) -> Response
 where
     F: FnOnce(&Ledger) -> Response + Send + 'static,
 {
@@ -197,13 +197,21 @@ pub async fn parcel(State(s): State<AppState>, Path(id): Path<String>) -> Respon
     let Ok(id) = id.to_ascii_lowercase().parse::<ParcelId>() else {
         return error_page(StatusCode::BAD_REQUEST, "a parcel id is 64 hex characters");
     };
-    with_ledger(
-        &s,
-        move |ledger| match crate::explorer_parcel::parcel_page(ledger, &id) {
-            Some(html) => Html(html).into_response(),
-            None => error_page(StatusCode::NOT_FOUND, &format!("no parcel {id} here")),
-        },
-    )
+    page_or_missing(&s, format!("no parcel {id} here"), move |ledger| {
+        crate::explorer_parcel::parcel_page(ledger, &id)
+    })
+    .await
+}
+
+/// The page `f` renders, or a 404 saying `missing` when it renders none.
+async fn page_or_missing<F>(s: &AppState, missing: String, f: F) -> Response
+where
+    F: FnOnce(&Ledger) -> Option<String> + Send + 'static,
+{
+    with_ledger(s, move |ledger| match f(ledger) {
+        Some(html) => Html(html).into_response(),
+        None => error_page(StatusCode::NOT_FOUND, &missing),
+    })
     .await
 }
 
@@ -272,13 +280,9 @@ pub async fn member(State(s): State<AppState>, Path(id): Path<String>) -> Respon
     let Ok(id) = id.to_ascii_lowercase().parse::<MemberId>() else {
         return error_page(StatusCode::BAD_REQUEST, "a member id is a lower-case slug");
     };
-    with_ledger(
-        &s,
-        move |ledger| match crate::explorer_member::member_page(ledger, &id) {
-            Some(html) => Html(html).into_response(),
-            None => error_page(StatusCode::NOT_FOUND, &format!("no member {id}")),
-        },
-    )
+    page_or_missing(&s, format!("no member {id}"), move |ledger| {
+        crate::explorer_member::member_page(ledger, &id)
+    })
     .await
 }
 

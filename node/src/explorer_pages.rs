@@ -17,18 +17,12 @@ use crate::explorer_html::{carats, esc, page, short};
 /// Most versions the governance page lists.
 pub const MAX_GOV_VERSIONS: u64 = 200;
 
+/// Renders a page from the node's ledger (an error page when the store is busy).
 async fn render<F>(s: &AppState, f: F) -> Response
 where
     F: FnOnce(&Ledger) -> String + Send + 'static,
 {
-    match s.service.read(move |store| f(store.ledger())).await {
-        Ok(html) => Html(html).into_response(),
-        Err(e) => (
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            page("busy", &format!("<p>{}</p>", esc(&e.to_string()))),
-        )
-            .into_response(),
-    }
+    crate::explorer::with_ledger(s, move |ledger| Html(f(ledger)).into_response()).await
 }
 
 /// `GET /network`: peers and their last sync round, feeds, forks, the newest checkpoint.
