@@ -2,7 +2,7 @@
 //! finding as it arrives, and reconnects by itself with the last id it printed, so nothing is
 //! missed or printed twice across a reconnect or a node restart.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -79,18 +79,36 @@ fn print(item: &Item, json_out: bool) {
 }
 
 /// Reads items from one connection until it ends; returns how many were printed.
+/// The next line of `reader` without its end, reading at most [`MAX_LINE`] bytes of it (a node
+/// that sends an endless line is cut off, not buffered); `None` at the end of the stream.
+fn next_line(reader: &mut impl BufRead) -> std::io::Result<Option<String>> {
+    let mut buf = Vec::new();
+    let n = reader
+        .by_ref()
+        .take(MAX_LINE as u64 + 1)
+        .read_until(b'\n', &mut buf)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if buf.last() != Some(&b'\n') && buf.len() > MAX_LINE {
+        return Err(std::io::Error::other("an SSE line over the limit"));
+    }
+    while matches!(buf.last(), Some(b'\n' | b'\r')) {
+        buf.pop();
+    }
+    String::from_utf8(buf)
+        .map(Some)
+        .map_err(|_| std::io::Error::other("an SSE line that is not UTF-8"))
+}
+
 fn follow(
-    reader: impl BufRead,
+    mut reader: impl BufRead,
     last: &mut Option<String>,
     json_out: bool,
     max: &mut Option<u64>,
 ) -> std::io::Result<()> {
     let (mut id, mut kind, mut data) = (None, String::from("message"), String::new());
-    for line in reader.lines() {
-        let line = line?;
-        if line.len() > MAX_LINE {
-            return Err(std::io::Error::other("an SSE line over the limit"));
-        }
+    while let Some(line) = next_line(&mut reader)? {
         if line.is_empty() {
             if let Some(i) = id.take() {
                 let item = Item {
@@ -115,6 +133,9 @@ fn follow(
         } else if let Some(v) = line.strip_prefix("event:") {
             kind = v.trim().to_owned();
         } else if let Some(v) = line.strip_prefix("data:") {
+            if data.len() + v.len() > MAX_LINE {
+                return Err(std::io::Error::other("an SSE item over the limit"));
+            }
             data.push_str(v.trim_start());
         }
     }
@@ -162,5 +183,33 @@ pub fn run(
         }
         std::thread::sleep(backoff);
         backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_read_up_to_the_limit_and_an_endless_one_is_refused() {
+        let mut ok = std::io::Cursor::new(b"id: 3.0\r\ndata: {}\n\n".to_vec());
+        assert_eq!(
+            next_line(&mut ok).expect("line"),
+            Some("id: 3.0".to_owned())
+        );
+        assert_eq!(
+            next_line(&mut ok).expect("line"),
+            Some("data: {}".to_owned())
+        );
+        assert_eq!(next_line(&mut ok).expect("line"), Some(String::new()));
+        assert_eq!(next_line(&mut ok).expect("end"), None);
+        let endless = vec![b'x'; MAX_LINE * 4];
+        let mut r = std::io::Cursor::new(endless);
+        assert!(next_line(&mut r).is_err());
+        assert!(
+            r.position() <= MAX_LINE as u64 + 1,
+            "read {} bytes",
+            r.position()
+        );
     }
 }
