@@ -23,7 +23,7 @@ use crate::feed_tree::{feed_inclusion, InclusionProof};
 use crate::findings::{first_forks, parcel_findings_at, Finding};
 use crate::governance::{network_id, Governance};
 use crate::ledger::{Ledger, Missing, Processed, ProvenSlots};
-use crate::parcel_index::{ParcelIndex, ParcelProof};
+use crate::parcel_index::{subject_flags, Certificates, ParcelIndex, ParcelProof};
 use crate::replay::rebuild_proven;
 use crate::rules::{parcel_id, Verdict, VoidReason};
 use crate::surfaced::{surfaced_late, Surfaced};
@@ -569,6 +569,7 @@ fn check_parcels(
     let proofs: BTreeMap<ParcelId, &ParcelProof> =
         bundle.parcels.iter().map(|p| (p.parcel, p)).collect();
     let cp = &bundle.checkpoint;
+    let certs = Certificates::of(ledger);
     for id in required {
         let Some(p) = ledger.parcel(&id) else {
             continue;
@@ -579,6 +580,12 @@ fn check_parcels(
         let proof = proofs.get(&id).ok_or(BundleError::NoParcelProof(id))?;
         let mut set = named.remove(&id).unwrap_or_default();
         set.insert(*p.created_by());
+        let more: Vec<EventId> = subject_flags(ledger, p, &set)
+            .into_iter()
+            .chain(certs.sharing_a_number(ledger, &set))
+            .filter(|f| slots.proven.contains(f))
+            .collect();
+        set.extend(more);
         let set: Vec<EventId> = set.into_iter().collect();
         if !proof.verify(&set, cp.parcels, &cp.parcels_root) {
             return Err(BundleError::IncompleteParcel(id));

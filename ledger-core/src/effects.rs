@@ -224,18 +224,22 @@ impl State {
         }
     }
 
-    /// Records a flag on a parcel or an event, applied or void, under its target (kept sorted by
-    /// id): the parcel index commits to the flags on each parcel and on the events naming it,
-    /// so a proof bundle cannot leave one out.
+    /// Records a flag on a parcel, an event, a member or a site, applied or void, under its
+    /// target (kept sorted by id): the parcel index commits to the flags on each parcel, on the
+    /// events naming it, on their authors and on its mine site, so a proof bundle cannot leave
+    /// one out.
     fn note_flag_target(&mut self, ev: &VerifiedEvent) {
-        let target = match ev.body() {
-            Body::Flag(Flag {
-                target: FlagTarget::Parcel(p) | FlagTarget::Event(p),
-                ..
-            }) => *p,
-            _ => return,
+        let Body::Flag(Flag { target, .. }) = ev.body() else {
+            return;
         };
-        let flags = self.flags_on.entry(target).or_default();
+        let flags = match target {
+            FlagTarget::Parcel(p) | FlagTarget::Event(p) => self.flags_on.entry(*p).or_default(),
+            FlagTarget::Member(m) => self.flags_on_member.entry(m.clone()).or_default(),
+            FlagTarget::Site { member, site } => self
+                .flags_on_site
+                .entry((member.clone(), site.clone()))
+                .or_default(),
+        };
         if let Err(at) = flags.binary_search(ev.id()) {
             flags.insert(at, *ev.id());
         }

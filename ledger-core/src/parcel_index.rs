@@ -1,6 +1,7 @@
 //! The parcel index a checkpoint commits to (`parcels_root`): for every parcel the checkpoint
 //! covers, the set of covered events that name it (its creation and every event citing it), so
-//! a proof bundle that leaves one out is refused (D39).
+//! a proof bundle that leaves one out is refused (D39), with the flags on them, on their
+//! authors and on the parcel's mine site (D48, D51).
 //!
 //! Membership is by citation, not by verdict: an event citing a parcel is in its set whether it
 //! was applied or void, so the set of a checkpoint is the same computed now or later, from any
@@ -12,9 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::bytes::{Digest, EventId, ParcelId};
 use crate::checkpoint::{covered, FeedHead};
+use crate::event::Kind;
 use crate::feed_tree::FeedTree;
 use crate::ledger::{Ledger, Parcel};
 use crate::merkle;
+use crate::types::MemberId;
 
 /// Domain separation of a parcel's leaf in `parcels_root`.
 pub const PARCEL_LEAF_CONTEXT: &[u8] = b"custody/parcel-events/v1\0";
@@ -65,7 +68,7 @@ impl ParcelIndex {
     /// The index of the checkpoint whose heads are `heads`, from `ledger` (whose feeds extend
     /// those heads).
     pub fn build(ledger: &Ledger, heads: &[FeedHead]) -> ParcelIndex {
-        let certs = certificates_by_parcel(ledger);
+        let certs = Certificates::of(ledger);
         let mut parcels: Vec<ParcelId> = ledger
             .parcels()
             .filter(|p| covered(ledger, heads, p.created_by()))
@@ -105,43 +108,94 @@ impl ParcelIndex {
     }
 }
 
-/// Every stored `Certify` event applied, by the parcels it covers (void ones cite their
-/// parcels as void events already).
-pub fn certificates_by_parcel(ledger: &Ledger) -> HashMap<ParcelId, Vec<EventId>> {
-    let mut out: HashMap<ParcelId, Vec<EventId>> = HashMap::new();
-    for (id, c) in ledger.certificates() {
-        for r in &c.parcels {
-            out.entry(r.parcel).or_default().push(*id);
+/// The applied certificates, by the parcels they cover and by number.
+#[derive(Debug, Default)]
+pub struct Certificates {
+    by_parcel: HashMap<ParcelId, Vec<EventId>>,
+    by_number: HashMap<String, Vec<EventId>>,
+}
+
+impl Certificates {
+    /// Every stored `Certify` event applied in `ledger` (void ones cite their parcels as void
+    /// events already).
+    pub fn of(ledger: &Ledger) -> Certificates {
+        let mut out = Certificates::default();
+        for (id, c) in ledger.certificates() {
+            for r in &c.parcels {
+                out.by_parcel.entry(r.parcel).or_default().push(*id);
+            }
+            out.by_number.entry(c.number.clone()).or_default().push(*id);
         }
+        out
     }
-    out
+    /// The applied certificates covering `parcel`.
+    pub fn covering(&self, parcel: &ParcelId) -> &[EventId] {
+        self.by_parcel.get(parcel).map_or(&[], Vec::as_slice)
+    }
+    /// The applied certificates sharing a number with an applied certificate in `events`,
+    /// whoever issued them (the `duplicate-certificate` finding rests on them, D51).
+    pub fn sharing_a_number(&self, ledger: &Ledger, events: &BTreeSet<EventId>) -> Vec<EventId> {
+        events
+            .iter()
+            .filter_map(|e| ledger.certificate(e))
+            .filter_map(|c| self.by_number.get(&c.number))
+            .flatten()
+            .copied()
+            .collect()
+    }
 }
 
 /// The covered events naming parcel `p`: its creation, every stored event citing it at a head
-/// (applied or void), the applied certificates covering it and their applied import
-/// confirmations, and every flag on the parcel or on one of those events; sorted.
+/// (applied or void), the applied certificates covering it, their applied import confirmations
+/// and the applied certificates sharing their numbers; and every flag on the parcel, on one of
+/// those events, on their authors or on the parcel's mine site; sorted.
 pub fn named_events(
     ledger: &Ledger,
     heads: &[FeedHead],
     p: &Parcel,
-    certs: &HashMap<ParcelId, Vec<EventId>>,
+    certs: &Certificates,
 ) -> Vec<EventId> {
     let mut set: BTreeSet<EventId> = p.events().into_iter().collect();
     set.insert(*p.created_by());
-    let certs = certs.get(&p.id).into_iter().flatten();
-    let confirmations = certs
-        .clone()
+    let covering = certs.covering(&p.id);
+    let confirmations = covering
+        .iter()
         .filter_map(|c| ledger.notes().confirmations.get(c))
         .flatten();
-    set.extend(certs.copied());
     set.extend(confirmations.copied());
+    set.extend(covering.iter().copied());
     set.retain(|e| covered(ledger, heads, e));
     let state = ledger.state();
-    let flags: Vec<EventId> = std::iter::once(&p.id)
+    let more: Vec<EventId> = std::iter::once(&p.id)
         .chain(&set)
         .flat_map(|target| state.flags_on(target).iter().copied())
+        .chain(subject_flags(ledger, p, &set))
+        .chain(certs.sharing_a_number(ledger, &set))
         .filter(|f| covered(ledger, heads, f))
         .collect();
-    set.extend(flags);
+    set.extend(more);
     set.into_iter().collect()
+}
+
+/// The stored flags (applied or void) on the members who authored `named` (the events naming
+/// parcel `p`, flags aside) and, when a registration made `p`, on its mine site: what a parcel's
+/// audit shows of flags on members and sites (D51).
+pub fn subject_flags(ledger: &Ledger, p: &Parcel, named: &BTreeSet<EventId>) -> Vec<EventId> {
+    let state = ledger.state();
+    let authors: BTreeSet<&MemberId> = named
+        .iter()
+        .filter_map(|e| ledger.event(e))
+        .filter(|m| m.kind != Kind::Flag)
+        .map(|m| &m.author)
+        .collect();
+    let mut out: Vec<EventId> = authors
+        .into_iter()
+        .flat_map(|m| state.flags_on_member(m).iter().copied())
+        .collect();
+    if p.parents.is_empty() {
+        for s in p.origin.shares() {
+            out.extend_from_slice(state.flags_on_site(&s.member, &s.site));
+        }
+    }
+    out
 }

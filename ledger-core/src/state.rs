@@ -9,7 +9,7 @@ use crate::event::{Certify, Declare, Flag, GovAction, Kind, RetireCause};
 use crate::feed_tree::FeedTree;
 use crate::merkle::Frontier;
 use crate::origin::Origin;
-use crate::types::{Date, MemberId};
+use crate::types::{Date, MemberId, SiteId};
 use crate::verdict::{ParcelState, Verdict};
 
 /// Two different events by one author at one seq: portable evidence of equivocation.
@@ -285,6 +285,10 @@ pub struct State {
     pub(crate) certificate_numbers: HashMap<(MemberId, String), EventId>,
     /// Every stored flag on a parcel or an event, applied or void, by target, sorted by id.
     pub(crate) flags_on: HashMap<Digest, Vec<EventId>>,
+    /// Every stored flag on a member, applied or void, by member, sorted by id.
+    pub(crate) flags_on_member: HashMap<MemberId, Vec<EventId>>,
+    /// Every stored flag on a mine site, applied or void, by (member, site), sorted by id.
+    pub(crate) flags_on_site: HashMap<(MemberId, SiteId), Vec<EventId>>,
     /// Applied production declarations, by event.
     pub(crate) declarations: BTreeMap<EventId, Declare>,
     pub(crate) forks: BTreeMap<(MemberId, u64), Fork>,
@@ -320,6 +324,16 @@ impl State {
     /// Every stored flag on parcel or event `id`, applied or void, sorted by id.
     pub fn flags_on(&self, id: &Digest) -> &[EventId] {
         self.flags_on.get(id).map_or(&[], Vec::as_slice)
+    }
+    /// Every stored flag on `member`, applied or void, sorted by id.
+    pub fn flags_on_member(&self, member: &MemberId) -> &[EventId] {
+        self.flags_on_member.get(member).map_or(&[], Vec::as_slice)
+    }
+    /// Every stored flag on `site` of `member`, applied or void, sorted by id.
+    pub fn flags_on_site(&self, member: &MemberId, site: &SiteId) -> &[EventId] {
+        self.flags_on_site
+            .get(&(member.clone(), site.clone()))
+            .map_or(&[], Vec::as_slice)
     }
     /// The applied certificate `author` issued under `number`, if any.
     pub fn certificate_by_number(&self, author: &MemberId, number: &str) -> Option<&EventId> {

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 
 use common::stories::{equivocations, extras, governed};
 use common::{scenario, settled, Net, Rng};
-use ledger_core::admission::DecodedEvent;
 use ledger_core::audit::audit_parcel;
 use ledger_core::bundle::{build, verify_bundle, Bundle, BundleError};
 use ledger_core::bundle_select::SelectError;
@@ -238,23 +237,10 @@ fn swapped_proofs_and_stripped_cosignatures_are_refused() {
     }
 }
 
-/// A flag the parcel index does not commit to (docs/bundle.md, limits): one on a member, a site,
-/// or an event that names no parcel (a governance record, a checkpoint, another flag).
-fn uncommitted_flag(body: &Body, decoded: &[DecodedEvent]) -> bool {
-    let Body::Flag(f) = body else {
-        return false;
-    };
-    match &f.target {
-        FlagTarget::Member(_) | FlagTarget::Site { .. } => true,
-        FlagTarget::Parcel(_) => false,
-        FlagTarget::Event(e) => decoded.iter().find(|x| x.id() == e).is_some_and(|x| {
-            x.body().parcel_refs().is_empty()
-                && !matches!(
-                    x.body(),
-                    Body::Register(_) | Body::Transform(_) | Body::ConfirmImport(_)
-                )
-        }),
-    }
+/// What a verified bundle shows of its parcel: the audit and the findings.
+fn shown(bundle: &Bundle, genesis: &ledger_core::types::Genesis) -> Option<String> {
+    let (audit, _) = verify_bundle(genesis, bundle, Some(1)).ok()?;
+    Some(format!("{:?} {:?}", audit.audit, audit.findings))
 }
 
 #[test]
@@ -283,6 +269,7 @@ fn every_dropped_event_is_refused() {
     let mut uncommitted = 0;
     let mut withheld = 0;
     let (_, whole) = verify_bundle(&genesis, &bundle, Some(1)).expect("the bundle verifies");
+    let before = shown(&bundle, &genesis);
     let revoked: Vec<EventId> = decoded
         .iter()
         .map(|d| *d.id())
@@ -295,7 +282,12 @@ fn every_dropped_event_is_refused() {
         b.events.remove(i);
         match verify_bundle(&genesis, &b, Some(1)) {
             Err(e) => *reasons.entry(e.reason()).or_default() += 1,
-            Ok(_) if uncommitted_flag(d.body(), &decoded) => uncommitted += 1,
+            // A flag the parcel's audit does not show (on a governance record, or on a member
+            // who authored none of the parcel's events) is committed nowhere: leaving it out
+            // changes nothing shown (docs/bundle.md, limits).
+            Ok(_) if matches!(d.body(), Body::Flag(_)) && shown(&b, &genesis) == before => {
+                uncommitted += 1
+            }
             // Evidence signed with a revoked key holds no feed slot, so no checkpoint commits to
             // it; one that no carried event cites can be left out (docs/bundle.md, limits).
             Ok(_) if bundle.events[i].proof.is_none() && revoked.contains(d.id()) => withheld += 1,
@@ -313,7 +305,7 @@ fn every_dropped_event_is_refused() {
     }
     assert!(reasons.contains_key("incomplete-parcel"), "{reasons:?}");
     eprintln!(
-        "drops refused: {reasons:?}; a fork's third event: {third}; flags no index commits: {uncommitted}; revoked-key evidence: {withheld}"
+        "drops refused: {reasons:?}; a fork's third event: {third}; flags the audit does not show: {uncommitted}; revoked-key evidence: {withheld}"
     );
     // And a parcel proof dropped, or swapped for another parcel's.
     for i in 0..bundle.parcels.len() {
@@ -331,5 +323,77 @@ fn every_dropped_event_is_refused() {
         if b.parcels[x].path != b.parcels[y].path {
             verify_bundle(&genesis, &b, Some(1)).expect_err("swapped parcel paths");
         }
+    }
+}
+
+#[test]
+fn a_node_hiding_a_flag_on_a_member_or_a_mine_site_is_refused() {
+    // A monitor flags a member who handled the parcel and the mine site it came from. A node
+    // serving the parcel's bundle leaves a flag out, so the auditor would not see it: refused,
+    // since the checkpoint's parcel index commits to both under the parcel (D51).
+    let (mut net, mut events, ledger) = story(7, 30);
+    let target = ledger
+        .parcels()
+        .filter(|p| !p.parents.is_empty())
+        .map(|p| p.id)
+        .min()
+        .expect("a transform output");
+    let audit = audit_parcel(&ledger, &target).expect("audit");
+    let handler = audit
+        .history
+        .iter()
+        .map(|h| h.author.clone())
+        .find(|a| a.as_str() != "monitor")
+        .expect("an author");
+    let site = audit.origin.first().expect("an origin").clone();
+    let flags = [
+        FlagTarget::Member(handler.clone()),
+        FlagTarget::Site {
+            member: site.member.clone(),
+            site: site.site.clone(),
+        },
+    ]
+    .map(|target| {
+        net.sign(
+            "monitor",
+            Body::Flag(ledger_core::event::Flag {
+                target,
+                code: ledger_core::event::FlagCode::Laundering,
+                text: "hidden from the auditor?".into(),
+            }),
+        )
+    });
+    events.extend(flags.iter().cloned());
+    let ledger = common::settled(&net, &events.iter().collect::<Vec<_>>());
+    let bytes: HashMap<EventId, Vec<u8>> = events.iter().map(|s| (s.id, s.bytes.clone())).collect();
+    let (cp, heads, witness) = cosigned(&mut net, &ledger);
+    let index = ParcelIndex::build(&ledger, &heads);
+    let bundle = build(
+        &ledger,
+        &cp,
+        &heads,
+        &index,
+        vec![witness.bytes.clone()],
+        &target,
+        |id| bytes.get(id).cloned(),
+    )
+    .expect("bundle");
+    let genesis = net.dev.genesis();
+    let (audit, _) = verify_bundle(&genesis, &bundle, Some(1)).expect("the whole bundle verifies");
+    for f in &flags {
+        assert!(
+            audit.findings.iter().any(|x| x.event == Some(f.id)),
+            "the audit shows flag {}: {:?}",
+            f.id,
+            audit.findings
+        );
+        let mut hidden = bundle.clone();
+        hidden.events.retain(|e| {
+            ledger_core::admission::decode_event(&e.bytes, &net.dev.network())
+                .map_or(true, |d| d.id() != &f.id)
+        });
+        assert_eq!(hidden.events.len(), bundle.events.len() - 1);
+        let e = verify_bundle(&genesis, &hidden, Some(1)).expect_err("a hidden flag");
+        assert_eq!(e.reason(), "incomplete-parcel", "{e}");
     }
 }
