@@ -393,7 +393,94 @@ fn a_node_hiding_a_flag_on_a_member_or_a_mine_site_is_refused() {
                 .map_or(true, |d| d.id() != &f.id)
         });
         assert_eq!(hidden.events.len(), bundle.events.len() - 1);
-        let e = verify_bundle(&genesis, &hidden, Some(1)).expect_err("a hidden flag");
-        assert_eq!(e.reason(), "incomplete-parcel", "{e}");
+        let reason = refused(&genesis, &hidden, "a bundle hiding a flag");
+        assert_eq!(reason, "incomplete-parcel");
     }
+}
+
+/// The reason `bundle` is refused (it must be: the message names `what` was accepted).
+fn refused(genesis: &ledger_core::types::Genesis, bundle: &Bundle, what: &str) -> &'static str {
+    match verify_bundle(genesis, bundle, Some(1)) {
+        Ok(_) => panic!("{what} was accepted"),
+        Err(e) => e.reason(),
+    }
+}
+
+/// A story whose parcel's audit shows a `duplicate-certificate` finding that rests on a
+/// certificate covering none of the parcel's ancestry, with that parcel, its bundle and the
+/// other certificate's index in it.
+fn a_number_used_twice() -> (Net, Bundle, usize) {
+    for seed in 0..400u64 {
+        let (mut net, events, ledger) = story(seed, 40);
+        let bytes: HashMap<EventId, Vec<u8>> =
+            events.iter().map(|s| (s.id, s.bytes.clone())).collect();
+        let (cp, heads, witness) = cosigned(&mut net, &ledger);
+        let index = ParcelIndex::build(&ledger, &heads);
+        let network = net.dev.network();
+        for p in ledger.parcels().map(|p| p.id) {
+            let audit = audit_parcel(&ledger, &p).expect("audit");
+            let duplicate = parcel_findings_at(&ledger, &audit, cp.time_ms)
+                .iter()
+                .any(|f| f.code == ledger_core::findings::FindingCode::DuplicateCertificate);
+            if !duplicate {
+                continue;
+            }
+            let Ok(bundle) = build(
+                &ledger,
+                &cp,
+                &heads,
+                &index,
+                vec![witness.bytes.clone()],
+                &p,
+                |id| bytes.get(id).cloned(),
+            ) else {
+                continue;
+            };
+            let ancestry: Vec<_> = audit.ancestry.iter().map(|a| a.parcel).collect();
+            let foreign = bundle.events.iter().position(|e| {
+                let d = ledger_core::admission::decode_event(&e.bytes, &network).expect("event");
+                matches!(d.body(), Body::Certify(c)
+                    if c.parcels.iter().all(|r| !ancestry.contains(&r.parcel)))
+            });
+            if let Some(i) = foreign {
+                return (net, bundle, i);
+            }
+        }
+    }
+    panic!("no story with a certificate number used twice across parcels");
+}
+
+#[test]
+fn a_node_hiding_a_certificate_that_shares_a_number_is_refused() {
+    // Two authorities issued certificates under one number (a forged or copied certificate)
+    // for different parcels. A node serving the bundle of a parcel one of them covers leaves
+    // the other out, so the auditor would not see the `duplicate-certificate` finding: refused
+    // (D51).
+    let (net, bundle, other) = a_number_used_twice();
+    let genesis = net.dev.genesis();
+    let (audit, _) = verify_bundle(&genesis, &bundle, Some(1)).expect("the whole bundle verifies");
+    assert!(audit
+        .findings
+        .iter()
+        .any(|f| f.code == ledger_core::findings::FindingCode::DuplicateCertificate));
+    // Hidden with every carried event that cites it, so that nothing left points at it.
+    let network = net.dev.network();
+    let decoded: Vec<_> = bundle
+        .events
+        .iter()
+        .map(|e| ledger_core::admission::decode_event(&e.bytes, &network).expect("event"))
+        .collect();
+    let mut gone = vec![*decoded[other].id()];
+    while let Some(next) = decoded.iter().find(|d| {
+        !gone.contains(d.id()) && d.body().dependencies().iter().any(|x| gone.contains(x))
+    }) {
+        gone.push(*next.id());
+    }
+    let mut hidden = bundle.clone();
+    hidden.events = (0..bundle.events.len())
+        .filter(|i| !gone.contains(decoded[*i].id()))
+        .map(|i| bundle.events[i].clone())
+        .collect();
+    let reason = refused(&genesis, &hidden, "a bundle hiding the other certificate");
+    assert_eq!(reason, "incomplete-parcel");
 }
