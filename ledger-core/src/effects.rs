@@ -237,7 +237,9 @@ impl State {
             FlagTarget::Member(m) => self.flags_on_member.entry(m.clone()).or_default(),
             FlagTarget::Site { member, site } => self
                 .flags_on_site
-                .entry((member.clone(), site.clone()))
+                .entry(member.clone())
+                .or_default()
+                .entry(site.clone())
                 .or_default(),
         };
         if let Err(at) = flags.binary_search(ev.id()) {

@@ -108,11 +108,12 @@ impl ParcelIndex {
     }
 }
 
-/// The applied certificates, by the parcels they cover and by number.
+/// The applied certificates, by the parcels they cover, and by number those whose number more
+/// than one applied certificate bears.
 #[derive(Debug, Default)]
 pub struct Certificates {
     by_parcel: HashMap<ParcelId, Vec<EventId>>,
-    by_number: HashMap<String, Vec<EventId>>,
+    shared_numbers: HashMap<String, Vec<EventId>>,
 }
 
 impl Certificates {
@@ -124,8 +125,12 @@ impl Certificates {
             for r in &c.parcels {
                 out.by_parcel.entry(r.parcel).or_default().push(*id);
             }
-            out.by_number.entry(c.number.clone()).or_default().push(*id);
+            out.shared_numbers
+                .entry(c.number.clone())
+                .or_default()
+                .push(*id);
         }
+        out.shared_numbers.retain(|_, ids| ids.len() > 1);
         out
     }
     /// The applied certificates covering `parcel`.
@@ -135,10 +140,13 @@ impl Certificates {
     /// The applied certificates sharing a number with an applied certificate in `events`,
     /// whoever issued them (the `duplicate-certificate` finding rests on them, D51).
     pub fn sharing_a_number(&self, ledger: &Ledger, events: &BTreeSet<EventId>) -> Vec<EventId> {
+        if self.shared_numbers.is_empty() {
+            return Vec::new();
+        }
         events
             .iter()
             .filter_map(|e| ledger.certificate(e))
-            .filter_map(|c| self.by_number.get(&c.number))
+            .filter_map(|c| self.shared_numbers.get(&c.number))
             .flatten()
             .copied()
             .collect()
@@ -182,16 +190,19 @@ pub fn named_events(
 /// audit shows of flags on members and sites (D51).
 pub fn subject_flags(ledger: &Ledger, p: &Parcel, named: &BTreeSet<EventId>) -> Vec<EventId> {
     let state = ledger.state();
-    let authors: BTreeSet<&MemberId> = named
-        .iter()
-        .filter_map(|e| ledger.event(e))
-        .filter(|m| m.kind != Kind::Flag)
-        .map(|m| &m.author)
-        .collect();
-    let mut out: Vec<EventId> = authors
-        .into_iter()
-        .flat_map(|m| state.flags_on_member(m).iter().copied())
-        .collect();
+    let mut out = Vec::new();
+    // Flags on members and sites are rare: no lookups per event when there are none.
+    if state.has_member_flags() {
+        let authors: BTreeSet<&MemberId> = named
+            .iter()
+            .filter_map(|e| ledger.event(e))
+            .filter(|m| m.kind != Kind::Flag)
+            .map(|m| &m.author)
+            .collect();
+        for m in authors {
+            out.extend_from_slice(state.flags_on_member(m));
+        }
+    }
     if p.parents.is_empty() {
         for s in p.origin.shares() {
             out.extend_from_slice(state.flags_on_site(&s.member, &s.site));

@@ -287,8 +287,8 @@ pub struct State {
     pub(crate) flags_on: HashMap<Digest, Vec<EventId>>,
     /// Every stored flag on a member, applied or void, by member, sorted by id.
     pub(crate) flags_on_member: HashMap<MemberId, Vec<EventId>>,
-    /// Every stored flag on a mine site, applied or void, by (member, site), sorted by id.
-    pub(crate) flags_on_site: HashMap<(MemberId, SiteId), Vec<EventId>>,
+    /// Every stored flag on a mine site, applied or void, by member, then site, sorted by id.
+    pub(crate) flags_on_site: HashMap<MemberId, HashMap<SiteId, Vec<EventId>>>,
     /// Applied production declarations, by event.
     pub(crate) declarations: BTreeMap<EventId, Declare>,
     pub(crate) forks: BTreeMap<(MemberId, u64), Fork>,
@@ -325,6 +325,10 @@ impl State {
     pub fn flags_on(&self, id: &Digest) -> &[EventId] {
         self.flags_on.get(id).map_or(&[], Vec::as_slice)
     }
+    /// True when any stored flag targets a member.
+    pub fn has_member_flags(&self) -> bool {
+        !self.flags_on_member.is_empty()
+    }
     /// Every stored flag on `member`, applied or void, sorted by id.
     pub fn flags_on_member(&self, member: &MemberId) -> &[EventId] {
         self.flags_on_member.get(member).map_or(&[], Vec::as_slice)
@@ -332,7 +336,8 @@ impl State {
     /// Every stored flag on `site` of `member`, applied or void, sorted by id.
     pub fn flags_on_site(&self, member: &MemberId, site: &SiteId) -> &[EventId] {
         self.flags_on_site
-            .get(&(member.clone(), site.clone()))
+            .get(member)
+            .and_then(|sites| sites.get(site))
             .map_or(&[], Vec::as_slice)
     }
     /// The applied certificate `author` issued under `number`, if any.

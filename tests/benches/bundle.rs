@@ -16,7 +16,7 @@ use ledger_core::bytes::ParcelId;
 use ledger_core::checkpoint::{checkpoint_at, feed_heads_at, feeds_root};
 use ledger_core::crypto::KeyCache;
 use ledger_core::dev::DevNetwork;
-use ledger_core::event::{Body, Register, Witness};
+use ledger_core::event::{Body, Flag, FlagCode, FlagTarget, Register, Witness};
 use ledger_core::ledger::Limits;
 use ledger_core::merkle::verify_consistency;
 use ledger_core::rules::parcel_id;
@@ -291,6 +291,36 @@ fn hundred_feeds(per_feed: u64) {
         one.as_secs_f64() * 1e3,
         produce.as_secs_f64() / one.as_secs_f64(),
         witness.as_secs_f64() / one.as_secs_f64()
+    );
+    // The parcel index's slow path: a monitor's flag on every member and every mine site, so
+    // that every parcel's leaf names two flags (D51).
+    let mut monitor = dev.writer("monitor").expect("member");
+    for i in 0..100 {
+        let member: ledger_core::types::MemberId = format!("mine-{i}").parse().expect("member");
+        for target in [
+            FlagTarget::Member(member.clone()),
+            FlagTarget::Site {
+                member,
+                site: "pit".parse().expect("slug"),
+            },
+        ] {
+            let body = Body::Flag(Flag {
+                target,
+                code: FlagCode::Other,
+                text: String::new(),
+            });
+            let e = monitor.append(body, t0 + i);
+            let v = verify_event(&e.bytes, &dev.network(), &keys).expect("valid");
+            ledger.offer(v).expect("room");
+        }
+    }
+    let flagged = median(9, || {
+        black_box(checkpoint_at(&ledger, end, |_| None));
+    });
+    println!(
+        "with a flag on every member and every site: checkpoint production {:.2} ms, {:.3} times as long",
+        flagged.as_secs_f64() * 1e3,
+        flagged.as_secs_f64() / produce.as_secs_f64()
     );
 }
 
