@@ -111,26 +111,29 @@ impl ParcelIndex {
 /// The applied certificates, by the parcels they cover, and by number those whose number more
 /// than one applied certificate bears.
 #[derive(Debug, Default)]
-pub struct Certificates {
+pub struct Certificates<'a> {
     by_parcel: HashMap<ParcelId, Vec<EventId>>,
-    shared_numbers: HashMap<String, Vec<EventId>>,
+    shared_numbers: HashMap<&'a str, Vec<EventId>>,
 }
 
-impl Certificates {
+impl<'a> Certificates<'a> {
     /// Every stored `Certify` event applied in `ledger` (void ones cite their parcels as void
     /// events already).
-    pub fn of(ledger: &Ledger) -> Certificates {
+    pub fn of(ledger: &'a Ledger) -> Certificates<'a> {
         let mut out = Certificates::default();
+        let mut numbers: Vec<(&str, EventId)> = Vec::new();
         for (id, c) in ledger.certificates() {
             for r in &c.parcels {
                 out.by_parcel.entry(r.parcel).or_default().push(*id);
             }
-            out.shared_numbers
-                .entry(c.number.clone())
-                .or_default()
-                .push(*id);
+            numbers.push((c.number.as_str(), *id));
         }
-        out.shared_numbers.retain(|_, ids| ids.len() > 1);
+        // Sorted, a number borne twice is a run: one table entry per shared number only.
+        numbers.sort_unstable();
+        for run in numbers.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
+            out.shared_numbers
+                .insert(run[0].0, run.iter().map(|(_, id)| *id).collect());
+        }
         out
     }
     /// The applied certificates covering `parcel`.
@@ -146,7 +149,7 @@ impl Certificates {
         events
             .iter()
             .filter_map(|e| ledger.certificate(e))
-            .filter_map(|c| self.shared_numbers.get(&c.number))
+            .filter_map(|c| self.shared_numbers.get(c.number.as_str()))
             .flatten()
             .copied()
             .collect()
@@ -161,7 +164,7 @@ pub fn named_events(
     ledger: &Ledger,
     heads: &[FeedHead],
     p: &Parcel,
-    certs: &Certificates,
+    certs: &Certificates<'_>,
 ) -> Vec<EventId> {
     let mut set: BTreeSet<EventId> = p.events().into_iter().collect();
     set.insert(*p.created_by());
