@@ -18,7 +18,7 @@ use crate::api::{router, AppState};
 use crate::config::{api_token, read_small, write_private, Config, ConfigError};
 use crate::http::HttpLimits;
 use crate::metrics::Metrics;
-use crate::net::{self, NetCommand};
+use crate::net::{self, NetCommand, NetHandle};
 use crate::service::{Service, PUBLISH_QUEUE};
 
 /// How long shutdown waits for the writer to finish what it was given.
@@ -123,7 +123,15 @@ pub async fn run(
             source,
         })?;
     info!(%http, member = ?service.member(), "HTTP API listening");
-    let witness = spawn_witness(service.clone(), config.limits.checkpoint_interval_secs);
+    let witness = spawn_witness(
+        service.clone(),
+        config.limits.checkpoint_interval_secs,
+        Gate {
+            net: net.clone(),
+            started_ms: crate::service::now_ms(),
+            lone: config.bootstrap.is_empty(),
+        },
+    );
     let state = AppState {
         service,
         net: net.clone(),
@@ -162,22 +170,55 @@ pub async fn run(
     }
 }
 
+/// Whether this node has caught up with the network since it started, so that its witness may
+/// sign: a node restored from an old backup, signing first, would sign beside its own later
+/// events (a fork of its own feed) and cosign its old replica.
+struct Gate {
+    net: NetHandle,
+    started_ms: u64,
+    /// No bootstrap peer configured: a lone node may sign while no peer is connected.
+    lone: bool,
+}
+
+impl Gate {
+    /// True once a sync round with some peer, since the start, found nothing this node lacked;
+    /// or for a lone node with no peer connected.
+    fn open(&self) -> bool {
+        let status = self.net.status();
+        let caught_up = status
+            .rounds
+            .values()
+            .any(|r| r.at_ms >= self.started_ms && r.missing == 0);
+        caught_up || (self.lone && status.peers.is_empty())
+    }
+}
+
 /// Checkpoints and cosigns the replica every `secs` seconds (0: never) while the node runs. A
 /// refusal (no witness duty, or a view that does not extend the last one cosigned) is logged.
 /// Every `secs`: a witness checkpoints its replica as of the newest cutoff and cosigns it; every
 /// node keeps the checkpoints other witnesses cosigned that its replica makes too, and a witness
 /// cosigns those as well (it may have been behind at its own turn).
-fn spawn_witness(service: Service, secs: u64) -> Option<tokio::task::JoinHandle<()>> {
+/// A member signs nothing here until `gate` is open.
+fn spawn_witness(service: Service, secs: u64, gate: Gate) -> Option<tokio::task::JoinHandle<()>> {
     if secs == 0 {
         return None;
     }
     Some(tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(secs));
         tick.tick().await;
+        let mut warned = false;
         loop {
             tick.tick().await;
             let cutoff = crate::witness::cutoff(crate::service::now_ms(), secs);
-            if service.member().is_some() {
+            let open = gate.open();
+            let sign = service.member().is_some() && open;
+            if service.member().is_some() && !open && !warned {
+                warn!(
+                    "not cosigning yet: this node has not caught up with a peer since it started"
+                );
+                warned = true;
+            }
+            if sign {
                 cosign(&service, cutoff, None).await;
             }
             match service.adopt_checkpoints().await {
@@ -187,7 +228,7 @@ fn spawn_witness(service: Service, secs: u64) -> Option<tokio::task::JoinHandle<
                             time = cp.time_ms,
                             "kept a checkpoint other witnesses cosigned"
                         );
-                        if service.member().is_some() {
+                        if sign {
                             cosign(&service, cp.time_ms, Some(cp)).await;
                         }
                     }

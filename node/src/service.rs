@@ -796,7 +796,10 @@ impl Writer {
         let (body, gov, accept_void) = match request {
             Request::Custody(action) => (action.body(ledger, feed.author())?, None, None),
             Request::Checkpoint { cutoff, target } => {
-                let state = store.witness_state().map_err(ServiceError::from)?;
+                let stored = store.witness_state().map_err(ServiceError::from)?;
+                let own = crate::witness::own_latest(&store, feed.author());
+                let state = crate::witness::last_view(ledger, &stored, own.as_ref())
+                    .map_err(ActError::Witness)?;
                 let govern = crate::witness::govern_reader(&store);
                 let c = crate::witness::prepare(
                     ledger,

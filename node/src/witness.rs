@@ -47,6 +47,12 @@ pub enum WitnessError {
     Cosigned,
     #[error("this replica makes another checkpoint for that cutoff")]
     Differs,
+    #[error(
+        "this node's member cosigned a checkpoint of {time_ms} that this replica does not make \
+         (a node restored from an old backup, or a second installation): it cosigns again once \
+         its replica has caught up"
+    )]
+    BehindOwnCosignature { time_ms: u64 },
 }
 
 /// True when the policy in force gives `member` the witness duty.
@@ -62,8 +68,55 @@ pub fn cutoff(now_ms: u64, interval_secs: u64) -> u64 {
     now_ms.saturating_sub(lag) / interval * interval
 }
 
-/// Checkpoints `ledger` as of `cutoff` and checks it against `state`, the view last cosigned;
-/// with `target`, only when the replica makes exactly that checkpoint (another witness's).
+/// The view to check a new checkpoint against: `stored`, the view this node persisted, unless
+/// `own` (the newest checkpoint the member's own `Witness` events in the replica carry) is newer.
+/// Then the member cosigned it from elsewhere (this node restored from an old backup, or a second
+/// installation of the member): its view is that checkpoint's, recovered from the replica's feed
+/// heads, and until the replica makes it again nothing is cosigned, so the member never signs a
+/// view that rolls back one it signed.
+pub fn last_view(
+    ledger: &Ledger,
+    stored: &WitnessState,
+    own: Option<&Checkpoint>,
+) -> Result<WitnessState, WitnessError> {
+    let newer = own.filter(|c| {
+        stored
+            .checkpoint
+            .as_ref()
+            .is_none_or(|s| c.time_ms > s.time_ms)
+    });
+    let Some(own) = newer else {
+        return Ok(stored.clone());
+    };
+    let heads = feed_heads_at(ledger, own.time_ms);
+    if heads.len() as u64 != own.feeds || feeds_root(&heads) != own.feeds_root {
+        return Err(WitnessError::BehindOwnCosignature {
+            time_ms: own.time_ms,
+        });
+    }
+    Ok(WitnessState {
+        checkpoint: Some(own.clone()),
+        feeds: heads
+            .into_iter()
+            .map(|h| (h.author, (h.seq, h.root)))
+            .collect(),
+    })
+}
+
+/// The newest checkpoint `member`'s own `Witness` events near the head of its feed carry.
+pub fn own_latest(store: &Store, member: &MemberId) -> Option<Checkpoint> {
+    let feed = store.ledger().feed(member)?;
+    let len = feed.ids.len() as u64;
+    (len.saturating_sub(WITNESS_LOOKBACK) + 1..=len)
+        .rev()
+        .filter_map(|seq| feed.slot(seq).and_then(|e| witness_event(store, e)))
+        .map(|(_, cp)| cp)
+        .max_by_key(|cp| cp.time_ms)
+}
+
+/// Checkpoints `ledger` as of `cutoff` and checks it against `state`, the view last cosigned
+/// (see [`last_view`]); with `target`, only when the replica makes exactly that checkpoint
+/// (another witness's).
 pub fn prepare(
     ledger: &Ledger,
     member: &MemberId,
@@ -228,5 +281,76 @@ mod tests {
         assert_eq!(cutoff(1_000_000, 1), 999_000);
         assert_eq!(cutoff(1_000_400, 1), 999_000);
         assert_eq!(cutoff(1_000_500, 1), 1_000_000);
+    }
+
+    /// A ledger of the standard network holding the mine's first `n` registrations, claimed a
+    /// second apart from `T0`.
+    fn mine_ledger(n: u64) -> Ledger {
+        use ledger_core::crypto::KeyCache;
+        let dev = ledger_core::dev::DevNetwork::standard();
+        let mut ledger =
+            Ledger::new(dev.genesis(), ledger_core::ledger::Limits::default()).expect("genesis");
+        let mut w = dev.writer("mine-bw").expect("member");
+        for i in 0..n {
+            let body = Body::Register(ledger_core::event::Register {
+                site: "jwaneng".parse().expect("site"),
+                carats: 100 + i,
+                stones: 1,
+                value_cents: None,
+                seal: String::new(),
+                extracted_on: "2026-01-01".parse().expect("date"),
+            });
+            let e = w.append(body, T0 + i * 1000);
+            let v = ledger_core::admission::verify_event(
+                &e.bytes,
+                ledger.network(),
+                &KeyCache::default(),
+            )
+            .expect("valid");
+            ledger.offer(v).expect("room");
+        }
+        ledger
+    }
+
+    const T0: u64 = 1_780_000_000_000;
+
+    /// The view a witness cosigning the checkpoint of `ledger` at `time` keeps.
+    fn view(ledger: &Ledger, time: u64) -> (Checkpoint, WitnessState) {
+        let (cp, heads) = ledger_core::checkpoint::checkpoint_at(ledger, time, |_| None);
+        let state = WitnessState {
+            checkpoint: Some(cp.clone()),
+            feeds: heads
+                .into_iter()
+                .map(|h| (h.author, (h.seq, h.root)))
+                .collect(),
+        };
+        (cp, state)
+    }
+
+    #[test]
+    fn a_witness_behind_its_own_last_cosignature_does_not_cosign_its_older_replica() {
+        // The node was restored from a backup: its stored view is of 3 registrations, and the
+        // replica holds 3, but the member's own Witness event (synced back from the network)
+        // cosigned a checkpoint stating 5. Checked against the stored view, the old replica's
+        // checkpoint would pass and roll back what the member signed.
+        let (_, stored) = view(&mine_ledger(3), T0 + 2_500);
+        let (own, own_view) = view(&mine_ledger(5), T0 + 4_500);
+        let old = mine_ledger(3);
+        let e = last_view(&old, &stored, Some(&own)).expect_err("behind its own cosignature");
+        assert_eq!(
+            e,
+            WitnessError::BehindOwnCosignature {
+                time_ms: own.time_ms
+            }
+        );
+        // Caught up, the view is the member's own newest one, whatever the store said.
+        let caught_up = mine_ledger(6);
+        assert_eq!(
+            last_view(&caught_up, &stored, Some(&own)),
+            Ok(own_view.clone())
+        );
+        // No newer own cosignature: the stored view.
+        assert_eq!(last_view(&old, &stored, None), Ok(stored.clone()));
+        assert_eq!(last_view(&caught_up, &own_view, Some(&own)), Ok(own_view));
     }
 }

@@ -732,3 +732,113 @@ fn a_registration_that_surfaces_after_a_checkpoint_left_it_out_is_found_late() {
     let offline: Value = serde_json::from_str(&out).expect("json");
     assert_eq!(offline["findings"], found["findings"]);
 }
+
+/// The number of events in `author`'s feed at `node` (0 before its first).
+fn feed_len(node: &TestNode, author: &str) -> usize {
+    let reply = node.get(&format!("/v1/feeds/{author}?limit=1000"));
+    if reply.status == 404 {
+        return 0;
+    }
+    reply.json()["events"].as_array().map_or(0, Vec::len)
+}
+
+#[test]
+fn a_witness_restored_from_an_old_backup_catches_up_before_it_signs_and_never_forks_its_feed() {
+    // Attack (an accident as often): the monitor's node is restored from an old backup while
+    // its peer is down. Its store ends before the Witness events it signed since, which the
+    // network holds. Signing at once, it would sign a second event for a seq it used already (a
+    // fork of its own feed: every later event of the monitor void) and cosign its old replica.
+    use ledger_core::dev::DevNetwork;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let peer_spec = NodeSpec {
+        sync_secs: 1,
+        ..NodeSpec::default()
+    };
+    let mut peer = TestNode::start(&node_binary!(), &dir.path().join("peer"), &peer_spec);
+    let home = dir.path().join("monitor");
+    let spec = NodeSpec {
+        member: Some("monitor".into()),
+        bootstrap: vec![peer.p2p_addr().expect("address")],
+        sync_secs: 1,
+        ..NodeSpec::default()
+    };
+    let limits = [("checkpoint_interval_secs", 1)];
+    let mut witness = TestNode::start_with_limits(&node_binary!(), &home, &spec, &limits);
+    let dev = DevNetwork::standard();
+    let mut mine = dev.writer("mine-bw").expect("member");
+    let mut registered = 0u64;
+    let mut submit = |node: &TestNode| -> String {
+        let mut last = String::new();
+        for _ in 0..3 {
+            registered += 1;
+            let s = mine.append(
+                registration(10 + registered),
+                1_780_000_000_000 + registered,
+            );
+            assert_eq!(node.submit(&s.bytes).status, 200);
+            last = s.id.to_string();
+        }
+        last
+    };
+    let covers = |node: &TestNode, last: &str| {
+        wait_for("a cosigned checkpoint of the last event", DEADLINE, || {
+            let reply = node.get("/v1/checkpoints/latest");
+            (reply.status == 200
+                && parse(&reply.json())
+                    .1
+                    .iter()
+                    .any(|h| h.head.to_string() == last))
+            .then_some(())
+        })
+    };
+    let last = submit(&peer);
+    covers(&witness, &last);
+    witness.kill();
+    let backup = dir.path().join("backup");
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&home)
+        .arg(&backup)
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    witness.restart();
+    let last = submit(&peer);
+    covers(&witness, &last);
+    let signed = feed_len(&witness, "monitor");
+    wait_for("the peer holding the monitor's feed", DEADLINE, || {
+        (feed_len(&peer, "monitor") >= signed).then_some(())
+    });
+    // The peer goes down; the monitor's node comes back from the backup, its peer unreachable.
+    peer.kill();
+    witness.kill();
+    std::fs::remove_dir_all(&home).expect("remove");
+    std::fs::rename(&backup, &home).expect("restore");
+    let _ = std::fs::remove_file(home.join("node.log"));
+    witness.restart();
+    assert!(feed_len(&witness, "monitor") < signed);
+    wait_for("the restored witness waiting to catch up", DEADLINE, || {
+        witness.log().contains("not cosigning yet").then_some(())
+    });
+    // The peer is back (at a new address): the witness catches up, then signs after its events.
+    peer.restart();
+    let addr = serde_json::json!({ "addr": peer.p2p_addr().expect("address") }).to_string();
+    let r = witness.post(
+        "/v1/peers",
+        "application/json",
+        addr.as_bytes(),
+        Some(&witness.token),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    wait_for("a cosignature after the restore", DEADLINE, || {
+        (feed_len(&witness, "monitor") > signed && feed_len(&peer, "monitor") > signed)
+            .then_some(())
+    });
+    for node in [&witness, &peer] {
+        assert_eq!(node.get_json("/v1/status")["forks"], 0, "{}", node.log());
+    }
+    let all = cosigned(&peer);
+    for pair in all.windows(2) {
+        assert!(pair[0].time_ms < pair[1].time_ms, "{all:?}");
+    }
+}
