@@ -10,7 +10,7 @@ use common::{scenario, settled, Net, Rng};
 use ledger_core::audit::audit_parcel;
 use ledger_core::bundle::{build, verify_bundle, Bundle, BundleError};
 use ledger_core::bundle_select::SelectError;
-use ledger_core::bytes::EventId;
+use ledger_core::bytes::{EventId, ParcelId};
 use ledger_core::checkpoint::checkpoint;
 use ledger_core::event::{Body, Checkpoint, FlagTarget, Witness};
 use ledger_core::findings::{latest_time, parcel_findings_at, LOG_WIDE};
@@ -156,28 +156,43 @@ fn stories_give_bundles_to_verify() {
     );
 }
 
-/// A small bundle and what it verifies to.
-fn small_bundle() -> (Net, Bundle) {
-    let (mut net, events, ledger) = story(7, 30);
+/// The bundle of `parcel` in `ledger` (made of `events`), of the ledger's checkpoint an hour
+/// after its last event, cosigned by the monitor.
+fn bundle_of(
+    net: &mut Net,
+    events: &[Signed],
+    ledger: &Ledger,
+    parcel: &ParcelId,
+) -> Result<Bundle, ledger_core::bundle::BuildError> {
     let bytes: HashMap<EventId, Vec<u8>> = events.iter().map(|s| (s.id, s.bytes.clone())).collect();
-    let (cp, heads, witness) = cosigned(&mut net, &ledger);
-    let target = ledger
-        .parcels()
-        .filter(|p| !p.parents.is_empty())
-        .map(|p| p.id)
-        .min()
-        .expect("a transform output");
-    let index = ParcelIndex::build(&ledger, &heads);
-    let bundle = build(
-        &ledger,
+    let (cp, heads, witness) = cosigned(net, ledger);
+    let index = ParcelIndex::build(ledger, &heads);
+    build(
+        ledger,
         &cp,
         &heads,
         &index,
         vec![witness.bytes.clone()],
-        &target,
+        parcel,
         |id| bytes.get(id).cloned(),
     )
-    .expect("bundle");
+}
+
+/// The lowest transform output of `ledger`.
+fn first_output(ledger: &Ledger) -> ParcelId {
+    ledger
+        .parcels()
+        .filter(|p| !p.parents.is_empty())
+        .map(|p| p.id)
+        .min()
+        .expect("a transform output")
+}
+
+/// A small bundle and what it verifies to.
+fn small_bundle() -> (Net, Bundle) {
+    let (mut net, events, ledger) = story(7, 30);
+    let target = first_output(&ledger);
+    let bundle = bundle_of(&mut net, &events, &ledger, &target).expect("bundle");
     verify_bundle(&net.dev.genesis(), &bundle, Some(1)).expect("the untouched bundle verifies");
     (net, bundle)
 }
@@ -332,12 +347,7 @@ fn a_node_hiding_a_flag_on_a_member_or_a_mine_site_is_refused() {
     // serving the parcel's bundle leaves a flag out, so the auditor would not see it: refused,
     // since the checkpoint's parcel index commits to both under the parcel (D51).
     let (mut net, mut events, ledger) = story(7, 30);
-    let target = ledger
-        .parcels()
-        .filter(|p| !p.parents.is_empty())
-        .map(|p| p.id)
-        .min()
-        .expect("a transform output");
+    let target = first_output(&ledger);
     let audit = audit_parcel(&ledger, &target).expect("audit");
     let handler = audit
         .history
@@ -365,19 +375,7 @@ fn a_node_hiding_a_flag_on_a_member_or_a_mine_site_is_refused() {
     });
     events.extend(flags.iter().cloned());
     let ledger = common::settled(&net, &events.iter().collect::<Vec<_>>());
-    let bytes: HashMap<EventId, Vec<u8>> = events.iter().map(|s| (s.id, s.bytes.clone())).collect();
-    let (cp, heads, witness) = cosigned(&mut net, &ledger);
-    let index = ParcelIndex::build(&ledger, &heads);
-    let bundle = build(
-        &ledger,
-        &cp,
-        &heads,
-        &index,
-        vec![witness.bytes.clone()],
-        &target,
-        |id| bytes.get(id).cloned(),
-    )
-    .expect("bundle");
+    let bundle = bundle_of(&mut net, &events, &ledger, &target).expect("bundle");
     let genesis = net.dev.genesis();
     let (audit, _) = verify_bundle(&genesis, &bundle, Some(1)).expect("the whole bundle verifies");
     for f in &flags {
@@ -412,28 +410,17 @@ fn refused(genesis: &ledger_core::types::Genesis, bundle: &Bundle, what: &str) -
 fn a_number_used_twice() -> (Net, Bundle, usize) {
     for seed in 0..400u64 {
         let (mut net, events, ledger) = story(seed, 40);
-        let bytes: HashMap<EventId, Vec<u8>> =
-            events.iter().map(|s| (s.id, s.bytes.clone())).collect();
-        let (cp, heads, witness) = cosigned(&mut net, &ledger);
-        let index = ParcelIndex::build(&ledger, &heads);
+        let time = latest_time(&ledger) + 3_600_000;
         let network = net.dev.network();
         for p in ledger.parcels().map(|p| p.id) {
             let audit = audit_parcel(&ledger, &p).expect("audit");
-            let duplicate = parcel_findings_at(&ledger, &audit, cp.time_ms)
+            let duplicate = parcel_findings_at(&ledger, &audit, time)
                 .iter()
                 .any(|f| f.code == ledger_core::findings::FindingCode::DuplicateCertificate);
             if !duplicate {
                 continue;
             }
-            let Ok(bundle) = build(
-                &ledger,
-                &cp,
-                &heads,
-                &index,
-                vec![witness.bytes.clone()],
-                &p,
-                |id| bytes.get(id).cloned(),
-            ) else {
+            let Ok(bundle) = bundle_of(&mut net, &events, &ledger, &p) else {
                 continue;
             };
             let ancestry: Vec<_> = audit.ancestry.iter().map(|a| a.parcel).collect();

@@ -30,6 +30,51 @@ fn parse(v: &Value) -> (Checkpoint, Vec<FeedHead>) {
     (cp, heads)
 }
 
+/// The standard network's mine, signing registrations itself (a second apart, from
+/// 2026-05-28) and submitting them to a node.
+struct Mine {
+    writer: ledger_core::writer::FeedWriter,
+    signed: u64,
+}
+
+impl Mine {
+    fn new() -> Mine {
+        let dev = ledger_core::dev::DevNetwork::standard();
+        Mine {
+            writer: dev.writer("mine-bw").expect("member"),
+            signed: 0,
+        }
+    }
+
+    /// Submits `n` registrations to `node`; returns the last one's id.
+    fn submit(&mut self, node: &TestNode, n: u64) -> String {
+        let mut last = String::new();
+        for _ in 0..n {
+            self.signed += 1;
+            let body = registration(10 + self.signed);
+            let s = self
+                .writer
+                .append(body, 1_780_000_000_000 + self.signed * 1000);
+            assert_eq!(node.submit(&s.bytes).status, 200);
+            last = s.id.to_string();
+        }
+        last
+    }
+}
+
+/// Waits until `node`'s newest checkpoint states event `last` as a feed head.
+fn covers(node: &TestNode, last: &str) {
+    wait_for("a checkpoint covering the last event", DEADLINE, || {
+        let reply = node.get("/v1/checkpoints/latest");
+        (reply.status == 200
+            && parse(&reply.json())
+                .1
+                .iter()
+                .any(|h| h.head.to_string() == last))
+        .then_some(())
+    })
+}
+
 /// A witness node (the monitor) checkpointing every second, and a mine's node dialling it.
 fn monitor_and_mine(dir: &std::path::Path) -> (TestNode, TestNode) {
     let every_second = [("checkpoint_interval_secs", 1)];
@@ -222,7 +267,6 @@ fn custody_checkpoint(node: &TestNode, state: &std::path::Path) -> (i32, String,
 
 #[test]
 fn a_node_restored_from_an_old_backup_is_refused_by_a_client_that_saw_newer() {
-    use ledger_core::dev::DevNetwork;
     let dir = tempfile::tempdir().expect("tempdir");
     let home = dir.path().join("monitor");
     let spec = NodeSpec {
@@ -232,30 +276,8 @@ fn a_node_restored_from_an_old_backup_is_refused_by_a_client_that_saw_newer() {
     };
     let limits = [("checkpoint_interval_secs", 1)];
     let mut node = TestNode::start_with_limits(&node_binary!(), &home, &spec, &limits);
-    let dev = DevNetwork::standard();
-    let mut mine = dev.writer("mine-bw").expect("member");
-    let mut submit = |node: &TestNode, n: u64| -> String {
-        let mut last = String::new();
-        for i in 0..n {
-            let body = registration(10 + i);
-            let s = mine.append(body, 1_780_000_000_000 + i);
-            assert_eq!(node.submit(&s.bytes).status, 200);
-            last = s.id.to_string();
-        }
-        last
-    };
-    let covers = |node: &TestNode, last: &str| {
-        wait_for("a checkpoint covering the last event", DEADLINE, || {
-            let reply = node.get("/v1/checkpoints/latest");
-            (reply.status == 200
-                && parse(&reply.json())
-                    .1
-                    .iter()
-                    .any(|h| h.head.to_string() == last))
-            .then_some(())
-        })
-    };
-    let last = submit(&node, 3);
+    let mut mine = Mine::new();
+    let last = mine.submit(&node, 3);
     covers(&node, &last);
     let early_parcel = custody_tests::registered_parcel(&last);
     // The operator's backup, taken with the node stopped.
@@ -269,7 +291,7 @@ fn a_node_restored_from_an_old_backup_is_refused_by_a_client_that_saw_newer() {
         .expect("cp");
     assert!(copied.success());
     node.restart();
-    let last = submit(&node, 3);
+    let last = mine.submit(&node, 3);
     covers(&node, &last);
     // An auditor's client sees the newer checkpoint, and then the same again: fine.
     let state = dir.path().join("client-state.json");
@@ -748,7 +770,6 @@ fn a_witness_restored_from_an_old_backup_catches_up_before_it_signs_and_never_fo
     // its peer is down. Its store ends before the Witness events it signed since, which the
     // network holds. Signing at once, it would sign a second event for a seq it used already (a
     // fork of its own feed: every later event of the monitor void) and cosign its old replica.
-    use ledger_core::dev::DevNetwork;
     let dir = tempfile::tempdir().expect("tempdir");
     let peer_spec = NodeSpec {
         sync_secs: 1,
@@ -764,34 +785,8 @@ fn a_witness_restored_from_an_old_backup_catches_up_before_it_signs_and_never_fo
     };
     let limits = [("checkpoint_interval_secs", 1)];
     let mut witness = TestNode::start_with_limits(&node_binary!(), &home, &spec, &limits);
-    let dev = DevNetwork::standard();
-    let mut mine = dev.writer("mine-bw").expect("member");
-    let mut registered = 0u64;
-    let mut submit = |node: &TestNode| -> String {
-        let mut last = String::new();
-        for _ in 0..3 {
-            registered += 1;
-            let s = mine.append(
-                registration(10 + registered),
-                1_780_000_000_000 + registered,
-            );
-            assert_eq!(node.submit(&s.bytes).status, 200);
-            last = s.id.to_string();
-        }
-        last
-    };
-    let covers = |node: &TestNode, last: &str| {
-        wait_for("a cosigned checkpoint of the last event", DEADLINE, || {
-            let reply = node.get("/v1/checkpoints/latest");
-            (reply.status == 200
-                && parse(&reply.json())
-                    .1
-                    .iter()
-                    .any(|h| h.head.to_string() == last))
-            .then_some(())
-        })
-    };
-    let last = submit(&peer);
+    let mut mine = Mine::new();
+    let last = mine.submit(&peer, 3);
     covers(&witness, &last);
     witness.kill();
     let backup = dir.path().join("backup");
@@ -803,7 +798,7 @@ fn a_witness_restored_from_an_old_backup_catches_up_before_it_signs_and_never_fo
         .expect("cp");
     assert!(copied.success());
     witness.restart();
-    let last = submit(&peer);
+    let last = mine.submit(&peer, 3);
     covers(&witness, &last);
     let signed = feed_len(&witness, "monitor");
     wait_for("the peer holding the monitor's feed", DEADLINE, || {
