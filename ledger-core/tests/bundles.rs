@@ -188,6 +188,16 @@ fn first_output(ledger: &Ledger) -> ParcelId {
         .expect("a transform output")
 }
 
+/// The events a bundle carries, decoded.
+fn decoded(net: &Net, bundle: &Bundle) -> Vec<ledger_core::admission::DecodedEvent> {
+    let network = net.dev.network();
+    bundle
+        .events
+        .iter()
+        .map(|e| ledger_core::admission::decode_event(&e.bytes, &network).expect("event"))
+        .collect()
+}
+
 /// A small bundle and what it verifies to.
 fn small_bundle() -> (Net, Bundle) {
     let (mut net, events, ledger) = story(7, 30);
@@ -267,12 +277,7 @@ fn every_dropped_event_is_refused() {
     // changes nothing the audit shows but which two the fork record names.
     let (net, bundle) = small_bundle();
     let genesis = net.dev.genesis();
-    let network = net.dev.network();
-    let decoded: Vec<_> = bundle
-        .events
-        .iter()
-        .map(|e| ledger_core::admission::decode_event(&e.bytes, &network).expect("event"))
-        .collect();
+    let decoded = decoded(&net, &bundle);
     let mut at_slot: HashMap<(String, u64), usize> = HashMap::new();
     for d in &decoded {
         *at_slot
@@ -451,12 +456,7 @@ fn a_node_hiding_a_certificate_that_shares_a_number_is_refused() {
         .iter()
         .any(|f| f.code == ledger_core::findings::FindingCode::DuplicateCertificate));
     // Hidden with every carried event that cites it, so that nothing left points at it.
-    let network = net.dev.network();
-    let decoded: Vec<_> = bundle
-        .events
-        .iter()
-        .map(|e| ledger_core::admission::decode_event(&e.bytes, &network).expect("event"))
-        .collect();
+    let decoded = decoded(&net, &bundle);
     let mut gone = vec![*decoded[other].id()];
     while let Some(next) = decoded.iter().find(|d| {
         !gone.contains(d.id()) && d.body().dependencies().iter().any(|x| gone.contains(x))
