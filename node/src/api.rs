@@ -245,6 +245,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/feeds", get(feeds))
         .route("/v1/feeds/{author}", get(feed))
         .route("/v1/checkpoints/latest", get(latest_checkpoint))
+        .route("/v1/checkpoints/unmatched", get(unmatched_checkpoints))
         .route("/v1/checkpoints/{id}", get(checkpoint))
         .route("/v1/feeds/{author}/inclusion", get(feed_inclusion))
         .route("/v1/feeds/{author}/consistency", get(feed_consistency))
@@ -915,6 +916,17 @@ async fn latest_checkpoint(State(s): State<AppState>) -> ApiResult<Json<Value>> 
     let (cp, heads) =
         kept.ok_or_else(|| ApiError::not_found("no checkpoint kept yet: witnesses produce them"))?;
     Ok(Json(checkpoint_json(&cp, &heads)))
+}
+
+/// `GET /v1/checkpoints/unmatched`: checkpoints witnesses cosigned that this replica does not
+/// make for their cutoff (a split view, events withheld from this node, or backdated events).
+async fn unmatched_checkpoints(State(s): State<AppState>) -> ApiResult<Json<Value>> {
+    let now = crate::service::now_ms();
+    let found = s
+        .service
+        .read(move |store| crate::witness::unmatched(store, now))
+        .await?;
+    Ok(Json(json!({ "unmatched": found })))
 }
 
 /// `GET /v1/checkpoints/{id}`: a kept checkpoint by id.

@@ -43,6 +43,12 @@ pub async fn network(State(s): State<AppState>) -> Response {
         .await
         .ok()
         .flatten();
+    let now = crate::service::now_ms();
+    let unmatched = s
+        .service
+        .read(move |store| crate::witness::unmatched(store, now))
+        .await
+        .unwrap_or_default();
     render(&s, move |ledger| {
         let peers: String = net
             .peers
@@ -77,9 +83,11 @@ pub async fn network(State(s): State<AppState>) -> Response {
             })
             .collect();
         let cp = checkpoint_html(checkpoint.as_ref());
+        let unmatched = unmatched_html(&unmatched);
         let body = format!(
             "<h1>Network</h1><p>Node <code>{peer}</code>; network <code>{net_id}</code>; {events} events.</p>
 <h2>Newest checkpoint</h2>{cp}
+<h2>Checkpoints cosigned elsewhere that this node's log does not make</h2>{unmatched}
 <h2>Peers ({n})</h2><ul>{peers}</ul>
 <h2>Feeds</h2><table><tr><th>member</th><th>events</th><th>forked</th></tr>{rows}</table>
 <h2>Forks (with their proofs)</h2><ul>{forks}</ul>",
@@ -92,6 +100,29 @@ pub async fn network(State(s): State<AppState>) -> Response {
         page("network", &body).0
     })
     .await
+}
+
+/// Checkpoints witnesses cosigned that this node's replica states otherwise.
+fn unmatched_html(found: &[crate::witness::Unmatched]) -> String {
+    if found.is_empty() {
+        return "<p>None: every recent checkpoint a witness cosigned agrees with this node's log.</p>"
+            .to_owned();
+    }
+    let items: String = found
+        .iter()
+        .map(|u| {
+            format!(
+                "<li><a href=\"/member/{w}\">{w}</a> cosigned checkpoint <code>{s}</code> as of {t} UTC ({feeds} feeds)</li>",
+                w = esc(u.witness.as_str()),
+                s = short(&u.id),
+                t = crate::explorer_html::when(u.checkpoint.time_ms),
+                feeds = u.checkpoint.feeds,
+            )
+        })
+        .collect();
+    format!(
+        "<p>This node's log states some feed otherwise as of these cutoffs: one branch of a fork shown to one side (a split view), events withheld from this node, or events published after the cutoff with an earlier claimed time. A monitor should find out which.</p><ul>{items}</ul>"
+    )
 }
 
 /// The newest checkpoint this node keeps (witnesses cosigned it).

@@ -172,6 +172,55 @@ pub const WITNESS_LOOKBACK: u64 = 64;
 /// Most foreign checkpoints a node tries to adopt per round.
 pub const MAX_ADOPT: usize = 8;
 
+/// Most checkpoints [`unmatched`] lists.
+pub const MAX_UNMATCHED: usize = 16;
+/// How long after its cutoff a checkpoint another witness cosigned must be before this replica
+/// not making it counts: time for the events claimed before the cutoff to reach it.
+pub const UNMATCHED_AFTER_MS: u64 = 2 * MAX_CHECKPOINT_LAG_MS;
+
+/// A checkpoint a witness cosigned that this replica does not make for its cutoff.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Unmatched {
+    pub witness: MemberId,
+    pub id: ledger_core::bytes::Digest,
+    pub checkpoint: Checkpoint,
+}
+
+/// The checkpoints witnesses cosigned (near the head of their feeds), older than
+/// [`UNMATCHED_AFTER_MS`] at `now_ms` and not kept here, whose feeds this replica states
+/// otherwise as of their cutoff: a split view (a branch of a fork shown to one side), events
+/// withheld from this node, or events published after the cutoff and claimed before it. Newest
+/// first, at most [`MAX_UNMATCHED`].
+pub fn unmatched(store: &Store, now_ms: u64) -> Vec<Unmatched> {
+    let ledger = store.ledger();
+    let mut out: Vec<Unmatched> = Vec::new();
+    for (bytes, cp) in recent_witness_events(store) {
+        if out.len() == MAX_UNMATCHED {
+            break;
+        }
+        let id = checkpoint_id(&cp);
+        let settled = cp.time_ms.saturating_add(UNMATCHED_AFTER_MS) <= now_ms;
+        if !settled || out.iter().any(|u| u.id == id) {
+            continue;
+        }
+        if store.checkpoint(&id).ok().flatten().is_some() {
+            continue;
+        }
+        let heads = feed_heads_at(ledger, cp.time_ms);
+        if heads.len() as u64 == cp.feeds && feeds_root(&heads) == cp.feeds_root {
+            continue;
+        }
+        if let Ok(ev) = decode_event(&bytes, ledger.network()) {
+            out.push(Unmatched {
+                witness: ev.header().author.clone(),
+                id,
+                checkpoint: cp,
+            });
+        }
+    }
+    out
+}
+
 /// Reads a stored governance carrier's record.
 pub fn govern_reader(store: &Store) -> impl Fn(&EventId) -> Option<Govern> + '_ {
     move |id| {

@@ -593,6 +593,27 @@ fn a_split_view_is_refused_or_reported_to_auditors_that_require_two_witnesses() 
         assert_eq!(code, 1, "{err}");
         assert!(err.contains("cosign"), "{err}");
     }
+    // Monitor-2's cosignatures carried to side A (anyone can: they are signed events). A's node
+    // cannot prove the fork from them, but lists the checkpoints they cosign as ones its log
+    // does not make: the mark of a split view, for a monitor to chase.
+    assert_eq!(
+        na.get_json("/v1/checkpoints/unmatched")["unmatched"],
+        serde_json::json!([])
+    );
+    let theirs = nb.get_json("/v1/feeds/monitor-2?limit=1000");
+    for e in theirs["events"].as_array().expect("events") {
+        let bytes = nb.event_bytes(e["id"].as_str().expect("id"));
+        assert_eq!(na.submit(&bytes).status, 200);
+    }
+    wait_for("side A listing monitor-2's checkpoints", DEADLINE, || {
+        let u = na.get_json("/v1/checkpoints/unmatched");
+        u["unmatched"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["witness"] == "monitor-2"))
+            .then_some(())
+    });
+    let page = String::from_utf8_lossy(&na.get("/network").body).into_owned();
+    assert!(page.contains("monitor-2</a> cosigned checkpoint"), "{page}");
     // The sides meet: the fork is proven everywhere, and the witnesses agree again.
     let r = na.post(
         "/v1/peers",
