@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use crate::bytes::{EventId, ParcelId};
 use crate::checkpoint::FeedHead;
-use crate::event::{Body, FlagTarget};
+use crate::event::Body;
 use crate::findings::first_forks;
 use crate::ledger::Ledger;
 use crate::types::{MemberId, SiteId};
@@ -95,8 +95,6 @@ struct Index {
     /// Applied certificates by covered parcel, and by number.
     certs_of: HashMap<ParcelId, Vec<EventId>>,
     certs_by_number: HashMap<String, Vec<EventId>>,
-    /// Applied flags by what they target.
-    flags: Vec<(EventId, FlagTarget)>,
 }
 
 impl Index {
@@ -112,16 +110,9 @@ impl Index {
                 .or_default()
                 .push(*id);
         }
-        let flags = ledger
-            .notes()
-            .flags
-            .iter()
-            .map(|(id, f)| (*id, f.target.clone()))
-            .collect();
         Index {
             certs_of,
             certs_by_number,
-            flags,
         }
     }
 }
@@ -252,14 +243,7 @@ impl<F: Fn(&EventId) -> Option<Body>> Walk<'_, F> {
 
     fn concerns(&mut self) -> Result<(), SelectError> {
         let ledger = self.ledger;
-        let flags: Vec<EventId> = self
-            .index
-            .flags
-            .iter()
-            .filter(|(_, t)| self.flag_concerns(t))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in flags {
+        for id in self.flags() {
             self.event(id)?;
         }
         let forks: Vec<(EventId, EventId)> = first_forks(ledger)
@@ -281,15 +265,25 @@ impl<F: Fn(&EventId) -> Option<Body>> Walk<'_, F> {
         Ok(())
     }
 
-    fn flag_concerns(&self, t: &FlagTarget) -> bool {
-        match t {
-            FlagTarget::Parcel(p) => self.parcels.contains(p),
-            FlagTarget::Member(m) => self.authors.contains(m),
-            FlagTarget::Site { member, site } => {
-                self.sites.contains(&(member.clone(), site.clone()))
-            }
-            FlagTarget::Event(e) => self.out.proven.contains(e) || self.out.evidence.contains(e),
+    /// The stored flags, applied or void, that hold their slot in the checkpoint, on the parcels,
+    /// events, authors and sites taken so far: what the parcel index commits to (D48, D51).
+    fn flags(&self) -> Vec<EventId> {
+        let state = self.ledger.state();
+        let taken = self.out.proven.iter().chain(&self.out.evidence);
+        let mut out: Vec<EventId> = self
+            .parcels
+            .iter()
+            .chain(taken)
+            .flat_map(|target| state.flags_on(target).iter().copied())
+            .collect();
+        for m in &self.authors {
+            out.extend_from_slice(state.flags_on_member(m));
         }
+        for (m, site) in &self.sites {
+            out.extend_from_slice(state.flags_on_site(m, site));
+        }
+        out.retain(|f| matches!(self.coverage(f), Coverage::Proven));
+        out
     }
 }
 
