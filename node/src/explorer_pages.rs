@@ -48,7 +48,7 @@ pub async fn network(State(s): State<AppState>) -> Response {
         .service
         .read(move |store| crate::witness::unmatched(store, now))
         .await
-        .unwrap_or_default();
+        .ok();
     render(&s, move |ledger| {
         let peers: String = net
             .peers
@@ -83,7 +83,7 @@ pub async fn network(State(s): State<AppState>) -> Response {
             })
             .collect();
         let cp = checkpoint_html(checkpoint.as_ref());
-        let unmatched = unmatched_html(&unmatched);
+        let unmatched = unmatched_html(unmatched.as_deref());
         let body = format!(
             "<h1>Network</h1><p>Node <code>{peer}</code>; network <code>{net_id}</code>; {events} events.</p>
 <h2>Newest checkpoint</h2>{cp}
@@ -103,7 +103,10 @@ pub async fn network(State(s): State<AppState>) -> Response {
 }
 
 /// Checkpoints witnesses cosigned that this node's replica states otherwise.
-fn unmatched_html(found: &[crate::witness::Unmatched]) -> String {
+fn unmatched_html(found: Option<&[crate::witness::Unmatched]>) -> String {
+    let Some(found) = found else {
+        return "<p>Not checked: the node is busy. Reload the page.</p>".to_owned();
+    };
     if found.is_empty() {
         return "<p>None: every recent checkpoint a witness cosigned agrees with this node's log.</p>"
             .to_owned();

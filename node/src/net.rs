@@ -128,6 +128,8 @@ pub struct NetStatus {
 pub struct SyncRound {
     pub at_ms: u64,
     pub missing: usize,
+    /// How far the peer holds this node's member's own feed (0 for none, or no member).
+    pub own_seq: u64,
 }
 
 /// A handle to the network task.
@@ -183,8 +185,9 @@ enum Done {
         refused: usize,
         missing: Vec<EventId>,
     },
-    /// What to ask a peer for after comparing its heads with ours.
-    Wanted(PeerId, Vec<SyncRequest>),
+    /// What to ask a peer for after comparing its heads with ours, and how far the peer holds
+    /// this node's member's feed.
+    Wanted(PeerId, Vec<SyncRequest>, u64),
     /// An answer to a peer's request, read from the store off the event loop.
     Answer(ResponseChannel<SyncResponse>, SyncResponse),
 }
@@ -660,7 +663,7 @@ impl EventLoop {
                     self.request_events(peer, missing);
                 }
             }
-            Done::Wanted(peer, requests) => {
+            Done::Wanted(peer, requests, own_seq) => {
                 let missing = requests
                     .iter()
                     .map(|r| match r {
@@ -675,7 +678,14 @@ impl EventLoop {
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .rounds
-                    .insert(peer.to_string(), SyncRound { at_ms, missing });
+                    .insert(
+                        peer.to_string(),
+                        SyncRound {
+                            at_ms,
+                            missing,
+                            own_seq,
+                        },
+                    );
                 for r in requests {
                     match r {
                         SyncRequest::Events { ids } => self.request_events(peer, ids),
@@ -763,6 +773,11 @@ impl EventLoop {
     ) {
         match response {
             SyncResponse::Heads { heads, forks } => {
+                let own_seq = self
+                    .service
+                    .member()
+                    .and_then(|m| heads.iter().find(|h| &h.author == m))
+                    .map_or(0, |h| h.seq);
                 let service = self.service.clone();
                 let done = self.done_tx.clone();
                 tokio::spawn(async move {
@@ -770,7 +785,7 @@ impl EventLoop {
                         .read(move |store| crate::sync::wanted(store.ledger(), &heads, &forks))
                         .await;
                     if let Ok(wanted) = wanted {
-                        let _ = done.send(Done::Wanted(peer, wanted)).await;
+                        let _ = done.send(Done::Wanted(peer, wanted, own_seq)).await;
                     }
                 });
             }

@@ -127,9 +127,11 @@ pub async fn run(
         service.clone(),
         config.limits.checkpoint_interval_secs,
         Gate {
+            service: service.clone(),
             net: net.clone(),
             started_ms: crate::service::now_ms(),
             lone: config.bootstrap.is_empty(),
+            opened: false,
         },
     );
     let state = AppState {
@@ -172,24 +174,39 @@ pub async fn run(
 
 /// Whether this node has caught up with the network since it started, so that its witness may
 /// sign: a node restored from an old backup, signing first, would sign beside its own later
-/// events (a fork of its own feed) and cosign its old replica.
+/// events (a fork of its own feed) and cosign its old replica. Once open it stays open.
 struct Gate {
+    service: Service,
     net: NetHandle,
     started_ms: u64,
     /// No bootstrap peer configured: a lone node may sign while no peer is connected.
     lone: bool,
+    opened: bool,
 }
 
 impl Gate {
-    /// True once a sync round with some peer, since the start, found nothing this node lacked;
-    /// or for a lone node with no peer connected.
-    fn open(&self) -> bool {
+    /// True once a sync round since the start, with a peer holding this node's member's feed at
+    /// least as far as this node does, found nothing this node lacked (a peer that knows less, an
+    /// empty one, proves nothing); or for a lone node with no peer connected.
+    fn open(&mut self) -> bool {
+        if self.opened {
+            return true;
+        }
+        let own = self.service.member().map_or(0, |m| {
+            let snapshot = self.service.snapshot();
+            snapshot
+                .heads
+                .iter()
+                .find(|h| &h.author == m)
+                .map_or(0, |h| h.seq)
+        });
         let status = self.net.status();
         let caught_up = status
             .rounds
             .values()
-            .any(|r| r.at_ms >= self.started_ms && r.missing == 0);
-        caught_up || (self.lone && status.peers.is_empty())
+            .any(|r| r.at_ms >= self.started_ms && r.missing == 0 && r.own_seq >= own);
+        self.opened = caught_up || (self.lone && status.peers.is_empty());
+        self.opened
     }
 }
 
@@ -199,7 +216,11 @@ impl Gate {
 /// node keeps the checkpoints other witnesses cosigned that its replica makes too, and a witness
 /// cosigns those as well (it may have been behind at its own turn).
 /// A member signs nothing here until `gate` is open.
-fn spawn_witness(service: Service, secs: u64, gate: Gate) -> Option<tokio::task::JoinHandle<()>> {
+fn spawn_witness(
+    service: Service,
+    secs: u64,
+    mut gate: Gate,
+) -> Option<tokio::task::JoinHandle<()>> {
     if secs == 0 {
         return None;
     }

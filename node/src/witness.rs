@@ -194,13 +194,15 @@ pub struct Unmatched {
 pub fn unmatched(store: &Store, now_ms: u64) -> Vec<Unmatched> {
     let ledger = store.ledger();
     let mut out: Vec<Unmatched> = Vec::new();
+    // Each checkpoint is checked once, however many witnesses cosigned it.
+    let mut seen = std::collections::HashSet::new();
     for (bytes, cp) in recent_witness_events(store) {
         if out.len() == MAX_UNMATCHED {
             break;
         }
         let id = checkpoint_id(&cp);
         let settled = cp.time_ms.saturating_add(UNMATCHED_AFTER_MS) <= now_ms;
-        if !settled || out.iter().any(|u| u.id == id) {
+        if !settled || !seen.insert(id) {
             continue;
         }
         if store.checkpoint(&id).ok().flatten().is_some() {

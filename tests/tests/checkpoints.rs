@@ -615,15 +615,7 @@ fn a_split_view_is_refused_or_reported_to_auditors_that_require_two_witnesses() 
     let page = String::from_utf8_lossy(&na.get("/network").body).into_owned();
     assert!(page.contains("monitor-2</a> cosigned checkpoint"), "{page}");
     // The sides meet: the fork is proven everywhere, and the witnesses agree again.
-    let r = na.post(
-        "/v1/peers",
-        "application/json",
-        serde_json::json!({ "addr": nb.p2p_addr().expect("addr") })
-            .to_string()
-            .as_bytes(),
-        Some(&na.token),
-    );
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    dial(&na, &nb);
     for (node, state) in [(&na, &sa), (&nb, &sb)] {
         let audit: Value = wait_for("a bundle cosigned by both witnesses", DEADLINE, || {
             let (code, out) = audit_json(node, &parcel, state, "2");
@@ -776,6 +768,18 @@ fn a_registration_that_surfaces_after_a_checkpoint_left_it_out_is_found_late() {
     assert_eq!(offline["findings"], found["findings"]);
 }
 
+/// Makes `node` dial `other` (`POST /v1/peers`).
+fn dial(node: &TestNode, other: &TestNode) {
+    let addr = serde_json::json!({ "addr": other.p2p_addr().expect("address") }).to_string();
+    let r = node.post(
+        "/v1/peers",
+        "application/json",
+        addr.as_bytes(),
+        Some(&node.token),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
+
 /// The number of events in `author`'s feed at `node` (0 before its first).
 fn feed_len(node: &TestNode, author: &str) -> usize {
     let reply = node.get(&format!("/v1/feeds/{author}?limit=1000"));
@@ -836,20 +840,43 @@ fn a_witness_restored_from_an_old_backup_catches_up_before_it_signs_and_never_fo
     wait_for("the restored witness waiting to catch up", DEADLINE, || {
         witness.log().contains("not cosigning yet").then_some(())
     });
+    let restored = feed_len(&witness, "monitor");
+    // A fresh node, which knows nothing of the monitor's feed, has nothing the witness lacks:
+    // that proves nothing, and two sync rounds with it (a witness tick at least) sign nothing.
+    let fresh = TestNode::start(&node_binary!(), &dir.path().join("fresh"), &peer_spec);
+    dial(&witness, &fresh);
+    let fresh_id = fresh.get_json("/v1/status")["peer_id"]
+        .as_str()
+        .expect("peer id")
+        .to_owned();
+    let first: u64 = wait_for("a sync round with the fresh node", DEADLINE, || {
+        witness.get_json("/v1/status")["sync"][&fresh_id]["at_ms"].as_u64()
+    });
+    wait_for("a second sync round with the fresh node", DEADLINE, || {
+        let at = witness.get_json("/v1/status")["sync"][&fresh_id]["at_ms"].as_u64();
+        at.is_some_and(|at| at > first).then_some(())
+    });
+    assert_eq!(
+        feed_len(&witness, "monitor"),
+        restored,
+        "signed beside its own events"
+    );
     // The peer is back (at a new address): the witness catches up, then signs after its events.
     peer.restart();
-    let addr = serde_json::json!({ "addr": peer.p2p_addr().expect("address") }).to_string();
-    let r = witness.post(
-        "/v1/peers",
-        "application/json",
-        addr.as_bytes(),
-        Some(&witness.token),
-    );
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let back_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    dial(&witness, &peer);
+    let fresh_cosignature = |node: &TestNode| {
+        cosigned(node)
+            .last()
+            .is_some_and(|c| c.time_ms + 1_500 >= back_ms)
+    };
     wait_for("a cosignature after the restore", DEADLINE, || {
-        (feed_len(&witness, "monitor") > signed && feed_len(&peer, "monitor") > signed)
-            .then_some(())
+        (fresh_cosignature(&witness) && fresh_cosignature(&peer)).then_some(())
     });
+    assert!(feed_len(&witness, "monitor") > signed);
     for node in [&witness, &peer] {
         assert_eq!(node.get_json("/v1/status")["forks"], 0, "{}", node.log());
     }
