@@ -9,7 +9,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use ledger_core::admission::decode_event;
 use ledger_core::audit::audit_parcel;
 use ledger_core::bundle::{build, BuildError};
 use ledger_core::bundle_select::SelectError;
@@ -166,14 +165,7 @@ type Cosigners = (Checkpoint, Vec<Vec<u8>>, BTreeSet<MemberId>);
 /// `Witness` events cosigning it.
 fn cosigned(store: &Store, need: usize) -> ApiResult<(Checkpoint, Vec<FeedHead>, Vec<Vec<u8>>)> {
     let mut by_checkpoint: BTreeMap<(u64, Digest), Cosigners> = BTreeMap::new();
-    let network = *store.ledger().network();
-    for (bytes, cp) in recent_witness_events(store) {
-        let Some(author) = decode_event(&bytes, &network)
-            .ok()
-            .map(|d| d.header().author.clone())
-        else {
-            continue;
-        };
+    for (author, bytes, cp) in recent_witness_events(store) {
         let entry = by_checkpoint
             .entry((cp.time_ms, checkpoint_id(&cp)))
             .or_insert_with(|| (cp, Vec::new(), BTreeSet::new()));

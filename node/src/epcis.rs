@@ -43,6 +43,21 @@ fn time(ms: u64) -> String {
     )
 }
 
+/// An `ObjectEvent` of one parcel's quantity: its action, business step and disposition.
+fn object_event(
+    id: &EventId,
+    time_ms: u64,
+    (action, step, disposition): (&str, &str, &str),
+    quantity: Value,
+) -> Value {
+    let mut e = base("ObjectEvent", id, time_ms);
+    e["action"] = json!(action);
+    e["bizStep"] = json!(step);
+    e["disposition"] = json!(disposition);
+    e["quantityList"] = json!([quantity]);
+    e
+}
+
 /// The event's common fields: type, time, its custody event id.
 fn base(kind: &str, id: &EventId, time_ms: u64) -> Value {
     json!({
@@ -66,11 +81,7 @@ fn event(ledger: &Ledger, id: &EventId, body: &Body, author: &MemberId, t: u64) 
     let mut e = match body {
         Body::Register(r) => {
             let p = parcel_id(id, 0);
-            let mut e = base("ObjectEvent", id, t);
-            e["action"] = json!("ADD");
-            e["bizStep"] = json!("commissioning");
-            e["disposition"] = json!("active");
-            e["quantityList"] = json!([qty(&p, r.carats)]);
+            let mut e = object_event(id, t, ("ADD", "commissioning", "active"), qty(&p, r.carats));
             e["readPoint"] = json!({"id": format!("urn:custody:site:{author}:{}", r.site)});
             e
         }
@@ -90,12 +101,8 @@ fn event(ledger: &Ledger, id: &EventId, body: &Body, author: &MemberId, t: u64) 
             e
         }
         Body::Dispatch(d) => {
-            let mut e = base("ObjectEvent", id, t);
-            e["action"] = json!("OBSERVE");
-            e["bizStep"] = json!("shipping");
-            e["disposition"] = json!("in_transit");
-            e["quantityList"] =
-                json!([qty(&d.parcel.parcel, mass_at(ledger, &d.parcel.parcel, id))]);
+            let quantity = qty(&d.parcel.parcel, mass_at(ledger, &d.parcel.parcel, id));
+            let mut e = object_event(id, t, ("OBSERVE", "shipping", "in_transit"), quantity);
             e["sourceList"] = json!([{"type": "owning_party", "source": member_uri(author)}]);
             e["destinationList"] =
                 json!([{"type": "owning_party", "destination": member_uri(&d.to)}]);
@@ -108,35 +115,21 @@ fn event(ledger: &Ledger, id: &EventId, body: &Body, author: &MemberId, t: u64) 
             e
         }
         Body::Receive(r) => {
-            let mut e = base("ObjectEvent", id, t);
-            e["action"] = json!("OBSERVE");
-            e["bizStep"] = json!("receiving");
-            e["disposition"] = json!("in_progress");
-            e["quantityList"] = json!([qty(&r.parcel.parcel, r.measured_carats)]);
-            e
+            let quantity = qty(&r.parcel.parcel, r.measured_carats);
+            object_event(id, t, ("OBSERVE", "receiving", "in_progress"), quantity)
         }
         Body::Reject(r) => {
-            let mut e = base("ObjectEvent", id, t);
-            e["action"] = json!("OBSERVE");
-            e["bizStep"] = json!("receiving");
-            e["disposition"] = json!("returned");
-            e["quantityList"] =
-                json!([qty(&r.parcel.parcel, mass_at(ledger, &r.parcel.parcel, id))]);
-            e
+            let quantity = qty(&r.parcel.parcel, mass_at(ledger, &r.parcel.parcel, id));
+            object_event(id, t, ("OBSERVE", "receiving", "returned"), quantity)
         }
         Body::Retire(r) => {
-            let mut e = base("ObjectEvent", id, t);
-            e["action"] = json!("DELETE");
             let (step, disposition) = match r.cause {
                 RetireCause::Cut => ("decommissioning", "inactive"),
                 RetireCause::Lost => ("decommissioning", "unknown"),
                 RetireCause::Destroyed => ("destroying", "destroyed"),
             };
-            e["bizStep"] = json!(step);
-            e["disposition"] = json!(disposition);
-            e["quantityList"] =
-                json!([qty(&r.parcel.parcel, mass_at(ledger, &r.parcel.parcel, id))]);
-            e
+            let quantity = qty(&r.parcel.parcel, mass_at(ledger, &r.parcel.parcel, id));
+            object_event(id, t, ("DELETE", step, disposition), quantity)
         }
         _ => return None,
     };

@@ -105,11 +105,8 @@ pub fn last_view(
 
 /// The newest checkpoint `member`'s own `Witness` events near the head of its feed carry.
 pub fn own_latest(store: &Store, member: &MemberId) -> Option<Checkpoint> {
-    let feed = store.ledger().feed(member)?;
-    let len = feed.ids.len() as u64;
-    (len.saturating_sub(WITNESS_LOOKBACK) + 1..=len)
-        .rev()
-        .filter_map(|seq| feed.slot(seq).and_then(|e| witness_event(store, e)))
+    near_head(store, member)
+        .into_iter()
         .map(|(_, cp)| cp)
         .max_by_key(|cp| cp.time_ms)
 }
@@ -196,7 +193,7 @@ pub fn unmatched(store: &Store, now_ms: u64) -> Vec<Unmatched> {
     let mut out: Vec<Unmatched> = Vec::new();
     // Each checkpoint is checked once, however many witnesses cosigned it.
     let mut seen = std::collections::HashSet::new();
-    for (bytes, cp) in recent_witness_events(store) {
+    for (witness, _, cp) in recent_witness_events(store) {
         if out.len() == MAX_UNMATCHED {
             break;
         }
@@ -212,13 +209,11 @@ pub fn unmatched(store: &Store, now_ms: u64) -> Vec<Unmatched> {
         if heads.len() as u64 == cp.feeds && feeds_root(&heads) == cp.feeds_root {
             continue;
         }
-        if let Ok(ev) = decode_event(&bytes, ledger.network()) {
-            out.push(Unmatched {
-                witness: ev.header().author.clone(),
-                id,
-                checkpoint: cp,
-            });
-        }
+        out.push(Unmatched {
+            witness,
+            id,
+            checkpoint: cp,
+        });
     }
     out
 }
@@ -246,24 +241,34 @@ fn witness_event(store: &Store, id: &EventId) -> Option<(Vec<u8>, Checkpoint)> {
     }
 }
 
-/// The `Witness` events near the head of every witness's feed, with their checkpoints, newest
-/// first by checkpoint time.
-pub fn recent_witness_events(store: &Store) -> Vec<(Vec<u8>, Checkpoint)> {
-    let ledger = store.ledger();
-    let gov = ledger.governance().latest_state();
-    let mut out = Vec::new();
-    for member in gov.members.keys().filter(|m| has_witness_duty(gov, m)) {
-        let Some(feed) = ledger.feed(member) else {
-            continue;
-        };
-        let len = feed.ids.len() as u64;
-        for seq in (len.saturating_sub(WITNESS_LOOKBACK) + 1..=len).rev() {
-            if let Some(found) = feed.slot(seq).and_then(|e| witness_event(store, e)) {
-                out.push(found);
-            }
-        }
-    }
-    out.sort_by_key(|(_, cp)| std::cmp::Reverse(cp.time_ms));
+/// The `Witness` events among the last [`WITNESS_LOOKBACK`] events of `member`'s feed, newest
+/// first, with their checkpoints.
+fn near_head(store: &Store, member: &MemberId) -> Vec<(Vec<u8>, Checkpoint)> {
+    let Some(feed) = store.ledger().feed(member) else {
+        return Vec::new();
+    };
+    let len = feed.ids.len() as u64;
+    (len.saturating_sub(WITNESS_LOOKBACK) + 1..=len)
+        .rev()
+        .filter_map(|seq| feed.slot(seq).and_then(|e| witness_event(store, e)))
+        .collect()
+}
+
+/// The `Witness` events near the head of every witness's feed, with their witness and
+/// checkpoint, newest first by checkpoint time.
+pub fn recent_witness_events(store: &Store) -> Vec<(MemberId, Vec<u8>, Checkpoint)> {
+    let gov = store.ledger().governance().latest_state();
+    let mut out: Vec<(MemberId, Vec<u8>, Checkpoint)> = gov
+        .members
+        .keys()
+        .filter(|m| has_witness_duty(gov, m))
+        .flat_map(|m| {
+            near_head(store, m)
+                .into_iter()
+                .map(move |(bytes, cp)| (m.clone(), bytes, cp))
+        })
+        .collect();
+    out.sort_by_key(|(_, _, cp)| std::cmp::Reverse(cp.time_ms));
     out
 }
 
@@ -299,7 +304,7 @@ pub type Adoptable = (Checkpoint, Vec<FeedHead>, Arc<ParcelIndex>);
 pub fn adoptable(store: &Store) -> Vec<Adoptable> {
     let mut seen = std::collections::BTreeSet::new();
     let mut out = Vec::new();
-    for (_, cp) in recent_witness_events(store) {
+    for (_, _, cp) in recent_witness_events(store) {
         let id = checkpoint_id(&cp);
         if !seen.insert(id) || seen.len() > MAX_ADOPT {
             continue;

@@ -374,15 +374,7 @@ fn an_auditor_verifies_a_parcel_from_its_bundle_online_and_offline() {
     let sent = mine.act_ok(&serde_json::json!({
         "kind": "dispatch", "parcel": parcel, "to": "sorter-bw"
     }));
-    wait_for("a checkpoint covering the dispatch", DEADLINE, || {
-        let reply = monitor.get("/v1/checkpoints/latest");
-        (reply.status == 200
-            && parse(&reply.json())
-                .1
-                .iter()
-                .any(|h| h.head.to_string() == sent))
-        .then_some(())
-    });
+    covers(&monitor, &sent);
     let node = format!("http://{}", monitor.http);
     let state = dir.path().join("state.json");
     let file = dir.path().join("parcel.bundle");
@@ -442,19 +434,7 @@ fn an_auditor_verifies_a_parcel_from_its_bundle_online_and_offline() {
     assert!(err.contains("bundle refused ("), "{err}");
     // The mine's node keeps the checkpoints the witness cosigned, and serves the bundle too (to
     // another auditor: it may not keep the newest one the first auditor saw yet).
-    wait_for(
-        "the mine's node keeping a checkpoint of the dispatch",
-        DEADLINE,
-        || {
-            let reply = mine.get("/v1/checkpoints/latest");
-            (reply.status == 200
-                && parse(&reply.json())
-                    .1
-                    .iter()
-                    .any(|h| h.head.to_string() == sent))
-            .then_some(())
-        },
-    );
+    covers(&mine, &sent);
     let other_state = dir.path().join("other-state.json");
     let state_arg = other_state.to_str().expect("path");
     let (code, out, err) = custody(&[
@@ -559,21 +539,6 @@ fn a_split_view_is_refused_or_reported_to_auditors_that_require_two_witnesses() 
         assert_eq!(node.submit(&reg.bytes).status, 200);
         assert_eq!(node.submit(&branch.bytes).status, 200);
     }
-    let covers = |node: &TestNode, event: &str| {
-        wait_for(
-            "a witnessed checkpoint of the side's branch",
-            DEADLINE,
-            || {
-                let r = node.get("/v1/checkpoints/latest");
-                (r.status == 200
-                    && parse(&r.json())
-                        .1
-                        .iter()
-                        .any(|h| h.head.to_string() == event))
-                .then_some(())
-            },
-        )
-    };
     // The auditors' nodes keep their side's witnessed checkpoint of the branch.
     covers(&na, &a.id.to_string());
     covers(&nb, &b.id.to_string());
@@ -704,21 +669,10 @@ fn a_registration_that_surfaces_after_a_checkpoint_left_it_out_is_found_late() {
     };
     let first = mine.append(on(now - 30 * day, 100), now - 30 * day);
     assert_eq!(monitor.submit(&first.bytes).status, 200);
-    let covers = |event: &str| {
-        wait_for("a checkpoint stating the event", DEADLINE, || {
-            let r = monitor.get("/v1/checkpoints/latest");
-            (r.status == 200
-                && parse(&r.json())
-                    .1
-                    .iter()
-                    .any(|h| h.head.to_string() == event))
-            .then_some(())
-        })
-    };
-    covers(&first.id.to_string());
+    covers(&monitor, &first.id.to_string());
     let late = mine.append(on(now - 20 * day, 200), now - 20 * day);
     assert_eq!(monitor.submit(&late.bytes).status, 200);
-    covers(&late.id.to_string());
+    covers(&monitor, &late.id.to_string());
     let node = format!("http://{}", monitor.http);
     let state = dir.path().join("state.json");
     let file = dir.path().join("late.bundle");

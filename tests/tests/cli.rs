@@ -710,25 +710,6 @@ fn actions_audit_replay_and_export_against_real_nodes() {
             "2026-03-03",
         ],
         vec!["transform", "--input", &p, "--output", "lots"],
-        // Carats are decimal; ids are lower case.
-        vec![
-            "register",
-            "--site",
-            "orapa",
-            "--carats",
-            "1,000",
-            "--extracted-on",
-            "2026-03-03",
-        ],
-        vec![
-            "register",
-            "--site",
-            "Orapa",
-            "--carats",
-            "1",
-            "--extracted-on",
-            "2026-03-03",
-        ],
         vec![
             "flag", "--parcel", &x, "--member", "mine-bw", "--code", "other",
         ],
@@ -740,7 +721,7 @@ fn actions_audit_replay_and_export_against_real_nodes() {
         assert!(!run.stderr.is_empty());
     }
 
-    // The errors say what to fix: decimal carats, lower-case ids.
+    // Carats are decimal; ids are lower case; the errors say what to fix (exit 2 as above).
     custody(&[
         "register",
         "--site",
